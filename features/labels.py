@@ -1,0 +1,181 @@
+"""Churn labels for training: did the customer churn within the horizon H after each cutoff?
+
+Two definitions (setting ``churn_definition``, issue 3):
+
+* ``non_contractual``: the population at a cutoff is every customer signed up before it with
+  activity (any event or purchase) in the ``activity_lookback_days`` before it; ``churned = 1``
+  when the customer has no activity at all in ``[as_of, as_of + H)``. Customers already gone
+  before the lookback window are not in the population: predicting that a dormant customer
+  stays dormant teaches a model nothing.
+* ``contractual``: the population is every customer with a subscription active at the cutoff
+  (started before it, not ended before it); ``churned = 1`` when no subscription is active at
+  ``as_of + H``, i.e. the subscription ended within the horizon and was not renewed in it.
+
+Labels look into the future by design, so they exist only for cutoffs whose whole horizon lies
+inside the data (``as_of + H <= data end``); later cutoffs are a UserInputError naming them.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from features.errors import UserInputError
+from features.point_in_time import normalize_cutoffs, present_columns
+from features.settings import FeatureSettings
+
+if TYPE_CHECKING:
+    import duckdb
+    import pandas as pd
+
+logger = logging.getLogger(__name__)
+
+ACTIVITY_TABLES = ("events", "transactions")
+
+
+def _activity_sql(columns: dict[str, set[str]]) -> str:
+    parts = [f"SELECT customer_id, occurred_at AS ts FROM {t}" for t in ACTIVITY_TABLES if t in columns]
+    if not parts:
+        raise UserInputError("the data has neither an events nor a transactions table: no activity to label")
+    return " UNION ALL ".join(parts)
+
+
+def data_time_range(con: duckdb.DuckDBPyConnection) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """Earliest and latest activity (event or purchase) in the data, as naive-UTC timestamps."""
+    import pandas as pd
+
+    columns = present_columns(con)
+    row = con.execute(f"SELECT min(ts), max(ts) FROM ({_activity_sql(columns)})").fetchone()
+    if row is None or row[0] is None:
+        raise UserInputError("the events and transactions tables are empty: the data has no time range")
+    return pd.Timestamp(row[0]).as_unit("us"), pd.Timestamp(row[1]).as_unit("us")
+
+
+def default_cutoffs(
+    con: duckdb.DuckDBPyConnection,
+    settings: FeatureSettings | None = None,
+    n: int = 6,
+    spacing_days: int | None = None,
+) -> list[pd.Timestamp]:
+    """Up to ``n`` midnight cutoffs, oldest first, derived from the data's date range.
+
+    The latest is the data's last day minus the horizon (so its labels are complete); the others
+    follow every ``spacing_days`` (default: the horizon) going back. A cutoff needs at least one
+    horizon of history before it; when fewer than ``n`` fit, the ones that fit are returned (and
+    a warning logged); when none fits, a UserInputError says how long the data would need to be.
+    """
+    import pandas as pd
+
+    settings = settings or FeatureSettings()
+    if n < 1:
+        raise UserInputError(f"number of cutoffs must be >= 1, got {n}")
+    spacing = spacing_days if spacing_days is not None else settings.horizon_days
+    if spacing < 1:
+        raise UserInputError(f"cutoff spacing must be >= 1 day, got {spacing}")
+    start, end = data_time_range(con)
+    horizon = pd.Timedelta(days=settings.horizon_days)
+    latest = end.floor("D") - horizon
+    earliest_allowed = start + horizon
+    cutoffs = [latest - pd.Timedelta(days=spacing * i) for i in range(n)]
+    fitting = sorted(c for c in cutoffs if c >= earliest_allowed)
+    if not fitting:
+        days = (end - start) / pd.Timedelta(days=1)
+        raise UserInputError(
+            f"the data covers only {days:.1f} days ({start} to {end}); a cutoff needs "
+            f"{settings.horizon_days} days of history before it and {settings.horizon_days} days of labels after it "
+            f"(horizon_days), so the data must span at least {2 * settings.horizon_days} days"
+        )
+    if len(fitting) < n:
+        logger.warning(
+            "only %d of %d cutoffs fit in the data (%s to %s) with %d-day spacing and a %d-day horizon",
+            len(fitting),
+            n,
+            start,
+            end,
+            spacing,
+            settings.horizon_days,
+        )
+    return [c.as_unit("us") for c in fitting]
+
+
+def build_labels(
+    con: duckdb.DuckDBPyConnection,
+    cutoffs: Sequence[pd.Timestamp | str],
+    settings: FeatureSettings | None = None,
+) -> pd.DataFrame:
+    """Columns customer_id (str), as_of (datetime64[us]), churned (int8), sorted by as_of, customer_id."""
+    import pandas as pd
+
+    settings = settings or FeatureSettings()
+    as_ofs = normalize_cutoffs(cutoffs)
+    columns = present_columns(con)
+    if "customers" not in columns:
+        raise UserInputError("the data has no customers table; it is required to build labels")
+    _, end = data_time_range(con)
+    horizon = pd.Timedelta(days=settings.horizon_days)
+    late = [c for c in as_ofs if c + horizon > end]
+    if late:
+        raise UserInputError(
+            f"cutoff {late[0]} is too late for {settings.horizon_days}-day labels: its horizon ends "
+            f"{late[0] + horizon}, after the data's last activity {end}; use a cutoff on or before {end - horizon}"
+        )
+    params: list[object] = [[c.to_pydatetime() for c in as_ofs]]
+    h = settings.horizon_days
+    if settings.churn_definition == "contractual":
+        if "subscriptions" not in columns:
+            raise UserInputError(
+                "churn_definition 'contractual' needs a subscriptions table; the data has none "
+                "(use churn_definition non_contractual)"
+            )
+        sql = f"""
+            WITH cut AS (SELECT unnest($1::TIMESTAMP[]) AS as_of),
+            flags AS (
+                SELECT c.as_of, s.customer_id,
+                       bool_or(s.started_at < c.as_of AND (s.ended_at IS NULL OR s.ended_at >= c.as_of))
+                           AS active_at_cutoff,
+                       bool_or(s.started_at < c.as_of + INTERVAL {h} DAY
+                               AND (s.ended_at IS NULL OR s.ended_at >= c.as_of + INTERVAL {h} DAY)) AS active_at_end
+                FROM subscriptions s JOIN cut c ON s.started_at < c.as_of + INTERVAL {h} DAY
+                GROUP BY ALL
+            )
+            SELECT f.customer_id, f.as_of, CASE WHEN f.active_at_end THEN 0 ELSE 1 END AS churned
+            FROM flags f JOIN customers cu ON cu.customer_id = f.customer_id
+            WHERE f.active_at_cutoff AND cu.signup_at < f.as_of
+            ORDER BY f.as_of, f.customer_id
+        """
+    else:
+        lookback = settings.activity_lookback_days
+        sql = f"""
+            WITH cut AS (SELECT unnest($1::TIMESTAMP[]) AS as_of),
+            activity AS ({_activity_sql(columns)}),
+            flags AS (
+                SELECT c.as_of, a.customer_id, bool_or(a.ts < c.as_of) AS active_before,
+                       bool_or(a.ts >= c.as_of) AS active_after
+                FROM activity a JOIN cut c
+                  ON a.ts >= c.as_of - INTERVAL {lookback} DAY AND a.ts < c.as_of + INTERVAL {h} DAY
+                GROUP BY ALL
+            )
+            SELECT f.customer_id, f.as_of, CASE WHEN f.active_after THEN 0 ELSE 1 END AS churned
+            FROM flags f JOIN customers cu ON cu.customer_id = f.customer_id
+            WHERE f.active_before AND cu.signup_at < f.as_of
+            ORDER BY f.as_of, f.customer_id
+        """
+    frame = con.execute(sql, params).df()
+    out = pd.DataFrame(
+        {
+            "customer_id": frame["customer_id"].astype(str),
+            "as_of": frame["as_of"].astype("datetime64[us]"),
+            "churned": frame["churned"].astype("int8"),
+        },
+        index=pd.RangeIndex(len(frame)),
+    )
+    logger.info(
+        "built %d labels for %d cutoff(s) (%s, horizon %d days): churn rate %.3f",
+        len(out),
+        len(as_ofs),
+        settings.churn_definition,
+        h,
+        float(out["churned"].mean()) if len(out) else float("nan"),
+    )
+    return out

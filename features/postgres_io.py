@@ -1,0 +1,116 @@
+"""PostgreSQL plumbing shared by the data source and the score store: connect, list, COPY in and out.
+
+Bulk transfer always uses ``COPY`` (never row-by-row inserts): it is one round trip per table
+and tens of times faster.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from features.errors import UserInputError
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import psycopg
+
+# Query parameters that are ours, not libpq's, and must be stripped before connecting.
+OUR_PARAMS = {"schema", "table"}
+
+
+def libpq_url(url: str) -> str:
+    """``url`` without churnltv's own query parameters and with a plain ``postgresql://`` scheme."""
+    parts = urlsplit(url)
+    query = urlencode([(k, v) for k, v in parse_qsl(parts.query) if k not in OUR_PARAMS])
+    return urlunsplit(("postgresql", parts.netloc, parts.path, query, ""))
+
+
+def connect_postgres(url: str, *, connect_timeout: int = 5) -> psycopg.Connection[tuple[object, ...]]:
+    """Open a connection or raise a ``UserInputError`` that says which server could not be reached."""
+    import psycopg
+
+    from features.sources import redact_url
+
+    try:
+        return psycopg.connect(libpq_url(url), connect_timeout=connect_timeout, autocommit=False)
+    except psycopg.OperationalError as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else "connection failed"
+        raise UserInputError(f"cannot connect to PostgreSQL at {redact_url(url)}: {first}") from None
+
+
+def list_tables(conn: psycopg.Connection[tuple[object, ...]], schema: str) -> set[str]:
+    rows = conn.execute(
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = %s", (schema,)
+    ).fetchall()
+    return {str(r[0]) for r in rows}
+
+
+def qualified(schema: str, table: str) -> str:
+    from psycopg import sql
+
+    return sql.Identifier(schema, table).as_string(None)
+
+
+def export_table_csv(conn: psycopg.Connection[tuple[object, ...]], schema: str, table: str, target: Path) -> None:
+    """Stream a table to a CSV file with a header (COPY TO STDOUT); timestamps keep their text form."""
+    with (
+        target.open("wb") as out,
+        conn.cursor() as cur,
+        cur.copy(f"COPY (SELECT * FROM {qualified(schema, table)}) TO STDOUT WITH (FORMAT csv, HEADER true)") as cp,
+    ):
+        for chunk in cp:
+            out.write(bytes(chunk))
+
+
+def copy_frame(
+    conn: psycopg.Connection[tuple[object, ...]],
+    frame: pd.DataFrame,
+    schema: str,
+    table: str,
+    *,
+    chunk_rows: int = 200_000,
+) -> int:
+    """Append ``frame`` to an existing table with COPY FROM STDIN (CSV); returns rows written."""
+    columns = ", ".join(f'"{c}"' for c in frame.columns)
+    written = 0
+    statement = f"COPY {qualified(schema, table)} ({columns}) FROM STDIN WITH (FORMAT csv)"
+    with conn.cursor() as cur, cur.copy(statement) as cp:
+        for start in range(0, len(frame), chunk_rows):
+            part = frame.iloc[start : start + chunk_rows]
+            buf = io.StringIO()
+            part.to_csv(buf, header=False, index=False, date_format="%Y-%m-%d %H:%M:%S.%f")
+            cp.write(buf.getvalue())
+            written += len(part)
+    return written
+
+
+_PG_TYPES = {
+    "string": "TEXT",
+    "timestamp": "TIMESTAMP",
+    "date": "DATE",
+    "float": "DOUBLE PRECISION",
+    "integer": "BIGINT",
+}
+
+
+def write_contract_tables(
+    url: str, tables: dict[str, pd.DataFrame], *, schema: str = "public", replace: bool = True
+) -> None:
+    """Create contract tables in PostgreSQL and COPY the frames in, in one transaction."""
+    from features.contract import table as contract_table
+
+    with connect_postgres(url) as conn:
+        conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+        for name, frame in tables.items():
+            spec = contract_table(name)
+            cols = [c for c in spec.columns if c.name in frame.columns]
+            extra = [c for c in frame.columns if c.startswith("attr_")]
+            ddl = ", ".join([f'"{c.name}" {_PG_TYPES[c.type.value]}' for c in cols] + [f'"{c}" TEXT' for c in extra])
+            if replace:
+                conn.execute(f"DROP TABLE IF EXISTS {qualified(schema, name)}")
+            conn.execute(f"CREATE TABLE {qualified(schema, name)} ({ddl})")
+            copy_frame(conn, frame[[c.name for c in cols] + extra], schema, name)
+        conn.commit()

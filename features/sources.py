@@ -1,0 +1,401 @@
+"""One loader interface over every place customer data can live.
+
+``open_source(url)`` picks the backend from the URL or path:
+
+* a directory holding ``<table>.parquet``, ``<table>.csv`` or ``<table>.csv.gz`` files;
+* a ``*.duckdb`` file (the embedded default);
+* a ``postgresql://`` URL (optionally ``?schema=name``); tables are streamed out with
+  ``COPY ... TO STDOUT`` into a private temporary directory and read by DuckDB, so the
+  PostgreSQL path goes through exactly the same checks as a CSV export;
+* in tests and in the API, a mapping of pandas frames (``FrameSource``).
+
+Every backend is presented the same way: ``connect()`` returns an in-memory DuckDB
+connection where each present contract table is a view under its contract name with
+contract types (timestamps naive UTC). The raw, untyped data stays reachable as
+``__raw_<table>`` (with a 1-based ``__row`` column) so validation can point at the exact
+row and value that is wrong. Validation runs by default and raises
+``DataContractError``; nothing is dropped silently.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs, urlsplit, urlunsplit
+
+import duckdb
+
+from features.contract import TABLES, ColumnType, Table
+from features.errors import UserInputError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from features.validation import DataQualityReport
+
+FILE_SUFFIXES = (".parquet", ".csv", ".csv.gz")
+
+# A timestamp text that carries a UTC offset ("...10:00:00+02:00", "...10:00Z", Postgres' "...+00").
+OFFSET_PATTERN = r"\d{2}:\d{2}(:\d{2}(\.\d+)?)?\s*(Z|[+-]\d{2}(:?\d{2})?)$"
+
+
+def quote_ident(name: str) -> str:
+    """Quote an SQL identifier for DuckDB/PostgreSQL."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+@dataclass
+class RawTable:
+    """Where one contract table's raw rows came from, and how DuckDB typed them."""
+
+    name: str
+    origin: str  # file name or "postgres schema.table": what error messages call the source
+    columns: dict[str, str]  # raw column name -> DuckDB type as read (VARCHAR for text files)
+
+
+@dataclass
+class DataSource:
+    """Base class: subclasses register ``__raw_<table>`` views; this class builds typed views."""
+
+    url: str
+    extracted_at: pd.Timestamp | None = None
+    raw_tables: dict[str, RawTable] = field(default_factory=dict)
+
+    # -- to implement -------------------------------------------------------------------------
+    def _register_raw(self, con: duckdb.DuckDBPyConnection) -> None:
+        raise NotImplementedError
+
+    # -- shared -------------------------------------------------------------------------------
+    def connect(self, *, validate: bool = True) -> duckdb.DuckDBPyConnection:
+        """An in-memory DuckDB connection with every present contract table as a typed view.
+
+        With ``validate`` (the default) the data is checked against the contract first and a
+        ``DataContractError`` lists every problem (table, row, column, value).
+        """
+        con = duckdb.connect()
+        self.raw_tables = {}
+        self._register_raw(con)
+        missing = [t.name for t in TABLES.values() if t.required and t.name not in self.raw_tables]
+        if missing:
+            present = ", ".join(sorted(self.raw_tables)) or "none"
+            raise UserInputError(
+                f"{self.url}: required table(s) {', '.join(missing)} not found (found: {present}); "
+                f"a directory needs files named like customers.csv or customers.parquet"
+            )
+        if validate:
+            from features.validation import validate_connection
+
+            report = validate_connection(con, self)
+            report.raise_if_invalid()
+        for raw in self.raw_tables.values():
+            _create_typed_view(con, TABLES[raw.name], raw)
+        return con
+
+    def validate(self) -> DataQualityReport:
+        """Check the data against the contract without raising; the report lists every issue."""
+        from features.validation import validate_connection
+
+        con = duckdb.connect()
+        self.raw_tables = {}
+        self._register_raw(con)
+        try:
+            return validate_connection(con, self)
+        finally:
+            con.close()
+
+    def close(self) -> None:
+        """Release temporary files (only PostgreSQL sources hold any)."""
+
+
+def typed_expr(col_name: str, ctype: ColumnType, raw_type: str | None) -> str:  # noqa: PLR0911
+    """SQL that turns a raw column into its contract type; NULL where it cannot (validation reports those)."""
+    if raw_type is None:  # optional column absent from the input
+        return f"CAST(NULL AS {ctype.duckdb_type})"
+    c = quote_ident(col_name)
+    text = raw_type.upper() in ("VARCHAR", "TEXT") or raw_type.upper().startswith("VARCHAR")
+    if ctype is ColumnType.STRING:
+        return f"NULLIF(CAST({c} AS VARCHAR), '')" if text else f"CAST({c} AS VARCHAR)"
+    if ctype is ColumnType.TIMESTAMP:
+        if text:
+            v = f"NULLIF(TRIM({c}), '')"
+            return (
+                f"CASE WHEN regexp_matches({v}, '{OFFSET_PATTERN}') "
+                f"THEN CAST(TRY_CAST({v} AS TIMESTAMPTZ) AT TIME ZONE 'UTC' AS TIMESTAMP) "
+                f"ELSE TRY_CAST({v} AS TIMESTAMP) END"
+            )
+        if "WITH TIME ZONE" in raw_type.upper() or raw_type.upper() == "TIMESTAMPTZ":
+            return f"CAST({c} AT TIME ZONE 'UTC' AS TIMESTAMP)"
+        return f"TRY_CAST({c} AS TIMESTAMP)"
+    target = ctype.duckdb_type
+    if text:
+        return f"TRY_CAST(NULLIF(TRIM({c}), '') AS {target})"
+    return f"TRY_CAST({c} AS {target})"
+
+
+def typed_select_list(table: Table, raw: RawTable) -> str:
+    """The SELECT list that maps a raw table to the contract's columns and types."""
+    parts = [
+        f"{typed_expr(col.name, col.type, raw.columns.get(col.name))} AS {quote_ident(col.name)}"
+        for col in table.columns
+    ]
+    if table.allows_attributes:
+        parts += [f"{quote_ident(name)}" for name in raw.columns if name.startswith("attr_")]
+    return ", ".join(parts)
+
+
+def _create_typed_view(con: duckdb.DuckDBPyConnection, table: Table, raw: RawTable) -> None:
+    con.execute(
+        f"CREATE OR REPLACE VIEW {quote_ident(table.name)} AS "
+        f"SELECT {typed_select_list(table, raw)} FROM {quote_ident('__raw_' + table.name)}"
+    )
+
+
+def _describe(con: duckdb.DuckDBPyConnection, relation: str) -> dict[str, str]:
+    rows = con.execute(f"DESCRIBE SELECT * FROM {relation}").fetchall()
+    return {str(r[0]): str(r[1]) for r in rows if str(r[0]) != "__row"}
+
+
+@dataclass
+class DirectorySource(DataSource):
+    """A directory of ``<table>.parquet`` / ``<table>.csv`` / ``<table>.csv.gz`` files."""
+
+    path: Path = Path()
+
+    def _register_raw(self, con: duckdb.DuckDBPyConnection) -> None:
+        for name in TABLES:
+            found = [
+                self.path / f"{name}{suffix}" for suffix in FILE_SUFFIXES if (self.path / f"{name}{suffix}").exists()
+            ]
+            if len(found) > 1:
+                raise UserInputError(
+                    f"{self.path}: table {name!r} is given twice ({', '.join(p.name for p in found)}); keep one file"
+                )
+            if not found:
+                continue
+            file = found[0]
+            literal = "'" + str(file).replace("'", "''") + "'"
+            if file.name.endswith(".parquet"):
+                reader = f"read_parquet({literal})"
+            else:
+                if file.stat().st_size == 0:
+                    raise UserInputError(f"{file}: the file is empty (expected a header line with the column names)")
+                _check_utf8(file)
+                reader = (
+                    f"read_csv({literal}, header=true, all_varchar=true, auto_detect=true, "
+                    f"parallel=false, strict_mode=true, null_padding=false)"
+                )
+            try:
+                con.execute(
+                    f"CREATE VIEW {quote_ident('__raw_' + name)} AS "
+                    f"SELECT row_number() OVER () AS __row, * FROM {reader}"
+                )
+                columns = _describe(con, quote_ident("__raw_" + name))
+            except duckdb.Error as err:
+                if not file.name.endswith(".parquet"):
+                    _check_field_counts(file)
+                raise UserInputError(
+                    f"{file}: cannot be read as {file.suffix.lstrip('.')}: {_first_line(err)}"
+                ) from None
+            if not file.name.endswith(".parquet") and len(columns) != _header_width(file):
+                _check_field_counts(file)
+            self.raw_tables[name] = RawTable(name, file.name, columns)
+
+
+def _check_utf8(file: Path) -> None:
+    """Reject a CSV that is not UTF-8 with the line where decoding fails (DuckDB's message is vaguer)."""
+    import gzip
+    import io
+
+    opener = gzip.open if file.name.endswith(".gz") else open
+    with opener(file, "rb") as raw:
+        stream = io.BufferedReader(raw)
+        for line_no, line in enumerate(stream, start=1):
+            try:
+                line.decode("utf-8")
+            except UnicodeDecodeError as err:
+                data_row = line_no - 1
+                raise UserInputError(
+                    f"{file.name}, row {data_row} (line {line_no}): not UTF-8 text ({err.reason} at byte "
+                    f"{err.start}); save the file as UTF-8"
+                ) from None
+
+
+def _open_text(file: Path) -> Any:
+    import gzip
+
+    if file.name.endswith(".gz"):
+        return gzip.open(file, "rt", encoding="utf-8", newline="")
+    return file.open(encoding="utf-8", newline="")
+
+
+def _header_width(file: Path) -> int:
+    """Fields in the header line when split on commas (the common layout); cheap: reads one line."""
+    import csv
+
+    with _open_text(file) as fh:
+        return len(next(csv.reader(fh), []))
+
+
+def _check_field_counts(file: Path) -> None:
+    """Name the first row whose field count differs from the header's.
+
+    DuckDB's sniffer copes with a ragged row by guessing another layout (one wide column, or no
+    data rows), which turns a one-line typo into misleading "missing column" or "no rows" reports.
+    Only called when the detected layout disagrees with the comma-split header, so the happy path
+    reads one line.
+    """
+    import csv
+
+    with _open_text(file) as fh:
+        reader = csv.reader(fh)
+        header = next(reader, [])
+        if len(header) < 2:  # not comma-separated: leave it to DuckDB's own detection
+            return
+        for row_no, row in enumerate(reader, start=1):
+            if row and len(row) != len(header):
+                raise UserInputError(
+                    f"{file.name}, row {row_no} (line {reader.line_num}): {len(row)} field(s), but the header has "
+                    f"{len(header)} ({', '.join(header)}); check for a missing or extra comma or an unquoted value"
+                )
+
+
+def _first_line(err: BaseException) -> str:
+    return str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+
+
+@dataclass
+class DuckDBSource(DataSource):
+    """A DuckDB database file with one table per contract table (the embedded default)."""
+
+    path: Path = Path()
+
+    def _register_raw(self, con: duckdb.DuckDBPyConnection) -> None:
+        if not self.path.exists():
+            raise UserInputError(f"{self.path}: no such DuckDB file (create one with `churnltv generate`)")
+        literal = "'" + str(self.path).replace("'", "''") + "'"
+        try:
+            con.execute(f"ATTACH {literal} AS src (READ_ONLY)")
+        except duckdb.Error as err:
+            raise UserInputError(f"{self.path}: not a readable DuckDB database: {_first_line(err)}") from None
+        present = {
+            str(r[0])
+            for r in con.execute(
+                "SELECT table_name FROM duckdb_tables() WHERE database_name = 'src' "
+                "UNION SELECT view_name FROM duckdb_views() WHERE database_name = 'src'"
+            ).fetchall()
+        }
+        for name in TABLES:
+            if name not in present:
+                continue
+            con.execute(
+                f"CREATE VIEW {quote_ident('__raw_' + name)} AS "
+                f"SELECT row_number() OVER () AS __row, * FROM src.{quote_ident(name)}"
+            )
+            self.raw_tables[name] = RawTable(
+                name, f"{self.path.name}:{name}", _describe(con, quote_ident("__raw_" + name))
+            )
+
+
+@dataclass
+class PostgresSource(DataSource):
+    """PostgreSQL tables named like the contract tables, in ``?schema=`` (default ``public``)."""
+
+    schema: str = "public"
+    _tmp: Path | None = None
+
+    def _register_raw(self, con: duckdb.DuckDBPyConnection) -> None:
+        from features.postgres_io import connect_postgres, export_table_csv, list_tables
+
+        self.close()
+        self._tmp = Path(tempfile.mkdtemp(prefix="churnltv-pg-"))
+        with connect_postgres(self.url) as pg:
+            present = list_tables(pg, self.schema)
+            for name in TABLES:
+                if name not in present:
+                    continue
+                file = self._tmp / f"{name}.csv"
+                export_table_csv(pg, self.schema, name, file)
+                literal = "'" + str(file).replace("'", "''") + "'"
+                con.execute(
+                    f"CREATE TABLE {quote_ident('__raw_' + name)} AS SELECT row_number() OVER () AS __row, * "
+                    f"FROM read_csv({literal}, header=true, all_varchar=true, parallel=false)"
+                )
+                file.unlink()
+                self.raw_tables[name] = RawTable(
+                    name, f"postgres {self.schema}.{name}", _describe(con, quote_ident("__raw_" + name))
+                )
+
+    def close(self) -> None:
+        if self._tmp is not None:
+            shutil.rmtree(self._tmp, ignore_errors=True)
+            self._tmp = None
+
+
+@dataclass
+class FrameSource(DataSource):
+    """In-memory pandas frames keyed by contract table name (tests, API requests)."""
+
+    frames: Mapping[str, Any] = field(default_factory=dict)
+
+    def _register_raw(self, con: duckdb.DuckDBPyConnection) -> None:
+        for name, frame in self.frames.items():
+            if name not in TABLES:
+                raise UserInputError(f"unknown table {name!r}; the contract has {', '.join(TABLES)}")
+            con.register(f"__frame_{name}", frame)
+            con.execute(
+                f"CREATE VIEW {quote_ident('__raw_' + name)} AS "
+                f"SELECT row_number() OVER () AS __row, * FROM {quote_ident('__frame_' + name)}"
+            )
+            self.raw_tables[name] = RawTable(name, name, _describe(con, quote_ident("__raw_" + name)))
+
+
+def redact_url(url: str) -> str:
+    """The URL without its password, for messages and logs."""
+    parts = urlsplit(url)
+    if parts.password:
+        netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+        return urlunsplit(parts._replace(netloc=netloc))
+    return url
+
+
+def open_source(url: str | Path, *, extracted_at: pd.Timestamp | str | None = None) -> DataSource:
+    """Choose the backend from ``url``: directory, ``*.duckdb`` file, or ``postgresql://`` URL.
+
+    ``extracted_at`` is when the data was exported; rows dated after it are errors
+    (default: now, UTC).
+    """
+    import pandas as pd
+
+    when = pd.Timestamp(extracted_at) if extracted_at is not None else None
+    text = str(url)
+    if re.match(r"^postgres(ql)?(\+\w+)?://", text):
+        query = parse_qs(urlsplit(text).query)
+        schema = query.get("schema", ["public"])[0]
+        return PostgresSource(url=text, extracted_at=when, schema=schema)
+    path = Path(text).expanduser()
+    if path.is_dir():
+        return DirectorySource(url=text, extracted_at=when, path=path)
+    if path.suffix in (".duckdb", ".db"):
+        return DuckDBSource(url=text, extracted_at=when, path=path)
+    if not path.exists():
+        raise UserInputError(
+            f"{text}: no such file or directory (expected a directory of CSV/Parquet files, "
+            f"a .duckdb file or a postgresql:// URL)"
+        )
+    raise UserInputError(
+        f"{text}: cannot tell what kind of source this is (expected a directory of CSV/Parquet files, "
+        f"a .duckdb file or a postgresql:// URL)"
+    )
+
+
+def open_frames(frames: Mapping[str, pd.DataFrame], *, extracted_at: pd.Timestamp | str | None = None) -> DataSource:
+    """A source over in-memory frames, validated like any other."""
+    import pandas as pd
+
+    when = pd.Timestamp(extracted_at) if extracted_at is not None else None
+    return FrameSource(url="<frames>", extracted_at=when, frames=dict(frames))

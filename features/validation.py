@@ -1,0 +1,405 @@
+"""Strict, precise checks of a source against the data contract, and the data-quality summary.
+
+Each rule is one SQL predicate over the raw rows (``__raw_<table>``, as read, before typing),
+so a violation can be reported with its table, 1-based row, column, customer and the value
+exactly as the user wrote it. Counting is one aggregate query per table; examples are
+fetched only for rules that fired. Rows after a chosen cutoff are *not* errors (features
+ignore them); rows after the extraction time are.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import duckdb
+
+from features.contract import TABLES, ColumnType, Table
+from features.errors import DataContractError, DataIssue
+from features.sources import OFFSET_PATTERN, RawTable, quote_ident, typed_expr
+
+if TYPE_CHECKING:
+    from features.sources import DataSource
+
+EXAMPLES_PER_RULE = 5
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One contract rule on one column: a predicate that is TRUE on a violating raw row."""
+
+    table: str
+    column: str | None
+    message: str
+    predicate: str
+    value_sql: str  # what to show as the bad value
+
+
+@dataclass
+class RuleResult:
+    table: str
+    column: str | None
+    message: str
+    count: int
+    examples: list[DataIssue]
+
+
+@dataclass
+class TableSummary:
+    table: str
+    source: str
+    rows: int
+    customers: int | None
+    first: str | None
+    last: str | None
+
+
+@dataclass
+class DataQualityReport:
+    """What was read and what is wrong with it: printed by `churnltv validate`, saved as JSON."""
+
+    source: str
+    extracted_at: str
+    tables: list[TableSummary] = field(default_factory=list)
+    absent_tables: list[str] = field(default_factory=list)
+    problems: list[RuleResult] = field(default_factory=list)
+
+    @property
+    def rows_rejected(self) -> int:
+        return sum(p.count for p in self.problems)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def raise_if_invalid(self, max_examples: int = 20) -> None:
+        if self.ok:
+            return
+        issues = [ex for p in self.problems for ex in p.examples][:max_examples]
+        raise DataContractError(issues, total=self.rows_rejected)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "extracted_at": self.extracted_at,
+            "ok": self.ok,
+            "rows_rejected": self.rows_rejected,
+            "tables": [asdict(t) for t in self.tables],
+            "absent_tables": self.absent_tables,
+            "problems": [
+                {
+                    "table": p.table,
+                    "column": p.column,
+                    "problem": p.message,
+                    "count": p.count,
+                    "examples": [str(e) for e in p.examples],
+                }
+                for p in self.problems
+            ],
+        }
+
+    def save(self, path: Path) -> Path:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.exists() and not path.is_file():  # e.g. /dev/full: renaming over it would replace the device
+            raise OSError(errno.EINVAL, "not a regular file; give a file path for the report", str(path))
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        try:
+            tmp.write_text(json.dumps(self.to_dict(), indent=2))
+            tmp.replace(path)
+        except OSError as err:
+            tmp.unlink(missing_ok=True)  # a full disk must not leave a half-written summary behind
+            raise OSError(err.errno, err.strerror or str(err), str(path)) from err
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        return path
+
+    def render_text(self) -> str:
+        lines = [f"data quality of {self.source} (extracted at {self.extracted_at})"]
+        for t in self.tables:
+            who = f", {t.customers:,} customers" if t.customers is not None else ""
+            span = f", {t.first} .. {t.last}" if t.first else ""
+            lines.append(f"  {t.table:<18} {t.rows:>12,} rows{who}{span}  [{t.source}]")
+        if self.absent_tables:
+            lines.append(f"  absent (optional): {', '.join(self.absent_tables)}")
+        if self.ok:
+            lines.append("  no problems found")
+        else:
+            lines.append(f"  {self.rows_rejected:,} problem(s):")
+            for p in self.problems:
+                col = f".{p.column}" if p.column else ""
+                lines.append(f"    {p.table}{col}: {p.message}: {p.count:,}")
+                for ex in p.examples[:3]:
+                    lines.append(f"      e.g. {ex}")
+        return "\n".join(lines)
+
+
+def _sql_literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _is_text(raw_type: str) -> bool:
+    return raw_type.upper().startswith("VARCHAR") or raw_type.upper() == "TEXT"
+
+
+def _column_rules(table: Table, raw: RawTable, extracted_at: str, present: set[str]) -> list[Rule]:
+    rules: list[Rule] = []
+    for col in table.columns:
+        raw_type = raw.columns.get(col.name)
+        if raw_type is None:
+            continue
+        c = quote_ident(col.name)
+        typed = typed_expr(col.name, col.type, raw_type)
+        shown = f"CAST({c} AS VARCHAR)"
+        given = f"({c} IS NOT NULL AND TRIM(CAST({c} AS VARCHAR)) <> '')"
+        if col.type is not ColumnType.STRING:
+            kind = {
+                ColumnType.TIMESTAMP: "not a valid date/time (expected e.g. 2024-03-01 10:00:00)",
+                ColumnType.DATE: "not a valid date (expected e.g. 2024-03-01)",
+                ColumnType.FLOAT: "not a number",
+                ColumnType.INTEGER: "not a whole number",
+            }[col.type]
+            rules.append(Rule(table.name, col.name, kind, f"{given} AND ({typed}) IS NULL", shown))
+        if not col.nullable:
+            rules.append(Rule(table.name, col.name, "missing value", f"NOT {given}", "NULL"))
+        if col.type is ColumnType.FLOAT:
+            rules.append(Rule(table.name, col.name, "not a number (NaN/inf)", f"NOT isfinite({typed})", shown))
+        if col.min_value is not None:
+            what = "negative amount" if col.min_value == 0 else f"below the minimum {col.min_value:g}"
+            if col.max_value is not None:
+                what = f"outside {col.min_value:g}-{col.max_value:g}"
+            rules.append(Rule(table.name, col.name, what, f"({typed}) < {col.min_value}", shown))
+        if col.max_value is not None:
+            rules.append(
+                Rule(
+                    table.name,
+                    col.name,
+                    f"outside {col.min_value:g}-{col.max_value:g}",
+                    f"({typed}) > {col.max_value}",
+                    shown,
+                )
+            )
+        if col.allowed:
+            allowed = ", ".join(_sql_literal(a) for a in col.allowed)
+            rules.append(
+                Rule(
+                    table.name,
+                    col.name,
+                    f"not one of {', '.join(col.allowed)}",
+                    f"({typed}) IS NOT NULL AND ({typed}) NOT IN ({allowed})",
+                    shown,
+                )
+            )
+        if col.references and col.references in present:
+            rules.append(
+                Rule(
+                    table.name,
+                    col.name,
+                    f"unknown customer (not in {col.references})",
+                    f"({typed}) IS NOT NULL AND ({typed}) NOT IN (SELECT CAST(customer_id AS VARCHAR) FROM "
+                    f"{quote_ident('__raw_' + col.references)} WHERE customer_id IS NOT NULL)",
+                    shown,
+                )
+            )
+        if col.type in (ColumnType.TIMESTAMP, ColumnType.DATE):
+            rules.append(
+                Rule(
+                    table.name,
+                    col.name,
+                    f"dated in the future (after the extraction time {extracted_at})",
+                    f"({typed}) > TIMESTAMP {_sql_literal(extracted_at)}",
+                    shown,
+                )
+            )
+    return rules
+
+
+def _mixed_timezones(con: duckdb.DuckDBPyConnection, table: Table, raw: RawTable) -> list[RuleResult]:
+    """A text timestamp column must use one convention: all with a UTC offset or all without."""
+    out: list[RuleResult] = []
+    relation = quote_ident("__raw_" + table.name)
+    for col in table.columns:
+        raw_type = raw.columns.get(col.name)
+        if col.type is not ColumnType.TIMESTAMP or raw_type is None or not _is_text(raw_type):
+            continue
+        c = quote_ident(col.name)
+        aware = f"regexp_matches(TRIM({c}), '{OFFSET_PATTERN}')"
+        row = con.execute(
+            f"SELECT count(*) FILTER (WHERE {aware}), count(*) FILTER (WHERE NOT {aware} AND TRIM({c}) <> ''), "
+            f"min(__row) FILTER (WHERE {aware}), min(__row) FILTER (WHERE NOT {aware} AND TRIM({c}) <> '') "
+            f"FROM {relation} WHERE {c} IS NOT NULL"
+        ).fetchone()
+        assert row is not None
+        n_aware, n_naive, first_aware, first_naive = row
+        if n_aware and n_naive:
+            examples = []
+            for r in (first_aware, first_naive):
+                value = con.execute(f"SELECT {c} FROM {relation} WHERE __row = ?", [r]).fetchone()
+                examples.append(
+                    DataIssue(
+                        table.name,
+                        col.name,
+                        "mixed time zones: some values carry a UTC offset and some do not",
+                        row=int(r),
+                        value=None if value is None else str(value[0]),
+                        source=raw.origin,
+                    )
+                )
+            out.append(
+                RuleResult(
+                    table.name,
+                    col.name,
+                    "mixed time zones (offset-aware and naive values)",
+                    min(n_aware, n_naive),
+                    examples,
+                )
+            )
+    return out
+
+
+def _shape_problems(table: Table, raw: RawTable) -> list[RuleResult]:
+    """Missing required columns and columns the contract does not know."""
+    out: list[RuleResult] = []
+    for col in table.columns:
+        if col.required and col.name not in raw.columns:
+            msg = f"missing required column {col.name!r} (found: {', '.join(raw.columns)})"
+            out.append(
+                RuleResult(
+                    table.name,
+                    col.name,
+                    "missing required column",
+                    1,
+                    [DataIssue(table.name, col.name, msg, source=raw.origin)],
+                )
+            )
+    known = set(table.column_names)
+    for name in raw.columns:
+        if name in known or (table.allows_attributes and name.startswith("attr_")):
+            continue
+        hint = " (customer attributes must be named attr_<name>)" if table.allows_attributes else ""
+        msg = f"unexpected column {name!r}; the contract has {', '.join(table.column_names)}{hint}"
+        out.append(
+            RuleResult(table.name, name, "unexpected column", 1, [DataIssue(table.name, name, msg, source=raw.origin)])
+        )
+    return out
+
+
+def _duplicate_keys(con: duckdb.DuckDBPyConnection, table: Table, raw: RawTable) -> list[RuleResult]:
+    key = [k for k in table.key if k in raw.columns]
+    if not key or len(key) != len(table.key):
+        return []
+    relation = quote_ident("__raw_" + table.name)
+    cols = ", ".join(quote_ident(k) for k in key)
+    not_null = " AND ".join(f"{quote_ident(k)} IS NOT NULL" for k in key)
+    dup = (
+        f"SELECT __row, {cols} FROM (SELECT __row, {cols}, count(*) OVER (PARTITION BY {cols}) AS n, "
+        f"row_number() OVER (PARTITION BY {cols} ORDER BY __row) AS k FROM {relation} WHERE {not_null}) "
+        f"WHERE n > 1 AND k > 1"
+    )
+    count_row = con.execute(f"SELECT count(*) FROM ({dup})").fetchone()
+    count = int(count_row[0]) if count_row else 0
+    if not count:
+        return []
+    examples = [
+        DataIssue(
+            table.name,
+            ", ".join(key),
+            "duplicate id (the same key appears on an earlier row)",
+            row=int(r[0]),
+            value=", ".join(str(v) for v in r[1:]),
+            source=raw.origin,
+        )
+        for r in con.execute(f"{dup} ORDER BY __row LIMIT {EXAMPLES_PER_RULE}").fetchall()
+    ]
+    return [RuleResult(table.name, ", ".join(key), "duplicate id", count, examples)]
+
+
+def _rule_results(con: duckdb.DuckDBPyConnection, table: Table, raw: RawTable, rules: list[Rule]) -> list[RuleResult]:
+    if not rules:
+        return []
+    relation = quote_ident("__raw_" + table.name)
+    counts_row = con.execute(
+        "SELECT " + ", ".join(f"count(*) FILTER (WHERE {r.predicate})" for r in rules) + f" FROM {relation}"
+    ).fetchone()
+    assert counts_row is not None
+    has_customer = "customer_id" in raw.columns
+    out: list[RuleResult] = []
+    for rule, count in zip(rules, counts_row, strict=True):
+        if not count:
+            continue
+        who = "CAST(customer_id AS VARCHAR)" if has_customer else "NULL"
+        rows = con.execute(
+            f"SELECT __row, {who}, {rule.value_sql} FROM {relation} WHERE {rule.predicate} "
+            f"ORDER BY __row LIMIT {EXAMPLES_PER_RULE}"
+        ).fetchall()
+        examples = [
+            DataIssue(
+                table.name,
+                rule.column,
+                rule.message,
+                row=int(r[0]),
+                customer_id=None if r[1] is None or rule.column == "customer_id" else str(r[1]),
+                value=None if r[2] is None else str(r[2]),
+                source=raw.origin,
+            )
+            for r in rows
+        ]
+        out.append(RuleResult(table.name, rule.column, rule.message, int(count), examples))
+    return out
+
+
+def _summary(con: duckdb.DuckDBPyConnection, table: Table, raw: RawTable) -> TableSummary:
+    relation = quote_ident("__raw_" + table.name)
+    parts = ["count(*)"]
+    parts.append("count(DISTINCT customer_id)" if "customer_id" in raw.columns else "NULL")
+    tcol = table.time_column
+    if tcol and tcol in raw.columns:
+        typed = typed_expr(tcol, table.column(tcol).type, raw.columns[tcol])
+        parts += [f"CAST(min({typed}) AS VARCHAR)", f"CAST(max({typed}) AS VARCHAR)"]
+    else:
+        parts += ["NULL", "NULL"]
+    row = con.execute(f"SELECT {', '.join(parts)} FROM {relation}").fetchone()
+    assert row is not None
+    return TableSummary(table.name, raw.origin, int(row[0]), None if row[1] is None else int(row[1]), row[2], row[3])
+
+
+def validate_connection(con: duckdb.DuckDBPyConnection, source: DataSource) -> DataQualityReport:
+    """Check every raw table registered by ``source`` on ``con`` against the contract."""
+    import pandas as pd
+
+    extracted = source.extracted_at if source.extracted_at is not None else pd.Timestamp.now(tz="UTC").tz_localize(None)
+    extracted_text = str(pd.Timestamp(extracted).floor("s"))
+    report = DataQualityReport(source=str(source.url), extracted_at=extracted_text)
+    present = set(source.raw_tables)
+    report.absent_tables = [name for name in TABLES if name not in present]
+    for name in report.absent_tables:
+        if TABLES[name].required:  # connect() refuses these too; validate must not call such a source clean
+            found = ", ".join(sorted(present)) or "none"
+            message = (
+                f"required table(s) {name} not found (found: {found}); "
+                f"a directory needs files named like {name}.csv or {name}.parquet"
+            )
+            issue = DataIssue(name, None, message, source=str(source.url))
+            report.problems.append(RuleResult(name, None, "missing required table", 1, [issue]))
+    for name, raw in source.raw_tables.items():
+        table = TABLES[name]
+        summary = _summary(con, table, raw)
+        report.tables.append(summary)
+        if summary.rows == 0 and table.required:
+            report.problems.append(
+                RuleResult(
+                    name, None, "no rows", 1, [DataIssue(name, None, "the table has no rows", source=raw.origin)]
+                )
+            )
+            continue
+        shape = _shape_problems(table, raw)
+        report.problems += shape
+        if any(p.message == "missing required column" for p in shape):
+            continue  # row rules would only repeat the missing column
+        report.problems += _rule_results(con, table, raw, _column_rules(table, raw, extracted_text, present))
+        report.problems += _duplicate_keys(con, table, raw)
+        report.problems += _mixed_timezones(con, table, raw)
+    return report
