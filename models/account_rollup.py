@@ -1,0 +1,108 @@
+"""B2B: roll user-level rows up to the account and compute tier and health per account.
+
+DOMAIN.md section 9: a B2B account has many users and the customer-success team acts on the
+account, so its tier and health are computed from account-level signals, by running the same
+policy (models.customer_policy.apply_policy) on one aggregated row per account (and per
+``as_of`` when the frame holds several cutoffs).
+
+Aggregation per column (why):
+
+* counts (events_30d, active_days_30d, core_actions_30d, core_actions_prev_30d, tickets_90d,
+  tickets_open, txn_count_total, sub_ended_count) are summed: the account does all of its
+  users' work; core_trend_ratio is recomputed as the ratio of the summed windows (null when the
+  account's prior window is empty), not a mean of user ratios;
+* active_days_30d is the max over users, not the sum: it is a count of days and the account is
+  active on a day when any user is (the max is the closest lower bound without event dates);
+* breadth and reach (core_modules_used_90d, aha_reached, sub_active, tenure_days) take the max:
+  the account uses a module when any user does, and is as old as its oldest user;
+* recency (days_since_last_event, days_since_last_core_action, days_since_last_txn,
+  days_since_reactivation, weeks_below_aha_bar, idle_ratio) takes the min: the account is only
+  idle / below the bar when every user is;
+* usual_gap_days takes the min (the busiest user's rhythm sets the account's);
+* quality and sentiment (ticket_satisfaction_mean, ticket_resolution_hours_mean, nps_last) take
+  the mean over users who have a value;
+* model outputs: churn_probability is the mean over users (expected share of users lost),
+  p_alive the max (the account is alive while any user is), predicted_ltv the sum.
+
+Users without an account_id are an error (B2C customers have no account to roll up to).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from features.errors import UserInputError
+from models.customer_policy import apply_policy
+from models.policy_settings import PolicySettings
+
+_SUM = ("events_30d", "core_actions_30d", "core_actions_prev_30d", "tickets_90d", "tickets_open", "txn_count_total",
+        "sub_ended_count", "predicted_ltv")  # fmt: skip
+_MAX = ("active_days_30d", "core_modules_used_90d", "aha_reached", "sub_active", "tenure_days", "p_alive")
+_MIN = ("days_since_last_event", "days_since_last_core_action", "days_since_last_txn", "days_since_reactivation",
+        "weeks_below_aha_bar", "idle_ratio", "usual_gap_days")  # fmt: skip
+_MEAN = ("ticket_satisfaction_mean", "ticket_resolution_hours_mean", "nps_last", "churn_probability")
+
+
+def _account_of_each_user(frame: pd.DataFrame, account_ids: pd.Series | None) -> np.ndarray:
+    if account_ids is not None:
+        if "customer_id" not in frame.columns:
+            raise UserInputError("rollup_accounts needs a 'customer_id' column to look up account_id")
+        accounts = account_ids.reindex(frame["customer_id"]).to_numpy(dtype=object)
+    elif "account_id" in frame.columns:
+        accounts = frame["account_id"].to_numpy(dtype=object)
+    else:
+        raise UserInputError("rollup_accounts needs an 'account_id' column or an account_ids mapping (customers)")
+    missing = pd.isna(accounts)
+    if missing.any():
+        i = int(np.flatnonzero(missing)[0])
+        who = frame["customer_id"].iloc[i] if "customer_id" in frame.columns else f"row {i + 1}"
+        raise UserInputError(
+            f"rollup_accounts: customer {who!r} has no account_id ({int(missing.sum())} user(s) without an account); "
+            "roll up B2B users only"
+        )
+    return accounts
+
+
+def rollup_accounts(frame: pd.DataFrame, account_ids: pd.Series | None = None) -> pd.DataFrame:
+    """One row per account (and as_of, when present) with the aggregated signals.
+
+    ``account_ids`` maps customer_id -> account_id (e.g. ``customers.set_index("customer_id")
+    ["account_id"]``); when None the frame's own ``account_id`` column is used. Adds ``users``.
+    """
+    accounts = _account_of_each_user(frame, account_ids)
+    keys = ["account_id", "as_of"] if "as_of" in frame.columns else ["account_id"]
+    work = frame.assign(account_id=accounts)
+    spec: dict[str, tuple[str, str]] = {}
+    for columns, how in ((_SUM, "sum"), (_MAX, "max"), (_MIN, "min"), (_MEAN, "mean")):
+        for column in columns:
+            if column in work.columns:
+                spec[column] = (column, how)
+    for column in spec:
+        try:
+            work[column] = work[column].to_numpy(dtype=np.float64, na_value=np.nan)
+        except (TypeError, ValueError) as err:
+            raise UserInputError(f"rollup_accounts: column {column!r} must be numeric") from err
+    grouped = work.groupby(keys, sort=True)
+    out = grouped.agg(**spec) if spec else pd.DataFrame(index=grouped.size().index)
+    out.insert(0, "users", grouped.size())
+    for column in _SUM:
+        if column in out.columns:  # a sum over users who all lack the value stays missing, not 0
+            present = grouped[column].count()
+            out[column] = out[column].where(present > 0)
+    if "core_actions_30d" in out.columns and "core_actions_prev_30d" in out.columns:
+        prev = out["core_actions_prev_30d"]
+        out["core_trend_ratio"] = (out["core_actions_30d"] / prev).where(prev > 0)
+    if "core_modules_used_90d" in out.columns:
+        out["uses_3plus_modules"] = (out["core_modules_used_90d"] >= 3).astype(np.int64)
+    out = out.reset_index()
+    out.insert(0, "customer_id", out["account_id"])
+    out["segment"] = "b2b"
+    return out
+
+
+def account_policy(
+    frame: pd.DataFrame, account_ids: pd.Series | None = None, settings: PolicySettings | None = None
+) -> pd.DataFrame:
+    """Roll users up to accounts, then apply the full customer policy at account level."""
+    return apply_policy(rollup_accounts(frame, account_ids), settings)

@@ -1,0 +1,48 @@
+"""Checks of the BTYD summary arrays (frequency, recency, T, monetary value) before a fit or a prediction.
+
+BG/NBD's likelihood is only defined for integer x >= 0, 0 <= t_x <= T and t_x = 0 when x = 0; feeding it
+anything else gives finite but meaningless numbers. These checks turn such rows into a ``UserInputError`` that
+names the column, the first bad row (0-based position) and its value, so nothing is silently dropped.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from features.errors import UserInputError
+
+FloatArray = npt.NDArray[np.float64]
+_RECENCY_SLACK = 1e-9  # recency == T within rounding (a purchase on the last observed day)
+
+
+def as_float_array(values: Any, name: str) -> FloatArray:
+    """``values`` as a 1-d float64 array (scalars become length 1); non-numbers raise naming ``name``."""
+    try:
+        arr = np.asarray(values, dtype="float64")
+    except (TypeError, ValueError):
+        raise UserInputError(f"{name}: values must be numbers") from None
+    return np.atleast_1d(arr).reshape(-1) if arr.ndim != 1 else arr
+
+
+def _first_bad(mask: npt.NDArray[np.bool_], values: FloatArray, name: str, rule: str) -> None:
+    if bool(mask.any()):
+        pos = int(np.flatnonzero(mask)[0])
+        raise UserInputError(f"{name}: row {pos} has value {values[pos]!r}, but {rule} ({int(mask.sum())} such row(s))")
+
+
+def check_summary(frequency: Any, recency: Any, T: Any) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """Validate and return (x, t_x, T) as float arrays of one length."""
+    x = as_float_array(frequency, "frequency")
+    t_x = as_float_array(recency, "recency")
+    t = as_float_array(T, "T")
+    if not (len(x) == len(t_x) == len(t)):
+        raise UserInputError(f"frequency, recency and T must have one length, got {len(x)}, {len(t_x)}, {len(t)}")
+    _first_bad(~np.isfinite(x) | (x < 0) | (x != np.round(x)), x, "frequency", "it must be a whole number >= 0")
+    _first_bad(~np.isfinite(t) | (t < 0), t, "T", "it must be a finite number >= 0")
+    _first_bad(~np.isfinite(t_x) | (t_x < 0), t_x, "recency", "it must be a finite number >= 0")
+    _first_bad(t_x > t + _RECENCY_SLACK, t_x, "recency", "recency cannot exceed T (time since the first purchase)")
+    _first_bad((x == 0) & (t_x > _RECENCY_SLACK), t_x, "recency", "a customer with frequency 0 must have recency 0")
+    return x, np.minimum(t_x, t), t

@@ -1,0 +1,201 @@
+"""The churn model as a plain-artifact directory, and the object that scores with it.
+
+Layout (no pickles, readable with a text editor)::
+
+    model.txt          LightGBM text model (truncated at the early-stopping iteration)
+    calibrator.json    isotonic thresholds or Platt coefficients (models/probability_calibration.py)
+    feature_spec.json  the feature specification the model was trained on (features/feature_spec.py)
+    metadata.json      data range, cutoffs, horizon, metrics, library versions, categories, reference values
+
+``ChurnBundle.load(path, expected_spec)`` refuses a bundle whose specification differs from what the caller will
+feed it and lists exactly what differs. Scoring is built for the API's one-customer path: the frame (or a plain
+mapping of column -> value) becomes a float matrix without pandas and goes straight into ``Booster.predict``.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from features.errors import UserInputError
+from models.churn_classifier import feature_matrix
+from models.probability_calibration import ProbabilityCalibration
+from models.reason_codes import Reason, reason_codes
+
+if TYPE_CHECKING:
+    import lightgbm as lgb
+    import pandas as pd
+
+    from features.feature_spec import FeatureSpec
+    from models.churn_classifier import ChurnClassifier
+
+BUNDLE_FILES = ("model.txt", "calibrator.json", "feature_spec.json", "metadata.json")
+BUNDLE_FORMAT = 1
+
+
+def library_versions() -> dict[str, str]:
+    """Versions that determine how the bundle was produced (recorded in metadata.json)."""
+    import lightgbm
+    import pandas
+    import sklearn
+
+    return {
+        "python": platform.python_version(),
+        "lightgbm": str(lightgbm.__version__),
+        "numpy": np.__version__,
+        "pandas": pandas.__version__,
+        "scikit-learn": sklearn.__version__,
+    }
+
+
+def check_model_text(path: Path) -> None:
+    """Refuse a truncated or foreign ``model.txt`` before LightGBM parses it.
+
+    LightGBM parses the trees of a text model in OpenMP threads; a parse error inside one of them
+    calls ``std::terminate`` and aborts the whole process (exit 134) instead of raising, so a
+    half-copied bundle would kill ``churnltv score`` or the API server on reload. A complete file
+    starts with ``tree``, lists one ``Tree=`` block per entry of ``tree_sizes`` and ends its trees
+    with ``end of trees``; checking that is cheap and catches truncation.
+    """
+    text = path.read_text(encoding="utf-8", errors="replace")
+    if not text.startswith("tree\n"):
+        raise UserInputError(f"{path} is not a LightGBM text model (it does not start with 'tree'); copy it again")
+    if "\nend of trees" not in text:
+        raise UserInputError(f"{path} is truncated: no 'end of trees' marker; copy the bundle again")
+    sizes_line = next((line for line in text.splitlines() if line.startswith("tree_sizes=")), None)
+    if sizes_line is not None:
+        expected = len(sizes_line.removeprefix("tree_sizes=").split())
+        found = text.count("\nTree=")
+        if found != expected:
+            raise UserInputError(
+                f"{path} is damaged: the header lists {expected} trees but {found} are present; copy the bundle again"
+            )
+
+
+@dataclass
+class ChurnBundle:
+    """A loaded churn model: LightGBM booster + calibrator + feature spec + metadata."""
+
+    booster: lgb.Booster
+    calibrator: ProbabilityCalibration
+    spec: FeatureSpec
+    metadata: dict[str, Any] = field(default_factory=dict)
+    path: Path | None = None
+
+    def __post_init__(self) -> None:
+        self.names: list[str] = list(self.metadata.get("feature_names") or self.spec.names)
+        self.categories: dict[str, list[str]] = {k: list(v) for k, v in self.metadata.get("categories", {}).items()}
+        self.references: dict[str, float] = dict(self.metadata.get("reference_values", {}))
+        model_names = list(self.booster.feature_name())
+        if model_names != self.names:
+            raise UserInputError(
+                f"model.txt features {model_names} do not match metadata.json feature_names {self.names}"
+            )
+
+    # -- construction -------------------------------------------------------------------------------
+    @classmethod
+    def from_classifier(
+        cls, classifier: ChurnClassifier, calibrator: ProbabilityCalibration, metadata: Mapping[str, Any]
+    ) -> ChurnBundle:
+        """Bundle a fitted classifier: the booster is re-read from its text so it equals what load() gives."""
+        from models.churn_classifier import booster_from_text
+
+        meta = dict(metadata)
+        meta.setdefault("bundle_format", BUNDLE_FORMAT)
+        meta["feature_names"] = list(classifier.feature_names_)
+        meta["categories"] = classifier.categories_
+        meta["best_iteration"] = classifier.best_iteration_
+        meta["params"] = classifier.get_params()
+        meta.setdefault("library_versions", library_versions())
+        return cls(booster_from_text(classifier.model_text()), calibrator, classifier.spec, meta)
+
+    def save(self, path: str | Path) -> Path:
+        """Write the four files into ``path`` (created if needed) and return it."""
+        out = Path(path)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "model.txt").write_text(self.booster.model_to_string(), encoding="utf-8")
+        (out / "calibrator.json").write_text(self.calibrator.to_json(), encoding="utf-8")
+        (out / "feature_spec.json").write_text(self.spec.to_json(), encoding="utf-8")
+        (out / "metadata.json").write_text(json.dumps(self.metadata, indent=1, default=str), encoding="utf-8")
+        self.path = out
+        return out
+
+    @classmethod
+    def load(cls, path: str | Path, expected_spec: FeatureSpec | None = None) -> ChurnBundle:
+        """Read a bundle directory; with ``expected_spec``, raise ``UserInputError`` listing every difference."""
+        import lightgbm as lgb
+
+        from features.feature_spec import FeatureSpec
+
+        root = Path(path)
+        if not root.is_dir():
+            raise UserInputError(f"churn model bundle {root} does not exist or is not a directory")
+        missing = [name for name in BUNDLE_FILES if not (root / name).is_file()]
+        if missing:
+            raise UserInputError(f"churn model bundle {root} is incomplete: missing {', '.join(missing)}")
+        spec = FeatureSpec.from_json((root / "feature_spec.json").read_text(encoding="utf-8"))
+        if expected_spec is not None:
+            differences = spec.diff(expected_spec)
+            if differences:
+                shown = "\n".join(f"  - {d}" for d in differences)
+                raise UserInputError(
+                    f"churn model bundle {root} was trained on a different feature specification than the one "
+                    f"supplied ({len(differences)} difference(s)):\n{shown}"
+                )
+        try:
+            metadata = json.loads((root / "metadata.json").read_text(encoding="utf-8"))
+        except json.JSONDecodeError as err:
+            raise UserInputError(f"{root / 'metadata.json'} is not valid JSON: {err}") from None
+        calibrator = ProbabilityCalibration.from_json((root / "calibrator.json").read_text(encoding="utf-8"))
+        check_model_text(root / "model.txt")
+        booster = lgb.Booster(model_file=str(root / "model.txt"))
+        return cls(booster, calibrator, spec, metadata, path=root)
+
+    # -- scoring ------------------------------------------------------------------------------------
+    def matrix(self, frame: pd.DataFrame | Mapping[str, Any]) -> NDArray[np.float64]:
+        """The encoded float matrix the booster scores (columns in the bundle's feature order)."""
+        return feature_matrix(frame, self.names, self.categories)
+
+    def raw_proba_from_matrix(self, matrix: NDArray[np.float64]) -> NDArray[np.float64]:
+        if matrix.shape[0] == 0:
+            return np.empty(0, dtype=np.float64)
+        return np.asarray(self.booster.predict(matrix, validate_features=False), dtype=np.float64)
+
+    def raw_proba(self, frame: pd.DataFrame | Mapping[str, Any]) -> NDArray[np.float64]:
+        """Uncalibrated LightGBM probability of churn within the horizon."""
+        return self.raw_proba_from_matrix(self.matrix(frame))
+
+    def predict_proba(self, frame: pd.DataFrame | Mapping[str, Any]) -> NDArray[np.float64]:
+        """Calibrated probability of churn within the horizon, one value per row."""
+        return self.calibrator.predict(self.raw_proba(frame))
+
+    def reasons_from_matrix(self, matrix: NDArray[np.float64], k: int = 3) -> list[list[Reason]]:
+        if matrix.shape[0] == 0:
+            return []
+        contrib = np.asarray(self.booster.predict(matrix, pred_contrib=True, validate_features=False))
+        return reason_codes(
+            contrib, matrix, self.names, self.spec, k=k, categories=self.categories, references=self.references
+        )
+
+    def reasons(self, frame: pd.DataFrame | Mapping[str, Any], k: int = 3) -> list[list[Reason]]:
+        """Top-``k`` reasons per row: dicts with feature, value, contribution (log-odds) and phrase."""
+        return self.reasons_from_matrix(self.matrix(frame), k)
+
+    def predict_with_reasons(
+        self, frame: pd.DataFrame | Mapping[str, Any], k: int = 3
+    ) -> tuple[NDArray[np.float64], list[list[Reason]]]:
+        """Calibrated probabilities and reasons from one encoding of the frame (the API's path)."""
+        m = self.matrix(frame)
+        return self.calibrator.predict(self.raw_proba_from_matrix(m)), self.reasons_from_matrix(m, k)
+
+    @property
+    def horizon_days(self) -> int | None:
+        value = self.metadata.get("horizon_days")
+        return int(value) if value is not None else None

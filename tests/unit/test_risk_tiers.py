@@ -1,0 +1,113 @@
+"""Risk tiers on hand-made customers, including the article's examples (DOMAIN.md section 3)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from models.policy_settings import PolicySettings
+from models.risk_tiers import assign_risk_tiers
+
+
+def _one(**cols: object) -> pd.DataFrame:
+    return pd.DataFrame({k: [v] for k, v in cols.items()})
+
+
+def test_thirty_percent_drop_fires_low_and_twenty_nine_does_not() -> None:
+    # 10 core actions in the prior 30 days, then 7 (30% down) or 7.1 (29% down)
+    frame = pd.DataFrame({"core_trend_ratio": [7 / 10, 71 / 100]})
+    result = assign_risk_tiers(frame)
+    assert result.tier.tolist() == ["low", "none"]
+    assert result.action_key.tolist() == ["care_email_feature_tips", "no_action"]
+    fired = result.triggers[0][0]
+    assert fired["trigger"] == "core_frequency_drop"
+    assert fired["value"] == pytest.approx(0.7)
+    assert fired["threshold"] == pytest.approx(0.7)
+    assert result.triggers[1] == []
+
+
+def test_two_weeks_below_aha_bar_fires_medium_one_does_not() -> None:
+    result = assign_risk_tiers(pd.DataFrame({"weeks_below_aha_bar": [2, 1, 5]}))
+    assert result.tier.tolist() == ["medium", "none", "medium"]
+    assert result.action_key[0] == "account_manager_callback"
+    assert result.triggers[0][0]["trigger"] == "below_aha_bar"
+
+
+def test_high_tier_from_own_rhythm_p_alive_or_absolute_idle() -> None:
+    frame = pd.DataFrame(
+        {
+            "idle_ratio": [3.0, 2.9, 1.0, 1.0],
+            "p_alive": [0.9, 0.9, 0.29, 0.9],
+            "days_since_last_event": [10, 10, 10, 90],
+        }
+    )
+    result = assign_risk_tiers(frame)
+    assert result.tier.tolist() == ["high", "none", "high", "high"]
+    assert [t["trigger"] for t in result.triggers[0]] == ["idle_vs_own_rhythm"]
+    assert [t["trigger"] for t in result.triggers[2]] == ["low_p_alive"]
+    assert [t["trigger"] for t in result.triggers[3]] == ["idle_too_long"]
+    assert result.action_key[0] == "time_limited_offer"
+
+
+def test_never_active_customer_is_idle_since_signup() -> None:
+    result = assign_risk_tiers(_one(days_since_last_event=np.nan, tenure_days=120))
+    assert result.tier[0] == "high"
+    assert result.triggers[0][0]["value"] == 120.0
+
+
+def test_tier_is_max_of_rule_and_probability_band() -> None:
+    frame = pd.DataFrame(
+        {
+            "core_trend_ratio": [0.5, 1.0, 1.0, 0.5, 1.0],
+            "churn_probability": [0.1, 0.45, 0.6, 0.7, 0.19],
+        }
+    )
+    result = assign_risk_tiers(frame)
+    assert result.tier.tolist() == ["low", "medium", "high", "high", "none"]
+    band = next(t for t in result.triggers[3] if t["trigger"] == "churn_probability_band")
+    assert band["tier"] == "high"
+    assert band["threshold"] == pytest.approx(0.6)
+    # a rule can raise the tier the model gives, never lower it
+    assert len(result.triggers[3]) == 2
+
+
+def test_every_fired_trigger_is_listed_with_value_and_threshold() -> None:
+    result = assign_risk_tiers(_one(core_trend_ratio=0.5, weeks_below_aha_bar=3, idle_ratio=4.0))
+    assert result.tier[0] == "high"
+    names = {t["trigger"]: t for t in result.triggers[0]}
+    assert set(names) == {"core_frequency_drop", "below_aha_bar", "idle_vs_own_rhythm"}
+    assert names["below_aha_bar"]["value"] == 3.0
+    assert names["idle_vs_own_rhythm"]["threshold"] == 3.0
+
+
+def test_settings_change_thresholds_and_action_texts() -> None:
+    settings = PolicySettings(low_frequency_drop=0.5, action_low_key="nudge", action_low_text="Send a nudge.")
+    result = assign_risk_tiers(pd.DataFrame({"core_trend_ratio": [0.6, 0.5]}), settings)
+    assert result.tier.tolist() == ["none", "low"]
+    assert result.action_key[1] == "nudge"
+    assert result.action_text[1] == "Send a nudge."
+
+
+def test_absent_columns_are_not_evaluated_and_nan_does_not_fire() -> None:
+    frame = pd.DataFrame({"customer_id": ["a", "b"], "core_trend_ratio": [np.nan, 0.2]})
+    result = assign_risk_tiers(frame)
+    assert result.tier.tolist() == ["none", "low"]
+    assert set(result.not_evaluated) == {
+        "below_aha_bar",
+        "idle_vs_own_rhythm",
+        "low_p_alive",
+        "idle_too_long",
+        "churn_probability_band",
+    }
+
+
+def test_nullable_dtypes_are_read() -> None:
+    frame = pd.DataFrame({"weeks_below_aha_bar": pd.array([2, None], dtype="Int64")})
+    assert assign_risk_tiers(frame).tier.tolist() == ["medium", "none"]
+
+
+def test_empty_frame() -> None:
+    result = assign_risk_tiers(pd.DataFrame({"idle_ratio": pd.Series([], dtype=float)}))
+    assert result.tier.shape == (0,)
+    assert result.triggers == []
