@@ -1,0 +1,156 @@
+"""`churnltv train`, `churnltv promote` and `churnltv models`: the churn model's command line.
+
+Heavy libraries are imported inside the command bodies so `churnltv --help` stays instant.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import typer
+
+# metrics shown by `churnltv models`, in order (holdout metrics under the stable names of issue 4)
+_SHOWN_METRICS = ("test_roc_auc", "test_pr_auc", "test_ece", "test_lift_at_10pct", "oracle_test_roc_auc")
+
+
+def _progress_logging() -> None:
+    """Step-by-step progress on stderr through rich (one line per step with its duration)."""
+    from rich.console import Console
+    from rich.logging import RichHandler
+
+    handler = RichHandler(console=Console(stderr=True), show_path=False, log_time_format="%H:%M:%S")
+    for name in ("training", "features", "models"):
+        log = logging.getLogger(name)
+        log.setLevel(logging.INFO)
+        if not any(isinstance(h, RichHandler) for h in log.handlers):
+            log.addHandler(handler)
+        log.propagate = False
+
+
+def train(
+    data: str = typer.Option(
+        ..., "--data", help="Data source: a *.duckdb file, a folder of CSV/Parquet tables, or a postgresql:// URL."
+    ),
+    horizon_days: int | None = typer.Option(
+        None,
+        "--horizon-days",
+        min=1,
+        help="Churn horizon in days after each cutoff (default: feature settings, 30).",
+    ),
+    cutoffs: str | None = typer.Option(
+        None,
+        "--cutoffs",
+        help="Comma-separated cutoff dates (YYYY-MM-DD). The latest is the test window, the one "
+        "before it the validation window. Default: derived from the data's date range.",
+    ),
+    n_cutoffs: int = typer.Option(6, "--n-cutoffs", min=3, help="Cutoffs to derive when --cutoffs is not given."),
+    time_budget: float | None = typer.Option(
+        None,
+        "--time-budget",
+        min=1,
+        help="Search budget in nominal seconds of work (default 60).",
+    ),
+) -> None:
+    """Train the churn model, evaluate it on the latest time window, log to MLflow, register it as challenger."""
+    from models.churn_classifier import prefer_passive_openmp
+
+    prefer_passive_openmp()  # before anything loads OpenMP (see its docstring)
+    from rich.console import Console
+    from rich.table import Table
+
+    from features.settings import load_feature_settings
+    from training.churn_job import parse_cutoffs, train_churn
+    from training.settings import TrainingSettings
+
+    _progress_logging()
+    overrides: dict[str, Any] = {} if horizon_days is None else {"horizon_days": horizon_days}
+    feature_settings = load_feature_settings(**overrides)
+    result = train_churn(
+        data,
+        TrainingSettings(),
+        feature_settings,
+        cutoffs=parse_cutoffs(cutoffs),
+        n_cutoffs=n_cutoffs,
+        time_budget=time_budget,
+    )
+    console = Console()
+    table = Table(title=f"churnltv-churn version {result.version} (alias challenger), run {result.run_id}")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    table.add_column("95% interval", justify="right")
+    for name in sorted(result.metrics):
+        if name.endswith(("_ci_low", "_ci_high")):
+            continue
+        low, high = result.metrics.get(f"{name}_ci_low"), result.metrics.get(f"{name}_ci_high")
+        interval = f"{low:.4f} .. {high:.4f}" if low is not None and high is not None else ""
+        table.add_row(name, f"{result.metrics[name]:.4f}", interval)
+    console.print(table)
+    console.print(f"bundle: {result.bundle_dir}\nreport: {result.report_path}")
+    console.print("next: churnltv promote  (moves champion if this version beats it on the same holdout)")
+
+
+def promote(
+    force: bool = typer.Option(False, "--force", help="Promote the challenger even if it does not beat the champion."),
+    margin: float | None = typer.Option(
+        None,
+        "--margin",
+        min=0.0,
+        help="ROC-AUC gain required over the champion (default 0.005).",
+    ),
+) -> None:
+    """Move alias champion to the churn challenger if it beats the champion on the challenger's holdout window."""
+    from training.churn_job import holdout_decider
+    from training.registry import CHURN_MODEL
+    from training.registry import promote as promote_version
+    from training.settings import TrainingSettings
+    from training.tracking import use_tracking
+
+    _progress_logging()
+    settings = TrainingSettings()
+    use_tracking(settings)
+    chosen = settings.promote_margin if margin is None else margin
+    decision = promote_version(CHURN_MODEL, decide=holdout_decider(chosen, seed=settings.random_seed), force=force)
+    verdict = "promoted to champion" if decision.promote else "NOT promoted"
+    typer.echo(f"{CHURN_MODEL} version {decision.challenger_version}: {verdict}")
+    typer.echo(f"why: {decision.reason}")
+
+
+def models() -> None:
+    """List versions of churnltv-churn and churnltv-ltv with aliases and holdout metrics."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from training.registry import CHURN_MODEL, LTV_MODEL, list_versions
+    from training.settings import TrainingSettings
+    from training.tracking import use_tracking
+
+    use_tracking(TrainingSettings())
+    console = Console()
+    for name in (CHURN_MODEL, LTV_MODEL):
+        versions = list_versions(name)
+        table = Table(title=name)
+        for col in ("version", "aliases", "created", "run", *_SHOWN_METRICS, "promotion"):
+            table.add_column(col)
+        for v in versions:
+            metrics = [f"{v.metrics[m]:.4f}" if m in v.metrics else "" for m in _SHOWN_METRICS]
+            promotion = v.tags.get("promotion_decision", "")
+            table.add_row(
+                v.version,
+                ",".join(v.aliases),
+                v.created.strftime("%Y-%m-%d %H:%M"),
+                (v.run_id or "")[:8],
+                *metrics,
+                promotion,
+            )
+        if not versions:
+            console.print(f"{name}: no versions registered yet")
+        else:
+            console.print(table)
+
+
+def register(app: typer.Typer) -> None:
+    """Add `train`, `promote` and `models` to the root app."""
+    app.command("train")(train)
+    app.command("promote")(promote)
+    app.command("models")(models)

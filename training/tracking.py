@@ -1,0 +1,58 @@
+"""Point MLflow at the churnltv tracking store and make sure the experiments exist.
+
+Every job calls ``use_tracking(settings)`` before logging. A relative sqlite URI is resolved against the cwd
+once, and each experiment keeps its artifacts under ``artifact_root/<experiment>`` so the whole store can be
+copied as one folder.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from models.bundle_source import absolute_tracking_uri
+from training.settings import TrainingSettings
+
+
+def _artifact_location(settings: TrainingSettings, name: str) -> str:
+    root = settings.artifact_root
+    if "://" in root:
+        return root.rstrip("/") + "/" + name
+    path = Path(root)
+    if not path.is_absolute():
+        path = Path.cwd() / path
+    path = (path / name).resolve()
+    path.mkdir(parents=True, exist_ok=True)
+    return path.as_uri()
+
+
+def use_tracking(settings: TrainingSettings) -> None:
+    """Set MLflow's tracking and registry URI from the settings and create both experiments if missing."""
+    import mlflow
+
+    uri = absolute_tracking_uri(settings.tracking_uri)
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    for name in (settings.churn_experiment, settings.ltv_experiment):
+        experiment_id(name, settings)
+
+
+def experiment_id(name: str, settings: TrainingSettings) -> str:
+    """The id of experiment ``name`` in the configured store, created with its artifact location if missing."""
+    import mlflow
+    from mlflow.tracking import MlflowClient
+
+    uri = absolute_tracking_uri(settings.tracking_uri)
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    found = client.get_experiment_by_name(name)
+    if found is not None:
+        if found.lifecycle_stage == "deleted":
+            client.restore_experiment(found.experiment_id)
+        return str(found.experiment_id)
+    try:
+        return str(client.create_experiment(name, artifact_location=_artifact_location(settings, name)))
+    except mlflow.exceptions.MlflowException:
+        # another process created it between our lookup and create
+        again = client.get_experiment_by_name(name)
+        if again is None:
+            raise
+        return str(again.experiment_id)
