@@ -1,0 +1,620 @@
+"""The HTTP API: ``create_app(settings)`` builds it; the lifespan loads models, data source and score store.
+
+Nothing happens at import. Handlers that do CPU work are plain ``def`` so FastAPI runs them in its
+threadpool, off the event loop. The loaded ``ModelSet`` sits behind one reference that
+``/admin/reload`` replaces whole: a request reads it once and keeps that pair of models to the end,
+so a reload never mixes versions inside a response or fails a request in flight.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Annotated, Any
+
+import numpy as np
+from fastapi import Depends, FastAPI, Header, HTTPException, Path, Query, Request, Response
+from fastapi.exception_handlers import http_exception_handler
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, PlainTextResponse
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from features.errors import UserInputError
+from service.metrics import ServiceMetrics
+from service.schemas import (
+    BatchGetRequest,
+    BatchGetResponse,
+    ContractualClvRequest,
+    ContractualClvResponse,
+    CustomerPrediction,
+    ErrorResponse,
+    PredictRequest,
+    PredictResponse,
+)
+from service.settings import ServiceSettings
+
+if TYPE_CHECKING:
+    import duckdb
+    import pandas as pd
+
+    from service.model_set import ModelSet
+    from service.score_store import ScoreStore
+
+log = logging.getLogger(__name__)
+
+PUBLIC_PATHS = {"/health", "/ready", "/metrics", "/docs", "/openapi.json", "/redoc", "/docs/oauth2-redirect"}
+
+
+@dataclass
+class AppState:
+    """Everything the lifespan loads; ``models`` is swapped whole by reload."""
+
+    settings: ServiceSettings
+    metrics: ServiceMetrics = field(default_factory=ServiceMetrics)
+    models: ModelSet | None = None
+    model_error: str | None = None
+    source_con: duckdb.DuckDBPyConnection | None = None
+    source_error: str | None = None
+    store: ScoreStore | None = None
+    reload_lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+def _load_models(settings: ServiceSettings) -> ModelSet:
+    from service.model_set import load_model_set
+
+    return load_model_set(
+        churn_ref=settings.churn_model, ltv_ref=settings.ltv_model, tracking_uri=settings.tracking_uri
+    )
+
+
+def _open_data(state: AppState) -> None:
+    settings = state.settings
+    if settings.data:
+        try:
+            from features.sources import open_source
+
+            # validated by the pipeline that produced it; re-validating 50M events at every start is not useful
+            state.source_con = open_source(settings.data).connect(validate=False)
+            state.source_error = None
+        except Exception as err:  # the service still serves /v1/predict without a data source
+            state.source_error = f"data source {settings.data}: {err}"
+            log.warning("data source unavailable: %s", state.source_error)
+    if settings.score_store:
+        try:
+            from service.score_store import open_score_store
+
+            state.store = open_score_store(settings.score_store)
+        except Exception as err:
+            log.warning("score store %s unavailable: %s", settings.score_store, err)
+            state.store = None
+
+
+def create_app(settings: ServiceSettings | None = None) -> FastAPI:
+    """Build the API. ``settings`` default to the environment (``CHURNLTV_*``)."""
+    from service.version import service_version
+
+    __version__ = service_version()
+    settings = settings or ServiceSettings()
+    state = AppState(settings=settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if not settings.api_keys:
+            log.warning("CHURNLTV_API_KEYS is empty: the API accepts requests without a key")
+        try:
+            state.models = await run_in_threadpool(_load_models, settings)
+            state.metrics.set_models(state.models.versions)
+        except Exception as err:
+            state.model_error = str(err)
+            log.error("models not loaded: %s", err)
+        await run_in_threadpool(_open_data, state)
+        yield
+        if state.source_con is not None:
+            state.source_con.close()
+        if state.store is not None:
+            state.store.close()
+
+    app = FastAPI(
+        title="churnltv",
+        version=__version__,
+        description=(
+            "Churn probability, P(alive), expected purchases, predicted LTV with an interval, risk tier with the "
+            "triggers that fired and the recommended action, health score, lifecycle stage and reason codes.\n\n"
+            "Send the API key in the `X-API-Key` header (all routes but /health, /ready, /metrics)."
+        ),
+        lifespan=lifespan,
+    )
+    app.state.churnltv = state
+
+    _install_middleware(app, state)
+    _install_error_handlers(app)
+    _add_routes(app, state, __version__)
+    return app
+
+
+class GuardMiddleware:
+    """Pure ASGI middleware: body-size limit (413), no tracebacks to clients (500 with an id), metrics.
+
+    Plain ASGI rather than ``@app.middleware("http")``: Starlette's BaseHTTPMiddleware runs every
+    request through an extra task and memory streams, which cost more than scoring one customer.
+    """
+
+    def __init__(self, app: ASGIApp, state: AppState) -> None:
+        self.app = app
+        self.state = state
+        self.limit = state.settings.max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        limit = self.limit
+        status = 500
+        started = False
+        length = next((v for k, v in scope["headers"] if k == b"content-length"), None)
+        if length is not None and length.isdigit() and int(length) > limit:
+            status = 413
+            too_big = f"request body of {int(length)} bytes is over the limit of {limit} bytes"
+            await _send_json(send, 413, {"detail": too_big})
+            self._observe(scope, status, start)
+            return
+        seen = 0
+        rejected = False
+
+        async def counted_receive() -> Message:
+            # a chunked body (no Content-Length) is counted as it arrives: past the limit we answer 413
+            # ourselves and tell the app the client went away, so it stops reading and its answer is dropped
+            nonlocal seen, rejected, status, started
+            message = await receive()
+            if message["type"] == "http.request" and not rejected:
+                seen += len(message.get("body", b""))
+                if seen > limit and not started:
+                    rejected, status, started = True, 413, True
+                    await _send_json(send, 413, {"detail": f"request body is over the limit of {limit} bytes"})
+            return {"type": "http.disconnect"} if rejected else message
+
+        async def tracked_send(message: Message) -> None:
+            nonlocal status, started
+            if rejected:
+                return
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, counted_receive, tracked_send)
+        except Exception:  # never leak a traceback; the log has it
+            error_id = uuid.uuid4().hex[:12]
+            log.exception("unhandled error %s on %s", error_id, scope.get("path", ""))
+            if not started:
+                status = 500
+                await _send_json(send, 500, {"detail": f"internal error (id {error_id})"})
+        self._observe(scope, status, start)
+
+    def _observe(self, scope: Scope, status: int, start: float) -> None:
+        label = getattr(scope.get("route"), "path", "unmatched")
+        metrics = self.state.metrics
+        metrics.requests.labels(label, scope["method"], str(status)).inc()
+        metrics.latency.labels(label).observe(time.perf_counter() - start)
+
+
+async def _send_json(send: Send, status: int, body: dict[str, Any]) -> None:
+    import json
+
+    payload = json.dumps(body).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": payload})
+
+
+def _install_middleware(app: FastAPI, state: AppState) -> None:
+    app.add_middleware(GuardMiddleware, state=state)
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = []
+        for e in exc.errors():
+            if e.get("type") == "json_invalid":  # loc is ("body", character offset), not a field
+                where = [p for p in e.get("loc", ()) if isinstance(p, int)]
+                at = f" at character {where[0]}" if where else ""
+                why = (e.get("ctx") or {}).get("error", "")
+                errors.append({"field": "body", "message": f"malformed JSON{at}: {why}".rstrip(": ")})
+                continue
+            loc = [str(p) for p in e.get("loc", ()) if p != "body"]
+            errors.append({"field": ".".join(loc) or "body", "message": e.get("msg", "invalid")})
+        summary = "; ".join(f"{x['field']}: {x['message']}" for x in errors[:5])
+        return JSONResponse({"detail": f"invalid request: {summary}", "errors": errors}, status_code=422)
+
+    @app.exception_handler(UserInputError)
+    async def user_error(request: Request, exc: UserInputError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        # FastAPI answers a body it cannot decode at all (e.g. not UTF-8) with a bare 400; a body that is not
+        # JSON is a 422 naming the body everywhere else in this API, so say the same thing here
+        if exc.status_code == 400 and exc.detail == "There was an error parsing the body":
+            message = "malformed JSON: the body cannot be decoded (send UTF-8 encoded JSON)"
+            return JSONResponse(
+                {"detail": f"invalid request: body: {message}", "errors": [{"field": "body", "message": message}]},
+                status_code=422,
+            )
+        return await http_exception_handler(request, exc)
+
+
+async def require_api_key(
+    request: Request, x_api_key: Annotated[str | None, Header(description="API key (CHURNLTV_API_KEYS)")] = None
+) -> None:
+    """401 without a key, 403 with a wrong one; no keys configured = open (logged at start).
+
+    ``async`` because it does no I/O: a plain ``def`` dependency costs a threadpool round trip per request.
+    """
+    keys = request.app.state.churnltv.settings.api_keys
+    if not keys:
+        return
+    if x_api_key is None:
+        raise HTTPException(401, detail="missing API key: send it in the X-API-Key header")
+    if x_api_key not in keys:
+        raise HTTPException(403, detail="API key not accepted")
+
+
+# module level so FastAPI can resolve the annotation (postponed evaluation reads module globals)
+Authorized = Annotated[None, Depends(require_api_key)]
+
+
+_ERROR_TEXT = {
+    401: "No API key (send it in the X-API-Key header).",
+    403: "API key not accepted.",
+    404: "Not found (the message says what).",
+    409: "Reload failed; the previous models keep serving.",
+    413: "Request body or list too large.",
+    422: "Invalid request; `detail` names the field and `errors` lists every field.",
+    503: "Models not loaded or data source unreachable.",
+}
+
+
+def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` for the error answers a route gives: all have the ``ErrorResponse`` body."""
+    return {code: {"model": ErrorResponse, "description": _ERROR_TEXT[code]} for code in codes}
+
+
+def _require_models(state: AppState) -> ModelSet:
+    models = state.models
+    if models is None:
+        raise HTTPException(503, detail=f"models are not loaded: {state.model_error or 'loading'}")
+    return models
+
+
+def _check_features(models: ModelSet, rows: list[dict[str, Any]]) -> None:
+    """A feature the loaded churn model needs must be sent (null is fine when a value is undefined)."""
+    needed = list(models.churn.spec.names)
+    for i, row in enumerate(rows):
+        absent = [n for n in needed if n not in row]
+        if absent:
+            shown = ", ".join(f"customers.{i}.{n}" for n in absent[:8])
+            more = f" and {len(absent) - 8} more" if len(absent) > 8 else ""
+            raise HTTPException(
+                422,
+                detail=f"the loaded churn model needs these features: {shown}{more} (send null when a value is "
+                "undefined)",
+            )
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+def _naive(when: dt.datetime | None) -> dt.datetime:
+    if when is None:
+        return _now()
+    if when.tzinfo is not None:
+        try:
+            when = when.astimezone(dt.UTC).replace(tzinfo=None)
+        except OverflowError:  # e.g. 0001-01-01T00:00+14:00 is before datetime.min in UTC
+            raise HTTPException(422, detail=f"as_of: {when.isoformat()} is out of the supported date range") from None
+    if when > _now() + dt.timedelta(minutes=5):
+        raise HTTPException(422, detail=f"as_of: {when.isoformat()} is in the future")
+    return when
+
+
+def _add_routes(app: FastAPI, state: AppState, version: str) -> None:  # noqa: PLR0915 - one place lists the API
+    from service.prediction import score_frame, score_rows, to_records
+
+    settings = state.settings
+
+    def count_tiers(records: list[dict[str, Any]]) -> None:
+        for r in records:
+            state.metrics.predictions.labels(tier=str(r.get("risk_tier"))).inc()
+
+    @app.get("/health", tags=["operations"], summary="Liveness")
+    def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get(
+        "/ready",
+        tags=["operations"],
+        summary="Readiness: models loaded and data source reachable",
+        responses={503: {"description": "Not ready: `checks` says which check failed."}},
+    )
+    def ready(response: Response) -> dict[str, Any]:
+        checks: dict[str, str] = {}
+        checks["models"] = "ok" if state.models is not None else f"not loaded: {state.model_error}"
+        if settings.data:
+            if state.source_con is None:
+                _open_data(state)
+            if state.source_con is None:
+                checks["data"] = f"unreachable: {state.source_error}"
+            else:
+                try:
+                    state.source_con.cursor().execute("SELECT count(*) FROM customers LIMIT 1").fetchone()
+                    checks["data"] = "ok"
+                except Exception as err:
+                    checks["data"] = f"unreachable: {err}"
+        ok = all(v == "ok" for v in checks.values())
+        response.status_code = 200 if ok else 503
+        return {"status": "ready" if ok else "not ready", "checks": checks}
+
+    @app.get(
+        "/metrics",
+        tags=["operations"],
+        summary="Prometheus metrics",
+        response_class=PlainTextResponse,
+        responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
+    )
+    def metrics() -> Response:
+        return Response(state.metrics.render(), media_type="text/plain; version=0.0.4")
+
+    @app.post(
+        "/v1/predict",
+        response_model=PredictResponse,
+        tags=["predictions"],
+        summary="Score customers from features",
+        responses=_errors(401, 403, 413, 422, 503),
+    )
+    async def predict(body: PredictRequest, _: Authorized) -> dict[str, Any]:
+        """Score one or many customers from their point-in-time features (the feature specification is the schema)."""
+        # async on purpose: only the scoring goes to the threadpool. A plain ``def`` endpoint costs a second
+        # threadpool round trip, because FastAPI then also validates the response in the threadpool.
+        models = _require_models(state)
+        if len(body.customers) > settings.max_predict_customers:
+            raise HTTPException(
+                413, detail=f"customers: {len(body.customers)} given, at most {settings.max_predict_customers} per call"
+            )
+        rows = []
+        for c in body.customers:
+            row = {k: getattr(c, k) for k in c.model_fields_set}
+            row["customer_id"] = c.customer_id
+            row["as_of"] = _naive(c.as_of)
+            rows.append(row)
+        return await run_in_threadpool(score_request, models, rows)
+
+    def score_request(models: ModelSet, rows: list[dict[str, Any]]) -> dict[str, Any]:
+        _check_features(models, rows)
+        records = score_rows(models, rows, top_reasons=settings.top_reasons)
+        count_tiers(records)
+        return {"predictions": records}
+
+    def live_scores(models: ModelSet, ids: list[str], as_of: dt.datetime) -> pd.DataFrame:
+        if state.source_con is None:
+            raise HTTPException(503, detail=f"no customer data source: {state.source_error or 'not configured'}")
+        import pandas as pd
+
+        from features.point_in_time import build_features
+        from features.settings import FeatureSettings
+
+        spec = models.churn.spec
+        feature_settings = FeatureSettings.model_validate(spec.settings) if spec.settings else FeatureSettings()
+        cursor = state.source_con.cursor()
+        try:
+            # unknown ids are answered per id (404 / not_found), not as a failure of the whole call
+            marks = ", ".join("?" for _ in ids)
+            known = {
+                str(r[0])
+                for r in cursor.execute(
+                    f"SELECT customer_id FROM customers WHERE customer_id IN ({marks}) AND signup_at < ?",
+                    [*ids, pd.Timestamp(as_of)],
+                ).fetchall()
+            }
+            ids = [i for i in ids if i in known]
+            if not ids:
+                return pd.DataFrame()
+            frame, _ = build_features(cursor, [pd.Timestamp(as_of)], feature_settings, customer_ids=ids)
+        finally:
+            cursor.close()
+        return score_frame(models, frame, top_reasons=settings.top_reasons) if len(frame) else frame
+
+    def lookup(ids: list[str], as_of: dt.datetime | None) -> tuple[list[dict[str, Any]], list[str]]:
+        models = _require_models(state)
+        found: list[dict[str, Any]] = []
+        remaining = list(dict.fromkeys(ids))
+        if as_of is None and state.store is not None:
+            run = state.store.latest_run()
+            if run is not None:
+                batch = state.store.read_scores(remaining)
+                for rec in to_records(batch):
+                    found.append({**rec, "source": "batch", "run_id": run.get("run_id")})
+                have = {r["customer_id"] for r in found}
+                remaining = [i for i in remaining if i not in have]
+        if remaining:
+            scored = live_scores(models, remaining, _naive(as_of))
+            if len(scored):
+                for rec in to_records(scored):
+                    found.append({**rec, "source": "live", "run_id": None})
+            have = {r["customer_id"] for r in found}
+            remaining = [i for i in remaining if i not in have]
+        count_tiers(found)
+        return found, remaining
+
+    @app.get(
+        "/v1/customers/{customer_id}",
+        response_model=CustomerPrediction,
+        tags=["predictions"],
+        summary="Prediction for a known customer",
+        responses=_errors(401, 403, 404, 422, 503),
+    )
+    def get_customer(
+        customer_id: Annotated[str, Path(min_length=1, max_length=200)],
+        _: Authorized,
+        as_of: Annotated[
+            dt.datetime | None, Query(description="Score as of this time instead of the latest run.")
+        ] = None,
+    ) -> dict[str, Any]:
+        """From the latest complete batch run when one exists (``source: batch``), else computed live from the data."""
+        found, missing = lookup([customer_id], as_of)
+        if missing:
+            raise HTTPException(404, detail=f"customer_id: unknown customer {customer_id!r} (or signed up after as_of)")
+        return found[0]
+
+    @app.post(
+        "/v1/customers:batchGet",
+        response_model=BatchGetResponse,
+        tags=["predictions"],
+        summary="Several customers",
+        responses=_errors(401, 403, 413, 422, 503),
+    )
+    def batch_get(body: BatchGetRequest, _: Authorized) -> dict[str, Any]:
+        if len(body.customer_ids) > settings.max_batch_ids:
+            raise HTTPException(
+                413, detail=f"customer_ids: {len(body.customer_ids)} given, at most {settings.max_batch_ids} per call"
+            )
+        found, missing = lookup(body.customer_ids, body.as_of)
+        return {
+            "predictions": found,
+            "not_found": [{"customer_id": i, "error": "unknown customer"} for i in missing],
+        }
+
+    @app.get(
+        "/v1/retention-list",
+        tags=["predictions"],
+        summary="Customers ranked by value at risk",
+        responses=_errors(401, 403, 404, 422),
+    )
+    def retention_list(  # noqa: PLR0917 - FastAPI query parameters
+        _: Authorized,
+        tier: Annotated[str | None, Query(pattern="^(none|low|medium|high)$")] = None,
+        segment: Annotated[str | None, Query(pattern="^(b2c|b2b)$")] = None,
+        limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
+        budget: Annotated[float | None, Query(ge=0, description="Spend at most this on retention actions.")] = None,
+        cost_per_action: Annotated[float, Query(ge=0)] = 10.0,
+        save_rate: Annotated[float, Query(ge=0, le=1, description="Share of contacted churners saved.")] = 0.2,
+    ) -> dict[str, Any]:
+        """From the latest complete batch score run: value at risk = P(churn) x predicted LTV, largest first."""
+        if state.store is None or state.store.latest_run() is None:
+            raise HTTPException(404, detail="no complete batch score run yet: run `churnltv score` first")
+        from service.prediction import _clean
+
+        run = state.store.latest_run() or {}
+        ranked = state.store.retention_list(tier=tier, segment=segment, limit=limit if budget is None else 1_000_000)
+        if budget is not None:
+            from models.value_at_risk import select_for_budget
+
+            chosen = select_for_budget(ranked, budget, cost_per_action, save_rate).head(limit)
+            rows = [{k: _clean(v) for k, v in r.items()} for r in chosen.to_dict(orient="records")]
+        else:
+            cols = [
+                c
+                for c in (
+                    "customer_id",
+                    "segment",
+                    "churn_probability",
+                    "predicted_ltv",
+                    "value_at_risk",
+                    "risk_tier",
+                    "action_key",
+                )
+                if c in ranked.columns
+            ]
+            rows = [{k: _clean(v) for k, v in r.items()} for r in ranked[cols].to_dict(orient="records")]
+        return {"run_id": run.get("run_id"), "as_of": _clean(run.get("as_of")), "customers": rows}
+
+    @app.post(
+        "/v1/clv/contractual",
+        response_model=ContractualClvResponse,
+        tags=["calculators"],
+        responses=_errors(401, 403, 413, 422),
+    )
+    def contractual(body: ContractualClvRequest, _: Authorized) -> dict[str, Any]:
+        """The source articles' contractual CLV formulas (DOMAIN.md section 6) as a calculator."""
+        from models import contractual_clv as f
+
+        def need(*names: str) -> list[float]:
+            absent = [n for n in names if getattr(body, n) is None]
+            if absent:
+                raise HTTPException(422, detail=f"formula {body.formula!r} needs: {', '.join(absent)}")
+            return [float(getattr(body, n)) for n in names]
+
+        if body.formula == "simple":
+            m, c, life = need("monthly_margin", "monthly_cost", "expected_lifetime_months")
+            return {
+                "formula": "simple",
+                "clv": float(np.ravel(f.simple_clv(m, c, life))[0]),
+                "expression": "(margin - cost) x lifetime",
+            }
+        if body.formula == "saas":
+            mrr, life, cost = need("mrr", "expected_lifetime_months", "cost_to_serve")
+            return {
+                "formula": "saas",
+                "clv": float(np.ravel(f.saas_clv(mrr, life, cost))[0]),
+                "expression": "MRR x lifetime - cost",
+            }
+        revenue, cost, r, d = need("revenue", "cost", "retention", "discount")
+        after = body.formula == "pay_after_service"
+        if 1 + d - r <= 0:
+            raise HTTPException(422, detail="retention/discount: 1 + discount - retention must be > 0")
+        value = float(np.ravel(f.retention_clv(revenue, cost, r, d, pay_after_service=after))[0])
+        expr = "(M - R) r / (1 + d - r)" if after else "(M - R)(1 + d) / (1 + d - r)"
+        return {"formula": body.formula, "clv": value, "expression": expr}
+
+    @app.get(
+        "/v1/models",
+        tags=["models"],
+        summary="Loaded model versions, aliases, data range and metrics",
+        responses=_errors(401, 403),
+    )
+    def models_info(_: Authorized) -> dict[str, Any]:
+        models = state.models
+        return {
+            "service_version": version,
+            "loaded": models is not None,
+            "error": state.model_error,
+            "loaded_at": None if models is None else models.loaded_at,
+            "churn": None if models is None else models.churn_info.describe(),
+            "ltv": None if models is None or models.ltv_info is None else models.ltv_info.describe(),
+        }
+
+    @app.post(
+        "/admin/reload",
+        tags=["operations"],
+        summary="Swap to the current champion models",
+        responses=_errors(401, 403, 409),
+    )
+    def reload(_: Authorized) -> dict[str, Any]:
+        """Loads the configured models; on failure the old ones keep serving and the error is returned (409)."""
+        with state.reload_lock:
+            try:
+                fresh = _load_models(settings)
+            except Exception as err:
+                state.metrics.reloads.labels(outcome="failed").inc()
+                raise HTTPException(409, detail=f"reload failed, still serving the previous models: {err}") from None
+            old = state.models
+            if old is not None:
+                diff = old.churn.spec.diff(fresh.churn.spec)
+                if diff and old.churn.spec.names != fresh.churn.spec.names:
+                    log.warning("reload changes the feature specification: %s", "; ".join(diff))
+            state.models = fresh  # one reference assignment: in-flight requests keep the set they started with
+            state.model_error = None
+            state.metrics.set_models(fresh.versions)
+            state.metrics.reloads.labels(outcome="ok").inc()
+        return {"status": "reloaded", "versions": fresh.versions, "previous": None if old is None else old.versions}

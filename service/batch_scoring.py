@@ -1,0 +1,574 @@
+"""Score the whole customer base at one cutoff into a score store: chunked, atomic, resumable.
+
+The local engine builds the point-in-time features of every customer in ONE DuckDB pass
+(``features.point_in_time.build_features``), then scores fixed, sorted chunks of customers with
+``service.prediction.score_frame`` — the same function the API calls, so a batch score and an API answer for the
+same customer and models cannot disagree. Chunk ``i`` is always customers ``[i*chunk_size, (i+1)*chunk_size)`` of
+the sorted id list, which is what makes resuming exact: a resumed run recomputes the same partition, skips the
+parts the store already holds, and the store checks one row per customer before it publishes.
+
+Bad rows (a customer whose row cannot be scored, or whose score is not a probability) are not written to the
+scores: they are counted, with examples and reasons, in the run metadata. NaN features are NOT bad (LightGBM
+routes missing values). Above ``CHURNLTV_SCORE_MAX_BAD_ROW_FRACTION`` the run fails and the previous run stays
+served.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+import math
+import secrets
+import sys
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from features.errors import UserInputError
+from service.prediction import score_frame
+from service.score_store import ScoreStore, check_run_id, now_utc, open_score_store
+
+if TYPE_CHECKING:
+    import duckdb
+    import pandas as pd
+
+    from features.settings import FeatureSettings
+    from service.model_set import ModelSet
+
+log = logging.getLogger(__name__)
+
+Engine = Literal["local", "spark"]
+
+
+class BatchScoringSettings(BaseSettings):
+    """Settings of `churnltv score` (env prefix ``CHURNLTV_SCORE_``)."""
+
+    model_config = SettingsConfigDict(env_prefix="CHURNLTV_SCORE_", extra="ignore", frozen=True)
+
+    max_bad_row_fraction: float = Field(
+        0.01, ge=0.0, le=1.0, description="A run with more bad rows than this fraction of customers fails (exit 2)."
+    )
+    bad_row_examples: int = Field(20, ge=0, description="Bad rows kept as examples in the run metadata.")
+    keep_runs: int = Field(7, ge=1, description="Complete runs kept in the store; older ones are pruned.")
+    chunk_size: int = Field(100_000, ge=1, description="Customers scored and written per part.")
+
+
+class ScoreRunError(UserInputError):
+    """The run failed (e.g. too many bad rows); the previous run is still the one served."""
+
+    def __init__(self, message: str, record: dict[str, Any]) -> None:
+        super().__init__(message)
+        self.record = record
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What a finished run did; ``record`` is the metadata stored with it."""
+
+    run_id: str
+    status: str
+    target: str
+    as_of: pd.Timestamp
+    n_customers: int
+    rows_written: int
+    bad_rows: int
+    parts_total: int
+    parts_skipped: int
+    seconds: float
+    record: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def rows_per_second(self) -> float:
+        return self.n_customers / self.seconds if self.seconds > 0 else math.inf
+
+
+@dataclass
+class ScoredPart:
+    """One part's scored rows (``SCORE_COLUMNS``) and its bad rows (customer_id, reason)."""
+
+    part: int
+    scored: pd.DataFrame
+    bad: pd.DataFrame
+
+
+def new_run_id() -> str:
+    """Sortable by start time, unique across concurrent runs."""
+    return dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
+
+
+def default_as_of(con: duckdb.DuckDBPyConnection) -> pd.Timestamp:
+    """The day after the data's latest event or transaction (midnight), i.e. a cutoff that sees all of it."""
+    import pandas as pd
+
+    present = {
+        str(r[0])
+        for r in con.execute(
+            "SELECT view_name FROM duckdb_views() UNION SELECT table_name FROM duckdb_tables()"
+        ).fetchall()
+    }
+    parts = [f"SELECT max(occurred_at) AS t FROM {t}" for t in ("events", "transactions") if t in present]
+    parts.append("SELECT max(signup_at) AS t FROM customers")
+    rows = con.execute(f"SELECT max(t) FROM ({' UNION ALL '.join(parts)})").fetchall()
+    row = rows[0] if rows else None  # fetchall: DuckDB keeps a fetchone() result open
+    if row is None or row[0] is None:
+        raise UserInputError("the data has no customers, events or transactions: nothing to score")
+    return pd.Timestamp(row[0]).normalize() + pd.Timedelta(days=1)
+
+
+def feature_settings_for(models: ModelSet) -> FeatureSettings:
+    """The feature settings the churn model was trained with (its spec records them), incl. n_core_modules.
+
+    Pinning ``n_core_modules`` makes features of a subset of customers (a Spark task, an API call) identical to
+    the features of the whole base.
+    """
+    from features.settings import FeatureSettings
+
+    spec = getattr(models.churn, "spec", None)
+    recorded = dict(getattr(spec, "settings", {}) or {})
+    known = {k: v for k, v in recorded.items() if k in FeatureSettings.model_fields and v is not None}
+    return FeatureSettings(**known)
+
+
+def ids_digest(ids: Iterable[str]) -> str:
+    """Fingerprint of the sorted population: a resume must see exactly the same customers."""
+    h = hashlib.sha256()
+    for cid in ids:
+        h.update(cid.encode())
+        h.update(b"\0")
+    return h.hexdigest()
+
+
+def _bad_frame(ids: Iterable[str], reason: str) -> pd.DataFrame:
+    import pandas as pd
+
+    ids = list(ids)
+    return pd.DataFrame({"customer_id": ids, "reason": [reason] * len(ids)}, columns=["customer_id", "reason"])
+
+
+def _invalid_outputs(scored: pd.DataFrame) -> pd.Series:
+    """Per-row reason when the output is not usable (NaN/out-of-range probability); empty string when fine."""
+    import numpy as np
+    import pandas as pd
+
+    p = scored["churn_probability"].to_numpy(dtype=np.float64, na_value=np.nan)
+    reasons = np.full(len(scored), "", dtype=object)
+    bad = ~np.isfinite(p) | (p < 0.0) | (p > 1.0)
+    reasons[bad] = [f"churn_probability is {v!r}, not a probability" for v in p[bad]]
+    return pd.Series(reasons, index=scored.index)
+
+
+def score_chunk(
+    models: ModelSet, features: pd.DataFrame, *, budget: int | None = None, top_reasons: int = 3
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Score ``features``; rows that make scoring fail are isolated by bisection and returned as bad rows.
+
+    A UserInputError on the whole chunk (e.g. the model's feature spec does not match the data) is a problem
+    of the run, not of rows, and is raised. ``budget`` caps the bad rows searched for: beyond it the run will
+    fail anyway, so the remaining rows of a failing block are all marked bad with the block's error.
+    """
+    import pandas as pd
+
+    bad_parts: list[pd.DataFrame] = []
+    good_parts: list[pd.DataFrame] = []
+    found = 0
+
+    def visit(block: pd.DataFrame, first: bool) -> None:
+        nonlocal found
+        try:
+            scored = score_frame(models, block, top_reasons=top_reasons)
+        except UserInputError:
+            if first:
+                raise
+            scored = None
+            error = "UserInputError"
+        except Exception as err:
+            scored = None
+            error = f"{type(err).__name__}: {err}"
+        if scored is not None:
+            reasons = _invalid_outputs(scored)
+            ok = (reasons == "").to_numpy()
+            good_parts.append(scored[ok])
+            if not ok.all():
+                bad_parts.append(pd.DataFrame({"customer_id": scored["customer_id"][~ok], "reason": reasons[~ok]}))
+                found += int((~ok).sum())
+            return
+        if len(block) == 1 or (budget is not None and found >= budget):
+            bad_parts.append(_bad_frame(block["customer_id"].astype(str), f"scoring failed: {error}"))
+            found += len(block)
+            return
+        half = len(block) // 2
+        visit(block.iloc[:half], False)
+        visit(block.iloc[half:], False)
+
+    if len(features):
+        visit(features, True)
+    scored = pd.concat(good_parts, ignore_index=True) if good_parts else score_frame(models, features.iloc[:0])
+    bad = pd.concat(bad_parts, ignore_index=True) if bad_parts else _bad_frame([], "")
+    return scored, bad
+
+
+class _Progress:
+    """Rich progress bar (rows/s, ETA) on a terminal; plain log lines otherwise."""
+
+    def __init__(self, total: int, done: int, label: str) -> None:
+        self.total, self.done, self.label = total, done, label
+        self.start = time.perf_counter()
+        self.start_done = done
+        self._bar: Any = None
+        if sys.stderr.isatty():
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+                TimeRemainingColumn,
+            )
+
+            self._bar = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("{task.fields[rate]} rows/s"),
+                TimeElapsedColumn(),
+                TextColumn("ETA"),
+                TimeRemainingColumn(),
+                transient=False,
+            )
+            self._bar.start()
+            self._task = self._bar.add_task(label, total=total, completed=done, rate="-")
+
+    def advance(self, rows: int) -> None:
+        self.done += rows
+        elapsed = time.perf_counter() - self.start
+        rate = (self.done - self.start_done) / elapsed if elapsed > 0 else 0.0
+        eta = (self.total - self.done) / rate if rate > 0 else float("nan")
+        if self._bar is not None:
+            self._bar.update(self._task, completed=self.done, rate=f"{rate:,.0f}")
+        else:
+            log.info("%s: %d/%d rows, %.0f rows/s, ETA %.0f s", self.label, self.done, self.total, rate, eta)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+
+
+def _local_parts(
+    models: ModelSet, features: pd.DataFrame, todo: list[int], chunk_size: int, budget: Callable[[], int]
+) -> Iterator[ScoredPart]:
+    for part in todo:
+        chunk = features.iloc[part * chunk_size : (part + 1) * chunk_size]
+        scored, bad = score_chunk(models, chunk, budget=budget())
+        yield ScoredPart(part, scored, bad)
+
+
+def _summarise_bad(bad: pd.DataFrame, examples: int) -> dict[str, Any]:
+    if bad.empty:
+        return {"count": 0, "reasons": {}, "examples": []}
+    reasons = bad["reason"].astype(str).str.split(":").str[0].value_counts().to_dict()
+    sample = bad.head(examples)[["customer_id", "reason"]].astype(str).to_dict(orient="records")
+    return {"count": len(bad), "reasons": {str(k): int(v) for k, v in reasons.items()}, "examples": sample}
+
+
+@dataclass
+class _Population:
+    """The run's cutoff, sorted customer ids and (local engine) their features."""
+
+    as_of: pd.Timestamp
+    ids: list[str]
+    features: pd.DataFrame | None
+    feature_settings: FeatureSettings
+
+
+def _load_population(source_url: str, as_of: pd.Timestamp | None, engine: Engine, models: ModelSet) -> _Population:
+    """Validate the source, pick the cutoff, and build features (local) or list the customers (Spark)."""
+    import pandas as pd
+
+    from features.point_in_time import build_features
+    from features.sources import open_source, redact_url
+
+    source = open_source(source_url)
+    try:
+        con = source.connect()
+        cutoff = as_of if as_of is not None else default_as_of(con)
+        if cutoff.tzinfo is not None:
+            cutoff = cutoff.tz_convert("UTC").tz_localize(None)
+        feature_settings = feature_settings_for(models)
+        features: pd.DataFrame | None = None
+        if engine == "local":
+            t0 = time.perf_counter()
+            features, _ = build_features(con, [cutoff], feature_settings)
+            features = features.sort_values("customer_id", kind="stable").reset_index(drop=True)
+            ids = features["customer_id"].astype(str).tolist()
+            log.info("features of %d customers as of %s in %.1f s", len(ids), cutoff.date(), time.perf_counter() - t0)
+        else:
+            from service.spark_scoring import population_ids
+
+            ids = population_ids(con, cutoff)
+        con.close()
+    finally:
+        source.close()
+    if not ids:
+        raise UserInputError(f"{redact_url(source_url)}: no customer signed up before {cutoff}; nothing to score")
+    if len(set(ids)) != len(ids):
+        raise UserInputError(f"{redact_url(source_url)}: duplicate customer ids in the scored population")
+    return _Population(pd.Timestamp(cutoff), ids, features, feature_settings)
+
+
+def _new_record(
+    *,
+    source_url: str,
+    store: ScoreStore,
+    pop: _Population,
+    models: ModelSet,
+    engine: Engine,
+    chunk_size: int,
+    settings: BatchScoringSettings,
+) -> dict[str, Any]:
+    from features.sources import redact_url
+
+    return {
+        "run_id": new_run_id(),
+        "status": "running",
+        "as_of": pop.as_of.isoformat(),
+        "source": redact_url(source_url),
+        "target": store.target,
+        "engine": engine,
+        "chunk_size": chunk_size,
+        "n_customers": len(pop.ids),
+        "parts_total": math.ceil(len(pop.ids) / chunk_size),
+        "population_digest": ids_digest(pop.ids),
+        "model_versions": models.versions,
+        "models": {
+            "churn": models.churn_info.describe(),
+            "ltv": None if models.ltv_info is None else models.ltv_info.describe(),
+        },
+        "max_bad_row_fraction": settings.max_bad_row_fraction,
+        "started_at": now_utc(),
+        "finished_at": None,
+        "resumed": 0,
+        "error": None,
+    }
+
+
+def _write_parts(
+    store: ScoreStore,
+    record: dict[str, Any],
+    pop: _Population,
+    models: ModelSet,
+    engine: Engine,
+    *,
+    allowed_bad: int,
+    spark_master: str | None,
+    top_reasons: int,
+) -> int:
+    """Score and write every part not yet durable; returns how many parts were already durable."""
+    run_id = str(record["run_id"])
+    chunk_size = int(record["chunk_size"])
+    n = len(pop.ids)
+    durable = store.durable_parts(run_id)
+    todo = [p for p in range(int(record["parts_total"])) if p not in durable]
+    bad_so_far = len(store.staged_bad_rows(run_id)) if durable else 0
+    progress = _Progress(n, min(len(durable) * chunk_size, n), f"scoring {run_id}")
+    try:
+        if engine == "local":
+            assert pop.features is not None
+            produced = _local_parts(models, pop.features, todo, chunk_size, lambda: allowed_bad + 1 - bad_so_far)
+        else:
+            from service.spark_scoring import spark_parts
+
+            produced = spark_parts(
+                source_url=str(record["source_url"]),
+                as_of=pop.as_of,
+                ids=pop.ids,
+                todo=todo,
+                chunk_size=chunk_size,
+                models=models,
+                feature_settings=pop.feature_settings,
+                spark_master=spark_master,
+                top_reasons=top_reasons,
+            )
+        for item in produced:
+            store.write_part(run_id, item.part, item.scored, item.bad)
+            bad_so_far += len(item.bad)
+            progress.advance(len(item.scored) + len(item.bad))
+            if bad_so_far > allowed_bad:
+                break  # the run cannot succeed any more: stop scoring, fail in the caller
+    except BaseException as err:
+        if not isinstance(err, KeyboardInterrupt | SystemExit):
+            failed = {**record, "status": "failed", "finished_at": now_utc(), "error": f"{type(err).__name__}: {err}"}
+            failed.pop("source_url", None)
+            store.fail_run(run_id, failed, discard=False)
+            log.error("score run %s failed (resume it with --resume %s): %s", run_id, run_id, err)
+        raise
+    finally:
+        progress.close()
+    return len(durable)
+
+
+def run_batch(
+    source_url: str,
+    as_of: pd.Timestamp | str | None,
+    target: str,
+    *,
+    models: ModelSet,
+    engine: Engine = "local",
+    chunk_size: int = 100_000,
+    resume: str | None = None,
+    settings: BatchScoringSettings | None = None,
+    spark_master: str | None = None,
+    top_reasons: int = 3,
+) -> RunResult:
+    """Score every customer signed up before ``as_of`` and publish the run to ``target`` atomically.
+
+    ``resume=RUN_ID`` continues a run that was killed or failed: its recorded as_of, chunk size and models are
+    reused (they must match), parts already durable are skipped. Raises ``ScoreRunError`` (a UserInputError,
+    exit 2) when bad rows exceed the threshold; the previously served run is untouched.
+    """
+    import pandas as pd
+
+    settings = settings or BatchScoringSettings()
+    if chunk_size < 1:
+        raise UserInputError(f"--chunk-size must be at least 1 (got {chunk_size})")
+    if engine not in ("local", "spark"):
+        raise UserInputError(f"unknown engine {engine!r}; use local or spark")
+    started = time.perf_counter()
+    store = open_score_store(target)
+    cutoff = None if as_of is None else pd.Timestamp(as_of)
+    record: dict[str, Any] | None = None
+    if resume is not None:
+        record = _resumable_record(store, check_run_id(resume), models.versions)
+        if record["status"] == "complete":
+            log.info("run %s is already complete in %s; nothing to do", resume, store.target)
+            return _result(record, store, 0, started)
+        recorded = pd.Timestamp(record["as_of"])
+        if cutoff is not None and cutoff != recorded:
+            raise UserInputError(f"run {resume} scores as of {recorded.date()}, not {cutoff.date()}")
+        cutoff = recorded
+        record = {**record, "status": "running", "resumed": int(record.get("resumed", 0)) + 1, "error": None}
+
+    pop = _load_population(source_url, cutoff, engine, models)
+    if record is None:
+        record = _new_record(
+            source_url=source_url,
+            store=store,
+            pop=pop,
+            models=models,
+            engine=engine,
+            chunk_size=chunk_size,
+            settings=settings,
+        )
+        store.begin_run(record)
+    elif record.get("population_digest") != ids_digest(pop.ids):
+        raise UserInputError(
+            f"run {record['run_id']} cannot be resumed: the customers signed up before {pop.as_of.date()} changed "
+            f"since it started ({record.get('n_customers')} then, {len(pop.ids)} now); start a new run"
+        )
+    else:
+        store.save_run(record)
+    run_id = str(record["run_id"])
+    n = len(pop.ids)
+    log.info("score run %s started (%d customers, %d parts, engine %s)", run_id, n, record["parts_total"], engine)
+    print(f"run {run_id}", file=sys.stderr, flush=True)  # the id to pass to --resume if this run is killed
+
+    allowed_bad = math.floor(settings.max_bad_row_fraction * n)
+    skipped = _write_parts(
+        store,
+        {**record, "source_url": source_url},
+        pop,
+        models,
+        engine,
+        allowed_bad=allowed_bad,
+        spark_master=spark_master,
+        top_reasons=top_reasons,
+    )
+    record = _finish(
+        store=store, record=record, n=n, allowed_bad=allowed_bad, settings=settings, skipped=skipped, started=started
+    )
+    return _result(record, store, skipped, started)
+
+
+def _finish(
+    *,
+    store: ScoreStore,
+    record: dict[str, Any],
+    n: int,
+    allowed_bad: int,
+    settings: BatchScoringSettings,
+    skipped: int,
+    started: float,
+) -> dict[str, Any]:
+    """Check bad rows and counts, then publish (or fail, leaving the previous run served)."""
+    run_id = str(record["run_id"])
+    bad_summary = _summarise_bad(store.staged_bad_rows(run_id), settings.bad_row_examples)
+    record = {**record, "bad_rows": bad_summary}
+    if bad_summary["count"] > allowed_bad:
+        error = (
+            f"{bad_summary['count']} bad rows exceed the threshold "
+            f"({settings.max_bad_row_fraction:.2%} of {n} = {allowed_bad})"
+        )
+        failed = {**record, "status": "failed", "finished_at": now_utc(), "error": error}
+        store.fail_run(run_id, failed, discard=True)
+        examples = "; ".join(f"{e['customer_id']}: {e['reason']}" for e in bad_summary["examples"][:5])
+        raise ScoreRunError(
+            f"score run {run_id} failed: {error} (CHURNLTV_SCORE_MAX_BAD_ROW_FRACTION); "
+            f"the previous run is still served. Examples: {examples}",
+            failed,
+        )
+    rows, distinct = store.staged_counts(run_id)
+    if rows != distinct or rows + bad_summary["count"] != n:
+        error = (
+            f"staged rows do not add up: {rows} rows, {distinct} customers, {bad_summary['count']} bad, {n} expected"
+        )
+        failed = {**record, "status": "failed", "finished_at": now_utc(), "error": error}
+        store.fail_run(run_id, failed, discard=True)
+        raise ScoreRunError(f"score run {run_id} failed: {error}", failed)
+    seconds = time.perf_counter() - started
+    record = {
+        **record,
+        "status": "complete",
+        "rows_written": rows,
+        "finished_at": now_utc(),
+        "duration_seconds": round(seconds, 3),
+        "parts_skipped_on_last_start": skipped,
+    }
+    store.publish(run_id, record, keep_runs=settings.keep_runs)
+    log.info("score run %s complete: %d rows, %d bad, %.1f s", run_id, rows, bad_summary["count"], seconds)
+    return record
+
+
+def _resumable_record(store: ScoreStore, run_id: str, versions: dict[str, str | None]) -> dict[str, Any]:
+    record = store.get_run(run_id)
+    if record is None:
+        raise UserInputError(f"no score run {run_id} in {store.target}; nothing to resume")
+    if record.get("status") == "pruned":
+        raise UserInputError(f"score run {run_id} in {store.target} was pruned; start a new run")
+    if record.get("model_versions") != versions:
+        raise UserInputError(
+            f"run {run_id} was scored with models {record.get('model_versions')}, now {versions}; "
+            "resume with the same --churn-model/--ltv-model or start a new run"
+        )
+    return record
+
+
+def _result(record: dict[str, Any], store: ScoreStore, skipped: int, started: float) -> RunResult:
+    import pandas as pd
+
+    return RunResult(
+        run_id=str(record["run_id"]),
+        status=str(record["status"]),
+        target=store.target,
+        as_of=pd.Timestamp(record["as_of"]),
+        n_customers=int(record["n_customers"]),
+        rows_written=int(record.get("rows_written", 0)),
+        bad_rows=int(record.get("bad_rows", {}).get("count", 0)),
+        parts_total=int(record["parts_total"]),
+        parts_skipped=skipped,
+        seconds=time.perf_counter() - started,
+        record=record,
+    )

@@ -1,0 +1,201 @@
+"""Request and response bodies of the HTTP API (the OpenAPI schema the CRM integrates from).
+
+The feature fields are the point-in-time feature vocabulary (docs/ARCHITECTURE.md). Every field is
+optional in the schema because a model trained on data without, say, transactions does not use the
+``txn_*`` features; the loaded model's feature specification decides which fields a request must
+carry, and a missing one is a 422 naming it. ``null`` is an accepted value where a feature is
+undefined (``days_since_last_event`` of a customer who never acted); NaN and infinity are not.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Count = Annotated[float | None, Field(ge=0)]
+Days = Annotated[float | None, Field(ge=0)]
+Flag = Annotated[int | None, Field(ge=0, le=1)]
+Ratio = Annotated[float | None, Field(ge=0)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+
+class CustomerFeatures(_Strict):
+    """Point-in-time features of one customer, as built by `churnltv features` (see the data contract docs)."""
+
+    customer_id: str = Field(min_length=1, max_length=200, description="The customer's id (echoed back).")
+    as_of: dt.datetime | None = Field(None, description="When the features were taken (default: now, UTC).")
+    tenure_days: Days = Field(None, description="Days from signup to as_of.")
+    segment: Literal["b2c", "b2b"] | None = Field(None, description="Business model of the customer.")
+    acquisition_channel: str | None = Field(None, max_length=200, description="Channel that acquired the customer.")
+    events_7d: Count = Field(None, description="Events in the 7 days before as_of.")
+    events_30d: Count = Field(None, description="Events in the 30 days before as_of.")
+    events_90d: Count = Field(None, description="Events in the 90 days before as_of.")
+    active_days_7d: Count = Field(None, description="Distinct active days in the last 7 days.")
+    active_days_30d: Count = Field(None, description="Distinct active days in the last 30 days.")
+    active_days_90d: Count = Field(None, description="Distinct active days in the last 90 days.")
+    core_actions_30d: Count = Field(None, description="Core actions in the last 30 days.")
+    core_actions_prev_30d: Count = Field(None, description="Core actions in the 30 days before those.")
+    core_trend_ratio: Ratio = Field(None, description="core_actions_30d / core_actions_prev_30d (null if prev is 0).")
+    days_since_last_event: Days = Field(None, description="Days since the last event (null if never).")
+    days_since_last_core_action: Days = Field(None, description="Days since the last core action (null if never).")
+    modules_used_90d: Count = Field(None, description="Distinct modules with any event in 90 days.")
+    core_modules_used_90d: Count = Field(None, description="Distinct modules with a core action in 90 days.")
+    uses_3plus_modules: Flag = Field(None, description="1 when core_modules_used_90d >= 3.")
+    aha_reached: Flag = Field(None, description="1 when the activation (Aha) rule was met before as_of.")
+    days_to_aha: Days = Field(None, description="Days from signup to the Aha moment (null if not reached).")
+    weeks_below_aha_bar: Count = Field(None, description="Consecutive recent weeks below the weekly Aha bar.")
+    usual_gap_days: Days = Field(None, description="Median gap between active days (the customer's own rhythm).")
+    idle_ratio: Ratio = Field(None, description="days_since_last_event / usual_gap_days.")
+    days_since_reactivation: Days = Field(None, description="Days since coming back after a dormant gap.")
+    txn_count_90d: Count = Field(None, description="Purchases in the last 90 days.")
+    txn_amount_90d: Count = Field(None, description="Spend in the last 90 days.")
+    txn_count_total: Count = Field(None, description="Purchases before as_of.")
+    txn_amount_total: Count = Field(None, description="Spend before as_of.")
+    days_since_last_txn: Days = Field(None, description="Days since the last purchase (null if never).")
+    btyd_frequency: Count = Field(None, description="BTYD frequency: repeat purchase days.")
+    btyd_recency: Count = Field(None, description="BTYD recency in the model's time unit.")
+    btyd_T: Count = Field(None, description="BTYD customer age T in the model's time unit.")  # noqa: N815 - paper name
+    btyd_monetary: Count = Field(None, description="Mean spend per repeat purchase day.")
+    sub_active: Flag = Field(None, description="1 while a subscription is active.")
+    sub_plan: str | None = Field(None, max_length=200, description="Current or last plan.")
+    sub_mrr: Count = Field(None, description="Monthly recurring revenue.")
+    sub_tenure_days: Days = Field(None, description="Days since the current subscription started.")
+    sub_ended_count: Count = Field(None, description="Subscriptions ended before as_of.")
+    nps_last: Annotated[float | None, Field(ge=0, le=10)] = Field(None, description="Last NPS answer (0-10).")
+    nps_mean: Annotated[float | None, Field(ge=0, le=10)] = Field(None, description="Mean NPS answer.")
+    nps_count: Count = Field(None, description="NPS answers before as_of.")
+    days_since_last_nps: Days = Field(None, description="Days since the last NPS answer.")
+    tickets_90d: Count = Field(None, description="Support tickets opened in 90 days.")
+    tickets_open: Count = Field(None, description="Tickets open at as_of.")
+    tickets_resolved_90d: Count = Field(None, description="Tickets resolved in 90 days.")
+    ticket_satisfaction_mean: Annotated[float | None, Field(ge=1, le=5)] = Field(None, description="Mean rating 1-5.")
+    days_since_last_ticket_resolved: Days = Field(None, description="Days since a ticket was last resolved.")
+    ticket_resolution_hours_mean: Days = Field(None, description="Mean hours to resolve a ticket.")
+    account_users: Count = Field(None, description="Users in the customer's B2B account.")
+    account_active_users_30d: Count = Field(None, description="Account users active in 30 days.")
+    account_core_actions_30d: Count = Field(None, description="Account core actions in 30 days.")
+    account_core_trend_ratio: Ratio = Field(None, description="Account core-action trend (last vs prior 30 days).")
+
+
+class PredictRequest(_Strict):
+    customers: list[CustomerFeatures] = Field(min_length=1, description="One or more customers to score.")
+
+
+class Trigger(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    name: str = Field(description="Rule that fired (e.g. core_actions_down).")
+
+
+class Reason(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    feature: str
+    value: Any = None
+    contribution: float | None = None
+    phrase: str = Field(description="The reason in plain words.")
+
+
+class Action(BaseModel):
+    key: str | None
+    text: str | None
+
+
+class Ltv(BaseModel):
+    predicted: float | None = Field(description="Discounted CLV over the configured horizon.")
+    lower: float | None = Field(description="Lower bound of the interval.")
+    upper: float | None = Field(description="Upper bound of the interval.")
+    method: str | None = Field(description="How the value was computed (or why it is unavailable).")
+
+
+class Health(BaseModel):
+    score: float | None = Field(description="0-100: activity 40%, penetration 30%, service 20%, feedback 10%.")
+    activity: float | None
+    penetration: float | None
+    service: float | None
+    feedback: float | None
+
+
+class Stage(BaseModel):
+    b2c: str | None
+    b2b: str | None
+
+
+class Prediction(BaseModel):
+    customer_id: str
+    as_of: str | None
+    churn_probability: float = Field(description="Calibrated probability of churn within the model's horizon.")
+    risk_tier: str = Field(description="none, low, medium or high.")
+    triggers: list[dict[str, Any]] = Field(description="Every rule trigger that fired, with its measured value.")
+    recommended_action: Action
+    reasons: list[Reason] = Field(description="Top contributions to the churn probability, in plain words.")
+    p_alive: float | None
+    expected_purchases: float | None
+    p_no_purchase: float | None
+    horizon_days: int | None
+    ltv: Ltv
+    value_at_risk: float | None = Field(description="churn_probability x predicted LTV.")
+    health: Health
+    lifecycle_stage: Stage
+    nps_segment: str | None
+    model_versions: dict[str, str | None]
+
+
+class PredictResponse(BaseModel):
+    predictions: list[Prediction]
+
+
+class CustomerPrediction(Prediction):
+    source: Literal["batch", "live"] = Field(description="batch: read from the latest complete score run.")
+    run_id: str | None = None
+
+
+class BatchGetRequest(_Strict):
+    customer_ids: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(min_length=1)
+    as_of: dt.datetime | None = None
+
+
+class NotFound(BaseModel):
+    customer_id: str
+    error: str
+
+
+class BatchGetResponse(BaseModel):
+    predictions: list[CustomerPrediction]
+    not_found: list[NotFound]
+
+
+class ContractualClvRequest(_Strict):
+    """DOMAIN.md section 6. `formula` picks which article formula to use."""
+
+    formula: Literal["simple", "retention", "pay_after_service", "saas"]
+    monthly_margin: float | None = Field(None, description="simple: monthly gross margin.")
+    monthly_cost: float | None = Field(None, ge=0, description="simple: monthly cost to serve/market.")
+    expected_lifetime_months: float | None = Field(None, ge=0, description="simple/saas: expected lifetime.")
+    revenue: float | None = Field(None, description="retention: revenue per period M.")
+    cost: float | None = Field(None, ge=0, description="retention: cost per period R.")
+    retention: float | None = Field(None, ge=0, le=1, description="retention: retention rate r per period.")
+    discount: float | None = Field(None, ge=0, description="retention: discount rate d per period.")
+    mrr: float | None = Field(None, ge=0, description="saas: monthly recurring revenue.")
+    cost_to_serve: float | None = Field(None, ge=0, description="saas: total cost to serve.")
+
+
+class ContractualClvResponse(BaseModel):
+    formula: str
+    clv: float
+    expression: str
+
+
+class FieldError(BaseModel):
+    field: str = Field(description="Dotted path of the offending field, e.g. customers.0.events_30d.")
+    message: str
+
+
+class ErrorResponse(BaseModel):
+    """Every error answer (4xx/5xx): a sentence naming the field/value, plus per-field errors on a 422."""
+
+    detail: str = Field(description="What went wrong, in words, naming the field or value.")
+    errors: list[FieldError] | None = Field(None, description="Per-field validation errors (422 only).")

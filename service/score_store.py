@@ -1,0 +1,850 @@
+"""Where batch score runs live, and the one rule every backend keeps: readers only ever see complete runs.
+
+``open_score_store(target)`` picks the backend from the target:
+
+* a directory: Parquet. A run writes ``<dir>/_staging/<run_id>/part-NNNNN.parquet`` (each part written to a
+  temporary name, fsynced, then renamed, so a part file that exists is a whole part). Publishing renames the
+  staging directory to ``<dir>/runs/<run_id>/`` and then replaces the pointer file ``<dir>/LATEST`` (written to a
+  temporary name, then ``os.replace``): the pointer swap is the single atomic step readers depend on.
+  Run metadata records live in ``<dir>/_runs/<run_id>.json`` (also written then renamed).
+* a ``*.duckdb`` file (table ``scores``, or ``file.duckdb?table=name``) and
+* a ``postgresql://...?table=scores[&schema=public]`` URL: rows of a run go to ``<table>_staging`` one part per
+  transaction (with a row in ``<table>_parts`` marking the part durable); publishing is ONE transaction that
+  copies the staged rows into ``<table>``, marks the run complete in ``<table>_runs`` and clears the staging rows.
+  PostgreSQL writes use ``COPY`` (``features.postgres_io.copy_frame``), never row inserts.
+
+Resume works on the same primitives: ``durable_parts(run_id)`` says which parts are already safe, so a run killed
+at any point (even with SIGKILL, mid-part or mid-publish) can be finished with exactly one row per customer.
+
+``triggers`` and ``reasons`` (lists of dicts) are stored as JSON text (JSONB in PostgreSQL) and come back from
+``read_scores`` as Python lists of dicts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import logging
+import math
+import os
+import re
+import shutil
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl, urlsplit
+
+from features.errors import UserInputError
+from service.prediction import SCORE_COLUMNS
+
+if TYPE_CHECKING:
+    import duckdb
+    import pandas as pd
+
+log = logging.getLogger(__name__)
+
+STORE_COLUMNS: tuple[str, ...] = (*SCORE_COLUMNS, "run_id")
+JSON_COLUMNS = frozenset({"triggers", "reasons"})
+TIME_COLUMNS = frozenset({"as_of"})
+TEXT_COLUMNS = frozenset(
+    {
+        "customer_id",
+        "segment",
+        "risk_tier",
+        "action_key",
+        "action_text",
+        "ltv_method",
+        "stage_b2c",
+        "stage_b2b",
+        "nps_segment",
+        "churn_model_version",
+        "ltv_model_version",
+        "run_id",
+    }
+)
+RUN_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+BAD_ROW_COLUMNS = ("customer_id", "reason")
+
+
+def check_run_id(run_id: str) -> str:
+    """A run id is used in file and table names: refuse anything that could escape them."""
+    if not RUN_ID_PATTERN.match(run_id):
+        raise UserInputError(f"invalid run id {run_id!r}: use letters, digits, '-', '_' and '.' only")
+    return run_id
+
+
+def _column_kind(name: str) -> str:
+    if name in JSON_COLUMNS:
+        return "json"
+    if name in TIME_COLUMNS:
+        return "timestamp"
+    if name in TEXT_COLUMNS:
+        return "text"
+    return "float"
+
+
+def _plain(value: Any) -> Any:
+    """JSON-safe value: numpy scalars -> Python, NaN -> None (PostgreSQL's JSONB rejects NaN)."""
+    if value is None or isinstance(value, str | bool | int):
+        return value
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if hasattr(value, "tolist"):  # numpy scalar or array
+        return _plain(value.tolist())
+    if isinstance(value, float):
+        return None if math.isnan(value) or math.isinf(value) else value
+    return value.isoformat() if hasattr(value, "isoformat") else str(value)
+
+
+def _encode_json(value: Any) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "[]"
+    return json.dumps(_plain(value), allow_nan=False, separators=(",", ":"))
+
+
+def _decode_json(value: Any) -> list[Any]:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return []
+    if isinstance(value, str):
+        decoded = json.loads(value)
+        return list(decoded) if isinstance(decoded, list) else [decoded]
+    return list(value)
+
+
+def to_storage(frame: pd.DataFrame, run_id: str) -> pd.DataFrame:
+    """Scored rows (``SCORE_COLUMNS``) in storage form: JSON text for nested columns, ``run_id`` added."""
+    import pandas as pd
+
+    missing = [c for c in SCORE_COLUMNS if c not in frame.columns]
+    if missing:
+        raise ValueError(f"scored frame lacks column(s) {', '.join(missing)}")
+    out = pd.DataFrame(index=range(len(frame)))
+    for name in SCORE_COLUMNS:
+        values = frame[name].reset_index(drop=True)
+        kind = _column_kind(name)
+        if kind == "json":
+            out[name] = pd.Series([_encode_json(v) for v in values], dtype=object)
+        elif kind == "timestamp":
+            out[name] = pd.to_datetime(values).astype("datetime64[us]")
+        elif kind == "text":
+            out[name] = pd.Series([None if v is None or pd.isna(v) else str(v) for v in values], dtype=object)
+        else:
+            out[name] = pd.to_numeric(values, errors="raise").astype("float64")
+    out["run_id"] = run_id
+    return out
+
+
+def from_storage(frame: pd.DataFrame) -> pd.DataFrame:
+    """Stored rows back to the scored form: nested columns as Python lists of dicts."""
+    import pandas as pd
+
+    out = frame.copy()
+    for name in JSON_COLUMNS & set(out.columns):
+        out[name] = pd.Series([_decode_json(v) for v in out[name]], index=out.index, dtype=object)
+    if "as_of" in out.columns:
+        out["as_of"] = pd.to_datetime(out["as_of"]).astype("datetime64[us]")
+    for name in out.columns:
+        if _column_kind(name) == "text":
+            out[name] = out[name].astype(object).where(out[name].notna(), None)
+    return out[[c for c in STORE_COLUMNS if c in out.columns]].reset_index(drop=True)
+
+
+def now_utc() -> str:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None).isoformat(timespec="seconds")
+
+
+class ScoreStore:
+    """Read the latest complete run; write, resume and publish runs (one subclass per backend)."""
+
+    target: str
+
+    # ---- readers (the API) -------------------------------------------------------------------
+    def latest_run(self) -> dict[str, Any] | None:
+        """The latest COMPLETE run's metadata record, or None when nothing has been published."""
+        raise NotImplementedError
+
+    def get_run(self, run_id: str) -> dict[str, Any] | None:
+        """Any run's metadata record (running, failed or complete)."""
+        raise NotImplementedError
+
+    def list_runs(self) -> list[dict[str, Any]]:
+        """Every run's metadata record, newest first."""
+        raise NotImplementedError
+
+    def read_scores(self, customer_ids: Sequence[str] | None = None, run_id: str | None = None) -> pd.DataFrame:
+        """Rows of a complete run (the latest by default), optionally only ``customer_ids``."""
+        import pandas as pd
+
+        chosen = self._complete_run_id(run_id)
+        if chosen is None:
+            return pd.DataFrame(columns=list(STORE_COLUMNS))
+        ids = None if customer_ids is None else [str(c) for c in customer_ids]
+        return from_storage(self._read_rows(chosen, ids, where="", order="customer_id", limit=None))
+
+    def retention_list(self, *, tier: str | None = None, segment: str | None = None, limit: int = 100) -> pd.DataFrame:
+        """The latest complete run's customers ranked by value at risk (highest first), filtered by tier/segment."""
+        import pandas as pd
+
+        chosen = self._complete_run_id(None)
+        if chosen is None:
+            return pd.DataFrame(columns=list(STORE_COLUMNS))
+        if limit < 1:
+            raise UserInputError(f"limit must be at least 1 (got {limit})")
+        clauses = []
+        for column, value in (("risk_tier", tier), ("segment", segment)):
+            if value is not None:
+                clauses.append((column, value))
+        rows = self._read_rows(
+            chosen, None, where=clauses, order="value_at_risk DESC NULLS LAST, customer_id", limit=limit
+        )
+        return from_storage(rows)
+
+    def close(self) -> None:
+        """Release connections (the file backends hold none between calls)."""
+
+    # ---- writers (batch scoring) -------------------------------------------------------------
+    def begin_run(self, record: dict[str, Any]) -> None:
+        """Create the run's staging area and save its metadata record (status ``running``)."""
+        raise NotImplementedError
+
+    def save_run(self, record: dict[str, Any]) -> None:
+        """Overwrite a run's metadata record (progress, resume count); never used to publish."""
+        raise NotImplementedError
+
+    def durable_parts(self, run_id: str) -> set[int]:
+        """Parts of ``run_id`` already written whole (a resumed run skips them)."""
+        raise NotImplementedError
+
+    def write_part(self, run_id: str, part: int, scored: pd.DataFrame, bad_rows: pd.DataFrame) -> None:
+        """Write one part's scored rows and its bad rows atomically: afterwards the part is durable, or absent."""
+        raise NotImplementedError
+
+    def staged_bad_rows(self, run_id: str) -> pd.DataFrame:
+        """Bad rows (customer_id, reason, part) recorded by the durable parts of ``run_id``."""
+        raise NotImplementedError
+
+    def staged_counts(self, run_id: str) -> tuple[int, int]:
+        """(rows, distinct customers) staged for ``run_id``; equal when there are no duplicates."""
+        raise NotImplementedError
+
+    def publish(self, run_id: str, record: dict[str, Any], *, keep_runs: int = 7) -> None:
+        """Make ``run_id`` the served run in one atomic step, then drop runs older than the last ``keep_runs``."""
+        raise NotImplementedError
+
+    def fail_run(self, run_id: str, record: dict[str, Any], *, discard: bool) -> None:
+        """Mark a run failed (the previous run stays served); ``discard`` drops its staged rows."""
+        raise NotImplementedError
+
+    # ---- backend primitives ------------------------------------------------------------------
+    def _complete_run_id(self, run_id: str | None) -> str | None:
+        if run_id is None:
+            latest = self.latest_run()
+            return None if latest is None else str(latest["run_id"])
+        record = self.get_run(check_run_id(run_id))
+        if record is None or record.get("status") != "complete":
+            state = "does not exist" if record is None else f"is {record.get('status')}"
+            raise UserInputError(f"score run {run_id} in {self.target} {state}; only complete runs can be read")
+        return run_id
+
+    def _read_rows(
+        self, run_id: str, customer_ids: list[str] | None, *, where: Any, order: str, limit: int | None
+    ) -> pd.DataFrame:
+        raise NotImplementedError
+
+
+# ============================================================================================
+# Parquet directory
+# ============================================================================================
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that a crash leaves the old file or the new one, never half of one."""
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    with tmp.open("wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+class ParquetScoreStore(ScoreStore):
+    """A directory of runs; the ``LATEST`` pointer file names the served run."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.target = str(root)
+
+    @property
+    def _staging(self) -> Path:
+        return self.root / "_staging"
+
+    @property
+    def _runs_meta(self) -> Path:
+        return self.root / "_runs"
+
+    @property
+    def _published(self) -> Path:
+        return self.root / "runs"
+
+    def _meta_path(self, run_id: str) -> Path:
+        return self._runs_meta / f"{check_run_id(run_id)}.json"
+
+    def latest_run(self) -> dict[str, Any] | None:
+        pointer = self.root / "LATEST"
+        if not pointer.is_file():
+            return None
+        run_id = json.loads(pointer.read_text())["run_id"]
+        record = self.get_run(run_id)
+        if record is None or not (self._published / run_id).is_dir():
+            raise UserInputError(f"{pointer} names run {run_id}, which is missing from {self.root}")
+        return record
+
+    def get_run(self, run_id: str) -> dict[str, Any] | None:
+        path = self._meta_path(run_id)
+        if not path.is_file():
+            return None
+        record: dict[str, Any] = json.loads(path.read_text())
+        return record
+
+    def list_runs(self) -> list[dict[str, Any]]:
+        if not self._runs_meta.is_dir():
+            return []
+        records = [json.loads(p.read_text()) for p in self._runs_meta.glob("*.json")]
+        return sorted(records, key=lambda r: (str(r.get("started_at")), str(r.get("run_id"))), reverse=True)
+
+    def _read_rows(
+        self, run_id: str, customer_ids: list[str] | None, *, where: Any, order: str, limit: int | None
+    ) -> pd.DataFrame:
+        import duckdb
+
+        files = sorted((self._published / run_id).glob("part-*.parquet"))
+        if not files:
+            return _empty_storage_frame()
+        con = duckdb.connect()
+        try:
+            sql, params = _select_sql("read_parquet($files)", customer_ids, where, order, limit)
+            return con.execute(sql, {"files": [str(f) for f in files], **params}).df()
+        finally:
+            con.close()
+
+    def begin_run(self, record: dict[str, Any]) -> None:
+        run_id = check_run_id(str(record["run_id"]))
+        (self._staging / run_id).mkdir(parents=True, exist_ok=True)
+        self._runs_meta.mkdir(parents=True, exist_ok=True)
+        self._published.mkdir(parents=True, exist_ok=True)
+        self.save_run(record)
+
+    def save_run(self, record: dict[str, Any]) -> None:
+        self._runs_meta.mkdir(parents=True, exist_ok=True)
+        _write_atomic(self._meta_path(str(record["run_id"])), json.dumps(_plain(record), indent=2).encode())
+
+    def _part_path(self, run_id: str, part: int, suffix: str = ".parquet") -> Path:
+        return self._staging / check_run_id(run_id) / f"part-{part:05d}{suffix}"
+
+    def durable_parts(self, run_id: str) -> set[int]:
+        folder = self._staging / check_run_id(run_id)
+        if not folder.is_dir():
+            return set()
+        return {int(p.name[5:10]) for p in folder.glob("part-*.parquet")}
+
+    def write_part(self, run_id: str, part: int, scored: pd.DataFrame, bad_rows: pd.DataFrame) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        folder = self._staging / check_run_id(run_id)
+        folder.mkdir(parents=True, exist_ok=True)
+        # bad rows first: the part file's rename is the commit point, and it comes last
+        bad = bad_rows[list(BAD_ROW_COLUMNS)].astype(str).to_dict(orient="records")
+        _write_atomic(self._part_path(run_id, part, ".bad.json"), json.dumps(bad).encode())
+        final = self._part_path(run_id, part)
+        tmp = final.with_name(f".{final.name}.tmp-{os.getpid()}")
+        table = pa.Table.from_pandas(to_storage(scored, run_id), preserve_index=False)
+        pq.write_table(table, tmp, compression="zstd")
+        with tmp.open("rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, final)
+
+    def staged_bad_rows(self, run_id: str) -> pd.DataFrame:
+        import pandas as pd
+
+        rows: list[dict[str, Any]] = []
+        for part in sorted(self.durable_parts(run_id)):
+            path = self._part_path(run_id, part, ".bad.json")
+            if path.is_file():
+                rows += [{**r, "part": part} for r in json.loads(path.read_text())]
+        return pd.DataFrame(rows, columns=[*BAD_ROW_COLUMNS, "part"])
+
+    def staged_counts(self, run_id: str) -> tuple[int, int]:
+        import duckdb
+
+        files = [str(self._part_path(run_id, p)) for p in sorted(self.durable_parts(run_id))]
+        if not files:
+            return 0, 0
+        con = duckdb.connect()
+        try:
+            rows = con.execute(
+                "SELECT count(*), count(DISTINCT customer_id) FROM read_parquet($files)", {"files": files}
+            ).fetchall()
+            row = rows[0] if rows else None  # fetchall: DuckDB keeps a fetchone() result open
+        finally:
+            con.close()
+        assert row is not None
+        return int(row[0]), int(row[1])
+
+    def publish(self, run_id: str, record: dict[str, Any], *, keep_runs: int = 7) -> None:
+        staged = self._staging / check_run_id(run_id)
+        published = self._published / run_id
+        self._published.mkdir(parents=True, exist_ok=True)
+        if staged.is_dir():
+            for leftover in staged.glob(".part-*"):  # temporary files of a part killed mid-write
+                leftover.unlink()
+            if published.exists():  # a previous publish was killed after the rename: keep the published copy
+                shutil.rmtree(staged)
+            else:
+                os.replace(staged, published)
+        elif not published.is_dir():
+            raise UserInputError(f"run {run_id} has no staged or published rows in {self.root}")
+        self.save_run(record)
+        # the one atomic step readers see: the pointer now names the new run
+        _write_atomic(self.root / "LATEST", json.dumps({"run_id": run_id}).encode())
+        self._prune(keep_runs)
+
+    def _prune(self, keep_runs: int) -> None:
+        complete = [r for r in self.list_runs() if r.get("status") == "complete"]
+        complete.sort(key=lambda r: (str(r.get("finished_at")), str(r.get("run_id"))), reverse=True)
+        for record in complete[max(keep_runs, 1) :]:
+            run_id = str(record["run_id"])
+            shutil.rmtree(self._published / run_id, ignore_errors=True)
+            self.save_run({**record, "status": "pruned"})
+
+    def fail_run(self, run_id: str, record: dict[str, Any], *, discard: bool) -> None:
+        if discard:
+            shutil.rmtree(self._staging / check_run_id(run_id), ignore_errors=True)
+        self.save_run(record)
+
+
+def _empty_storage_frame() -> pd.DataFrame:
+    import pandas as pd
+
+    return pd.DataFrame(columns=list(STORE_COLUMNS))
+
+
+def _select_sql(
+    relation: str, customer_ids: list[str] | None, where: Any, order: str, limit: int | None
+) -> tuple[str, dict[str, Any]]:
+    """SELECT over one run's rows with DuckDB named parameters (``$name``); ``where`` is [(column, value)]."""
+    cols = ", ".join(f'"{c}"' for c in STORE_COLUMNS)
+    clauses: list[str] = []
+    params: dict[str, Any] = {}
+    if customer_ids is not None:
+        clauses.append("customer_id IN (SELECT unnest($ids))")
+        params["ids"] = customer_ids
+    for i, (column, value) in enumerate(where or []):
+        clauses.append(f'"{column}" = ${"w" + str(i)}')
+        params[f"w{i}"] = value
+    sql = f"SELECT {cols} FROM {relation}"
+    if clauses:
+        sql += " WHERE " + " AND ".join(clauses)
+    sql += f" ORDER BY {order}"
+    if limit is not None:
+        sql += f" LIMIT {int(limit)}"
+    return sql, params
+
+
+# ============================================================================================
+# SQL backends: DuckDB file and PostgreSQL
+# ============================================================================================
+
+
+class _SqlScoreStore(ScoreStore):
+    """Tables ``<t>`` (published rows), ``<t>_staging``, ``<t>_parts``, ``<t>_bad``, ``<t>_runs``."""
+
+    table: str
+    placeholder = "?"
+
+    # -- dialect -------------------------------------------------------------------------------
+    def _connect(self, *, read_only: bool = False) -> Any:
+        raise NotImplementedError
+
+    def _name(self, suffix: str = "") -> str:
+        raise NotImplementedError
+
+    def _types(self) -> dict[str, str]:
+        raise NotImplementedError
+
+    def _insert_frame(self, con: Any, frame: pd.DataFrame, table_suffix: str) -> None:
+        raise NotImplementedError
+
+    def _query_frame(self, con: Any, sql: str, params: Sequence[Any]) -> pd.DataFrame:
+        raise NotImplementedError
+
+    def _exists(self, con: Any) -> bool:
+        raise NotImplementedError
+
+    @contextlib.contextmanager
+    def _transaction(self, *, read_only: bool = False) -> Iterator[Any]:
+        con = self._connect(read_only=read_only)
+        try:
+            if not read_only:
+                self._begin(con)
+            yield con
+            if not read_only:
+                con.commit()
+        except BaseException:
+            if not read_only:
+                with contextlib.suppress(Exception):
+                    con.rollback()
+            raise
+        finally:
+            con.close()
+
+    def _begin(self, con: Any) -> None:
+        """Start a transaction (PostgreSQL connections are already in one)."""
+
+    # -- shared SQL ----------------------------------------------------------------------------
+    def _sql(self, text: str) -> str:
+        return text.replace("?", self.placeholder)
+
+    def _ensure_tables(self, con: Any) -> None:
+        types = self._types()
+        ddl = ", ".join(f'"{c}" {types[_column_kind(c)]}' for c in STORE_COLUMNS)
+        text = types["text"]
+        con.execute(f"CREATE TABLE IF NOT EXISTS {self._name()} ({ddl})")
+        con.execute(f"CREATE TABLE IF NOT EXISTS {self._name('_staging')} ({ddl}, part INTEGER)")
+        con.execute(
+            f"CREATE TABLE IF NOT EXISTS {self._name('_parts')} (run_id {text}, part INTEGER, n_rows BIGINT, "
+            f"PRIMARY KEY (run_id, part))"
+        )
+        con.execute(
+            f"CREATE TABLE IF NOT EXISTS {self._name('_bad')} (run_id {text}, part INTEGER, customer_id {text}, "
+            f"reason {text})"
+        )
+        con.execute(
+            f"CREATE TABLE IF NOT EXISTS {self._name('_runs')} (run_id {text} PRIMARY KEY, status {text}, "
+            f"started_at {types['timestamp']}, finished_at {types['timestamp']}, record {types['json']})"
+        )
+
+    def _record(self, value: Any) -> dict[str, Any]:
+        record: dict[str, Any] = json.loads(value) if isinstance(value, str) else dict(value)
+        return record
+
+    def latest_run(self) -> dict[str, Any] | None:
+        with self._transaction(read_only=True) as con:
+            if con is None or not self._exists(con):
+                return None
+            row = con.execute(
+                f"SELECT record FROM {self._name('_runs')} WHERE status = 'complete' "
+                f"ORDER BY finished_at DESC, run_id DESC LIMIT 1"
+            ).fetchall()
+            row = row[0] if row else None  # fetchall: DuckDB keeps a fetchone() result open
+        return None if row is None else self._record(row[0])
+
+    def get_run(self, run_id: str) -> dict[str, Any] | None:
+        with self._transaction(read_only=True) as con:
+            if con is None or not self._exists(con):
+                return None
+            row = con.execute(
+                self._sql(f"SELECT record FROM {self._name('_runs')} WHERE run_id = ?"), [run_id]
+            ).fetchall()
+            row = row[0] if row else None  # fetchall: DuckDB keeps a fetchone() result open
+        return None if row is None else self._record(row[0])
+
+    def list_runs(self) -> list[dict[str, Any]]:
+        with self._transaction(read_only=True) as con:
+            if con is None or not self._exists(con):
+                return []
+            rows = con.execute(
+                f"SELECT record FROM {self._name('_runs')} ORDER BY started_at DESC, run_id DESC"
+            ).fetchall()
+        return [self._record(r[0]) for r in rows]
+
+    def _read_rows(
+        self, run_id: str, customer_ids: list[str] | None, *, where: Any, order: str, limit: int | None
+    ) -> pd.DataFrame:
+        cols = ", ".join(f'"{c}"' for c in STORE_COLUMNS)
+        clauses = ["run_id = ?"]
+        params: list[Any] = [run_id]
+        if customer_ids is not None:
+            clauses.append(self._in_clause("customer_id"))
+            params.append(customer_ids)
+        for column, value in where or []:
+            clauses.append(f'"{column}" = ?')
+            params.append(value)
+        sql = f"SELECT {cols} FROM {self._name()} WHERE {' AND '.join(clauses)} ORDER BY {order}"
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        with self._transaction(read_only=True) as con:
+            return self._query_frame(con, self._sql(sql), params)
+
+    def _in_clause(self, column: str) -> str:
+        raise NotImplementedError
+
+    def begin_run(self, record: dict[str, Any]) -> None:
+        with self._transaction() as con:
+            self._ensure_tables(con)
+            con.execute(
+                self._sql(f"INSERT INTO {self._name('_runs')} VALUES (?, ?, ?, NULL, ?)"),
+                [record["run_id"], record["status"], record["started_at"], json.dumps(_plain(record))],
+            )
+
+    def save_run(self, record: dict[str, Any]) -> None:
+        with self._transaction() as con:
+            self._save_run(con, record)
+
+    def _save_run(self, con: Any, record: dict[str, Any]) -> None:
+        con.execute(
+            self._sql(f"UPDATE {self._name('_runs')} SET status = ?, finished_at = ?, record = ? WHERE run_id = ?"),
+            [record["status"], record.get("finished_at"), json.dumps(_plain(record)), record["run_id"]],
+        )
+
+    def durable_parts(self, run_id: str) -> set[int]:
+        with self._transaction(read_only=True) as con:
+            if con is None or not self._exists(con):
+                return set()
+            rows = con.execute(
+                self._sql(f"SELECT part FROM {self._name('_parts')} WHERE run_id = ?"), [run_id]
+            ).fetchall()
+        return {int(r[0]) for r in rows}
+
+    def write_part(self, run_id: str, part: int, scored: pd.DataFrame, bad_rows: pd.DataFrame) -> None:
+        frame = to_storage(scored, run_id)
+        frame["part"] = part
+        bad = bad_rows[list(BAD_ROW_COLUMNS)].astype(str).reset_index(drop=True)
+        bad.insert(0, "part", part)
+        bad.insert(0, "run_id", run_id)
+        with self._transaction() as con:
+            # a part that was half-written before a crash was rolled back; this also makes a rewrite idempotent
+            con.execute(
+                self._sql(f"DELETE FROM {self._name('_staging')} WHERE run_id = ? AND part = ?"), [run_id, part]
+            )
+            con.execute(self._sql(f"DELETE FROM {self._name('_bad')} WHERE run_id = ? AND part = ?"), [run_id, part])
+            con.execute(self._sql(f"DELETE FROM {self._name('_parts')} WHERE run_id = ? AND part = ?"), [run_id, part])
+            self._insert_frame(con, frame, "_staging")
+            if len(bad):
+                self._insert_frame(con, bad, "_bad")
+            con.execute(self._sql(f"INSERT INTO {self._name('_parts')} VALUES (?, ?, ?)"), [run_id, part, len(frame)])
+
+    def staged_bad_rows(self, run_id: str) -> pd.DataFrame:
+        with self._transaction(read_only=True) as con:
+            return self._query_frame(
+                con,
+                self._sql(
+                    f"SELECT customer_id, reason, part FROM {self._name('_bad')} WHERE run_id = ? "
+                    f"ORDER BY part, customer_id"
+                ),
+                [run_id],
+            )
+
+    def staged_counts(self, run_id: str) -> tuple[int, int]:
+        with self._transaction(read_only=True) as con:
+            row = con.execute(
+                self._sql(
+                    f"SELECT count(*), count(DISTINCT customer_id) FROM {self._name('_staging')} WHERE run_id = ?"
+                ),
+                [run_id],
+            ).fetchall()
+            row = row[0] if row else None  # fetchall: DuckDB keeps a fetchone() result open
+        assert row is not None
+        return int(row[0]), int(row[1])
+
+    def publish(self, run_id: str, record: dict[str, Any], *, keep_runs: int = 7) -> None:
+        cols = ", ".join(f'"{c}"' for c in STORE_COLUMNS)
+        with self._transaction() as con:  # ONE transaction: rows appear and the run is complete together
+            con.execute(self._sql(f"DELETE FROM {self._name()} WHERE run_id = ?"), [run_id])
+            con.execute(
+                self._sql(
+                    f"INSERT INTO {self._name()} ({cols}) SELECT {cols} FROM {self._name('_staging')} "
+                    f"WHERE run_id = ? ORDER BY customer_id"
+                ),
+                [run_id],
+            )
+            self._save_run(con, record)
+            self._clear_staging(con, run_id)
+            old = con.execute(
+                self._sql(
+                    f"SELECT record FROM {self._name('_runs')} WHERE status = 'complete' "
+                    f"ORDER BY finished_at DESC, run_id DESC OFFSET ?"
+                ),
+                [max(keep_runs, 1)],
+            ).fetchall()
+            for (old_record,) in old:
+                pruned = {**self._record(old_record), "status": "pruned"}
+                con.execute(self._sql(f"DELETE FROM {self._name()} WHERE run_id = ?"), [pruned["run_id"]])
+                self._save_run(con, pruned)
+
+    def _clear_staging(self, con: Any, run_id: str) -> None:
+        for suffix in ("_staging", "_bad", "_parts"):
+            con.execute(self._sql(f"DELETE FROM {self._name(suffix)} WHERE run_id = ?"), [run_id])
+
+    def fail_run(self, run_id: str, record: dict[str, Any], *, discard: bool) -> None:
+        with self._transaction() as con:
+            self._save_run(con, record)
+            if discard:
+                self._clear_staging(con, run_id)
+
+
+class DuckDBScoreStore(_SqlScoreStore):
+    """Runs in a DuckDB file. DuckDB locks the file per process: a writer blocks readers in other processes."""
+
+    def __init__(self, path: Path, table: str) -> None:
+        self.path = path
+        self.table = table
+        self.target = f"{path}?table={table}"
+
+    def _connect(self, *, read_only: bool = False) -> duckdb.DuckDBPyConnection | None:
+        import duckdb
+
+        if read_only and not self.path.exists():
+            return None
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            return duckdb.connect(str(self.path), read_only=read_only)
+        except duckdb.Error as err:
+            raise UserInputError(f"{self.path}: cannot open the DuckDB score store: {err}") from None
+
+    @contextlib.contextmanager
+    def _transaction(self, *, read_only: bool = False) -> Iterator[Any]:
+        con = self._connect(read_only=read_only)
+        if con is None:
+            yield None
+            return
+        try:
+            if not read_only:
+                con.execute("BEGIN TRANSACTION")
+            yield con
+            if not read_only:
+                con.execute("COMMIT")
+        except BaseException:
+            if not read_only:
+                with contextlib.suppress(Exception):
+                    con.execute("ROLLBACK")
+            raise
+        finally:
+            con.close()
+
+    def _name(self, suffix: str = "") -> str:
+        return '"' + (self.table + suffix).replace('"', '""') + '"'
+
+    def _types(self) -> dict[str, str]:
+        return {"text": "VARCHAR", "float": "DOUBLE", "timestamp": "TIMESTAMP", "json": "VARCHAR"}
+
+    def _exists(self, con: Any) -> bool:
+        row = con.execute(
+            "SELECT count(*) FROM duckdb_tables() WHERE table_name = ?", [self.table + "_runs"]
+        ).fetchall()
+        row = row[0] if row else None  # fetchall: DuckDB keeps a fetchone() result open
+        return bool(row and row[0])
+
+    def _insert_frame(self, con: Any, frame: pd.DataFrame, table_suffix: str) -> None:
+        con.register("__part_frame", frame)
+        try:
+            cols = ", ".join(f'"{c}"' for c in frame.columns)
+            con.execute(f"INSERT INTO {self._name(table_suffix)} ({cols}) SELECT {cols} FROM __part_frame")
+        finally:
+            con.unregister("__part_frame")
+
+    def _query_frame(self, con: Any, sql: str, params: Sequence[Any]) -> pd.DataFrame:
+        if con is None or not self._exists(con):
+            return _empty_storage_frame()
+        return con.execute(sql, list(params)).df()  # type: ignore[no-any-return]
+
+    def _in_clause(self, column: str) -> str:
+        return f'"{column}" IN (SELECT unnest(?))'
+
+    def _read_rows(
+        self, run_id: str, customer_ids: list[str] | None, *, where: Any, order: str, limit: int | None
+    ) -> pd.DataFrame:
+        if customer_ids is not None and not customer_ids:
+            return _empty_storage_frame()
+        return super()._read_rows(run_id, customer_ids, where=where, order=order, limit=limit)
+
+
+class PostgresScoreStore(_SqlScoreStore):
+    """Runs in PostgreSQL tables (``?table=`` name, ``?schema=`` schema); bulk writes use COPY."""
+
+    placeholder = "%s"
+
+    def __init__(self, url: str, schema: str, table: str) -> None:
+        from features.sources import redact_url
+
+        self.url = url
+        self.schema = schema
+        self.table = table
+        self.target = redact_url(url)
+
+    def _connect(self, *, read_only: bool = False) -> Any:
+        from features.postgres_io import connect_postgres
+
+        return connect_postgres(self.url)
+
+    def _name(self, suffix: str = "") -> str:
+        from features.postgres_io import qualified
+
+        return qualified(self.schema, self.table + suffix)
+
+    def _types(self) -> dict[str, str]:
+        return {"text": "TEXT", "float": "DOUBLE PRECISION", "timestamp": "TIMESTAMP", "json": "JSONB"}
+
+    def _exists(self, con: Any) -> bool:
+        row = con.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_schema = %s AND table_name = %s",
+            (self.schema, self.table + "_runs"),
+        ).fetchall()
+        row = row[0] if row else None  # fetchall: DuckDB keeps a fetchone() result open
+        return bool(row and row[0])
+
+    def begin_run(self, record: dict[str, Any]) -> None:
+        with self._transaction() as con:
+            con.execute(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"')
+        super().begin_run(record)
+        with self._transaction() as con:
+            idx = f'"{self.table}_run_customer_idx"'
+            con.execute(f"CREATE INDEX IF NOT EXISTS {idx} ON {self._name()} (run_id, customer_id)")
+
+    def _insert_frame(self, con: Any, frame: pd.DataFrame, table_suffix: str) -> None:
+        from features.postgres_io import copy_frame
+
+        copy_frame(con, frame, self.schema, self.table + table_suffix)
+
+    def _query_frame(self, con: Any, sql: str, params: Sequence[Any]) -> pd.DataFrame:
+        import pandas as pd
+
+        if not self._exists(con):
+            return _empty_storage_frame()
+        with con.cursor() as cur:
+            cur.execute(sql, list(params))
+            names = [d.name for d in cur.description]
+            return pd.DataFrame(cur.fetchall(), columns=names)
+
+    def _in_clause(self, column: str) -> str:
+        return f'"{column}" = ANY(?)'
+
+
+def open_score_store(target: str | Path) -> ScoreStore:
+    """The store behind ``target``: a Parquet directory, a ``*.duckdb`` file or a ``postgresql://`` URL."""
+    text = str(target)
+    if re.match(r"^postgres(ql)?(\+\w+)?://", text):
+        query = dict(parse_qsl(urlsplit(text).query))
+        table = query.get("table", "scores")
+        schema = query.get("schema", "public")
+        for what, name in (("table", table), ("schema", schema)):
+            if not re.match(r"^[A-Za-z_][A-Za-z0-9_]{0,50}$", name):
+                raise UserInputError(f"{text}: invalid {what} name {name!r} (letters, digits and '_' only)")
+        return PostgresScoreStore(text, schema, table)
+    path_text, _, query_text = text.partition("?")
+    path = Path(path_text).expanduser()
+    if path.suffix in (".duckdb", ".db"):
+        table = dict(parse_qsl(query_text)).get("table", "scores")
+        if not re.match(r"^[A-Za-z_][A-Za-z0-9_]{0,50}$", table):
+            raise UserInputError(f"{text}: invalid table name {table!r} (letters, digits and '_' only)")
+        return DuckDBScoreStore(path, table)
+    if query_text:
+        raise UserInputError(f"{text}: query parameters only apply to .duckdb files and postgresql:// URLs")
+    if path.exists() and not path.is_dir():
+        raise UserInputError(
+            f"{text}: not a directory; the score store is a Parquet directory, a .duckdb file or a postgresql:// URL"
+        )
+    return ParquetScoreStore(path)

@@ -1,0 +1,54 @@
+"""Service settings (env prefix ``CHURNLTV_``): which models to load, where the data is, limits, auth."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from features.errors import UserInputError
+
+
+class ServiceSettings(BaseSettings):
+    """Everything `churnltv serve` and `churnltv score` read from the environment."""
+
+    model_config = SettingsConfigDict(env_prefix="CHURNLTV_", extra="ignore", frozen=True)
+
+    api_keys: Annotated[tuple[str, ...], NoDecode] = Field(
+        (), description="Comma-separated API keys accepted in the X-API-Key header; empty = no auth (logged)."
+    )
+    tracking_uri: str = Field("sqlite:///mlruns/mlflow.db", description="MLflow tracking store holding the registry.")
+    churn_model: str = Field(
+        "champion", description="Churn bundle: alias of churnltv-churn, models:/ URI or a local bundle directory."
+    )
+    ltv_model: str = Field(
+        "champion", description="LTV bundle: alias of churnltv-ltv, models:/ URI or a local bundle directory."
+    )
+    data: str | None = Field(
+        "data/demo.duckdb",
+        description="Customer data source for GET /v1/customers (directory, .duckdb, postgresql://).",
+    )
+    score_store: str | None = Field(
+        "data/scores", description="Where batch score runs live (Parquet directory, .duckdb file or postgresql:// URL)."
+    )
+    max_batch_ids: int = Field(100, ge=1, description="Most ids accepted by POST /v1/customers:batchGet.")
+    max_predict_customers: int = Field(1000, ge=1, description="Most customers in one POST /v1/predict body.")
+    max_body_bytes: int = Field(1_000_000, ge=1024, description="Largest request body accepted (413 above).")
+    top_reasons: int = Field(3, ge=1, le=20, description="Reason codes returned per customer.")
+
+    @field_validator("api_keys", mode="before")
+    @classmethod
+    def _split_keys(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(k.strip() for k in value.split(",") if k.strip())
+        return value
+
+
+def load_service_settings(**overrides: object) -> ServiceSettings:
+    """Settings from the environment plus ``overrides``; a bad value names its variable."""
+    try:
+        return ServiceSettings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as err:
+        lines = [f"CHURNLTV_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}" for e in err.errors()]
+        raise UserInputError("invalid service settings:\n  - " + "\n  - ".join(lines)) from err

@@ -1,0 +1,249 @@
+"""The Spark engine of batch scoring: the same features and the same ``score_frame``, spread over executors.
+
+The driver lists the population (customers signed up before the cutoff, sorted) and cuts it into the same parts
+as the local engine. Spark partitions the (part, customer_id) rows by part, and each task (``mapInPandas``):
+
+1. opens the data source itself (a DuckDB file or Parquet/CSV directory on storage every executor can read, or
+   a PostgreSQL URL) with the driver-side validation skipped,
+2. builds features for its customers with ``features.point_in_time.build_features(..., customer_ids=...)`` — the
+   same definitions; B2B account members are read too, and ``n_core_modules`` is pinned from the model's spec,
+   so a part's features equal the whole-base features row for row,
+3. scores them with ``service.batch_scoring.score_chunk`` -> ``service.prediction.score_frame``, loading the churn
+   and LTV bundles from plain files shipped with ``SparkContext.addFile`` (LightGBM text + JSON; no pickled models).
+
+Rows come back to the driver (Arrow), which writes each part to the score store exactly like the local engine,
+so atomic publish, resume and the bad-row threshold are shared. On a cluster, submit with spark-submit and ship the
+project as ``--py-files`` (see docs/BATCH.md).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from service.score_store import STORE_COLUMNS, _column_kind, from_storage, to_storage
+
+if TYPE_CHECKING:
+    import duckdb
+    import pandas as pd
+
+    from features.settings import FeatureSettings
+    from service.batch_scoring import ScoredPart
+    from service.model_set import ModelSet
+
+log = logging.getLogger(__name__)
+
+OUTPUT_EXTRA = ("part", "bad_reason")
+
+
+def population_ids(con: duckdb.DuckDBPyConnection, as_of: pd.Timestamp) -> list[str]:
+    """Customers signed up before ``as_of``, sorted: the population ``build_features`` scores."""
+    rows = con.execute("SELECT customer_id FROM customers WHERE signup_at < $1", [as_of.to_pydatetime()]).fetchall()
+    return sorted(str(r[0]) for r in rows)
+
+
+def spark_session(master: str | None = None) -> Any:
+    """A Spark session (``local[*]`` unless ``master`` or spark-submit says otherwise), Arrow on, UTC clock."""
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+    from pyspark.sql import SparkSession
+
+    builder = SparkSession.builder.appName("churnltv-score")
+    if master:
+        builder = builder.master(master)
+    elif not os.environ.get("PYSPARK_GATEWAY_PORT") and not os.environ.get("SPARK_MASTER"):
+        # PYSPARK_GATEWAY_PORT is set when spark-submit launched us: its --master then applies
+        builder = builder.master("local[*]")
+    session = (
+        builder.config("spark.sql.execution.arrow.pyspark.enabled", "true")
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.ui.enabled", "false")
+        .config("spark.sql.shuffle.partitions", "8")
+        .getOrCreate()
+    )
+    session.sparkContext.setLogLevel("ERROR")
+    return session
+
+
+def _output_schema() -> Any:
+    from pyspark.sql.types import DoubleType, IntegerType, StringType, StructField, StructType, TimestampNTZType
+
+    spark_types = {"text": StringType(), "json": StringType(), "timestamp": TimestampNTZType(), "float": DoubleType()}
+    fields = [StructField(c, spark_types[_column_kind(c)], True) for c in STORE_COLUMNS if c != "run_id"]
+    fields += [StructField("part", IntegerType(), False), StructField("bad_reason", StringType(), True)]
+    return StructType(fields)
+
+
+def _model_payload(models: ModelSet, churn_name: str, ltv_name: str | None) -> dict[str, Any]:
+    """Everything an executor needs to rebuild the ModelSet: file names, registry info, policy values."""
+
+    def info(loaded: Any) -> dict[str, Any]:
+        return {
+            "name": loaded.name,
+            "ref": loaded.ref,
+            "version": loaded.version,
+            "aliases": list(loaded.aliases),
+            "metadata": loaded.metadata,
+        }
+
+    return {
+        "churn_file": churn_name,
+        "ltv_file": ltv_name,
+        "churn_info": info(models.churn_info),
+        "ltv_info": None if models.ltv_info is None else info(models.ltv_info),
+        "policy": models.policy.model_dump(mode="json"),
+    }
+
+
+def load_shipped_models(payload: dict[str, Any], locate: Any) -> ModelSet:
+    """Rebuild the ModelSet on an executor from the shipped bundle directories (``locate(name) -> path``)."""
+    from models.churn_bundle import ChurnBundle
+    from models.policy_settings import PolicySettings
+    from service.model_set import LoadedModel, ModelSet
+
+    churn_path = Path(locate(payload["churn_file"]))
+    ci = payload["churn_info"]
+    churn_info = LoadedModel(ci["name"], ci["ref"], ci["version"], tuple(ci["aliases"]), churn_path, ci["metadata"])
+    ltv = None
+    ltv_info = None
+    if payload["ltv_file"]:
+        from models.customer_value import LtvPredictor
+
+        ltv_path = Path(locate(payload["ltv_file"]))
+        li = payload["ltv_info"]
+        ltv_info = LoadedModel(li["name"], li["ref"], li["version"], tuple(li["aliases"]), ltv_path, li["metadata"])
+        ltv = LtvPredictor.from_bundle(ltv_path)
+    return ModelSet(ChurnBundle.load(churn_path), ltv, churn_info, ltv_info, PolicySettings(**payload["policy"]))
+
+
+def score_partition(
+    batches: Iterator[pd.DataFrame],
+    *,
+    source_url: str,
+    as_of: str,
+    feature_settings: dict[str, Any],
+    payload: dict[str, Any],
+    top_reasons: int,
+    locate: Any,
+) -> Iterator[pd.DataFrame]:
+    """The mapInPandas body: features + scores for every part in this Spark partition (storage form)."""
+    import pandas as pd
+
+    from features.point_in_time import build_features
+    from features.settings import FeatureSettings
+    from features.sources import open_source
+    from service.batch_scoring import score_chunk
+
+    chunks = [b for b in batches if len(b)]
+    if not chunks:  # hash partitioning can leave a Spark partition without any part
+        return
+    frame = pd.concat(chunks, ignore_index=True)
+    models = load_shipped_models(payload, locate)
+    settings = FeatureSettings(**feature_settings)
+    cutoff = pd.Timestamp(as_of)
+    source = open_source(source_url)
+    try:
+        con = source.connect(validate=False)  # the driver validated the data once
+        for part, group in frame.groupby("part", sort=True):
+            part_no = int(str(part))
+            ids = sorted(group["customer_id"].astype(str))
+            features, _ = build_features(con, [cutoff], settings, customer_ids=ids)
+            features = features[features["customer_id"].isin(ids)]
+            features = features.sort_values("customer_id", kind="stable").reset_index(drop=True)
+            scored, bad = score_chunk(models, features, top_reasons=top_reasons)
+            missing = sorted(set(ids) - set(features["customer_id"].astype(str)))
+            out = to_storage(scored, "").drop(columns=["run_id"])
+            out["part"] = part_no
+            out["bad_reason"] = None
+            bad_rows = [*zip(bad["customer_id"].astype(str), bad["reason"].astype(str), strict=True)]
+            bad_rows += [(cid, "no features: customer not in the feature frame") for cid in missing]
+            if bad_rows:
+                extra = pd.DataFrame({c: [None] * len(bad_rows) for c in out.columns})
+                extra["customer_id"] = [b[0] for b in bad_rows]
+                extra["bad_reason"] = [b[1] for b in bad_rows]
+                extra["part"] = part_no
+                out = pd.concat([out, extra], ignore_index=True)
+            out["as_of"] = pd.to_datetime(out["as_of"]).astype("datetime64[us]")
+            yield out
+        con.close()
+    finally:
+        source.close()
+
+
+def spark_parts(
+    *,
+    source_url: str,
+    as_of: pd.Timestamp,
+    ids: Sequence[str],
+    todo: Sequence[int],
+    chunk_size: int,
+    models: ModelSet,
+    feature_settings: FeatureSettings,
+    spark_master: str | None = None,
+    top_reasons: int = 3,
+) -> Iterator[ScoredPart]:
+    """Score the parts ``todo`` on Spark and yield them in part order (the driver writes them to the store)."""
+    import pandas as pd
+
+    from service.batch_scoring import ScoredPart
+
+    if not todo:
+        return
+    spark = spark_session(spark_master)
+    ship = Path(tempfile.mkdtemp(prefix="churnltv-spark-models-"))
+    try:
+        churn_name = f"churn_bundle_{os.getpid()}"
+        shutil.copytree(models.churn_info.path, ship / churn_name)
+        spark.sparkContext.addFile(str(ship / churn_name), recursive=True)
+        ltv_name = None
+        if models.ltv_info is not None:
+            ltv_name = f"ltv_bundle_{os.getpid()}"
+            shutil.copytree(models.ltv_info.path, ship / ltv_name)
+            spark.sparkContext.addFile(str(ship / ltv_name), recursive=True)
+        payload = _model_payload(models, churn_name, ltv_name)
+        rows = pd.DataFrame(
+            {
+                "part": [p for p in todo for _ in ids[p * chunk_size : (p + 1) * chunk_size]],
+                "customer_id": [c for p in todo for c in ids[p * chunk_size : (p + 1) * chunk_size]],
+            }
+        )
+        rows["part"] = rows["part"].astype("int32")
+        parallelism = int(spark.sparkContext.defaultParallelism)
+        n_partitions = max(1, min(len(todo), parallelism * 2))
+        frame = spark.createDataFrame(rows).repartition(n_partitions, "part")
+
+        settings_dict = feature_settings.model_dump(mode="json")
+        as_of_text = as_of.isoformat()
+
+        def task(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+            from pyspark import SparkFiles
+
+            yield from score_partition(
+                batches,
+                source_url=source_url,
+                as_of=as_of_text,
+                feature_settings=settings_dict,
+                payload=payload,
+                top_reasons=top_reasons,
+                locate=SparkFiles.get,
+            )
+
+        log.info("spark: %d parts on %d partitions (master %s)", len(todo), n_partitions, spark.sparkContext.master)
+        result = frame.mapInPandas(task, schema=_output_schema()).toArrow().to_pandas()
+    finally:
+        shutil.rmtree(ship, ignore_errors=True)
+    for part in sorted(todo):
+        rows_of_part = result[result["part"] == part]
+        is_bad = rows_of_part["bad_reason"].notna()
+        good = rows_of_part[~is_bad].drop(columns=list(OUTPUT_EXTRA))
+        good = good.sort_values("customer_id", kind="stable").reset_index(drop=True)
+        good["run_id"] = ""
+        scored = from_storage(good).drop(columns=["run_id"])
+        bad = rows_of_part[is_bad][["customer_id", "bad_reason"]].rename(columns={"bad_reason": "reason"})
+        yield ScoredPart(int(part), scored, bad.reset_index(drop=True))

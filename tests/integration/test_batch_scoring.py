@@ -1,0 +1,346 @@
+"""Batch scoring, local engine: Parquet and DuckDB stores, metadata, bad rows, failed runs, resume.
+
+Models are trained once per session on a small generated base (``build_world``; the other batch-scoring test
+files import it) into the temporary MLflow store tests/conftest.py sets, and promoted to champion.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from features.errors import UserInputError
+from service import batch_scoring
+from service.batch_scoring import BatchScoringSettings, ScoreRunError, run_batch
+from service.model_set import ModelSet, load_model_set
+from service.prediction import SCORE_COLUMNS, score_frame
+from service.score_store import STORE_COLUMNS, open_score_store
+
+N_CUSTOMERS = 2500
+
+
+@dataclass(frozen=True)
+class World:
+    data: Path
+    churn_bundle: Path
+    ltv_bundle: Path | None
+    tracking_uri: str
+
+    def models(self) -> ModelSet:
+        return load_model_set(
+            churn_ref=str(self.churn_bundle),
+            ltv_ref=None if self.ltv_bundle is None else str(self.ltv_bundle),
+            tracking_uri=self.tracking_uri,
+        )
+
+
+_WORLD: World | None = None
+
+
+def _train_ltv(data: Path) -> bool:
+    """Train + register the LTV model when the LTV job is available (helper D's module)."""
+    try:
+        from models.ltv_settings import LtvSettings
+        from training.ltv_job import train_ltv
+    except ImportError:
+        return False
+    train_ltv(str(data), as_of=None, holdout_days=None, settings=LtvSettings(penalizer_coef=0.001))
+    return True
+
+
+def build_world(base_tmp: Path) -> World:
+    """Generate a small base, train churn (+ LTV), promote to champion, download the bundles: once per session."""
+    global _WORLD  # noqa: PLW0603 - a session-wide cache shared by the batch-scoring test files
+    if _WORLD is not None:
+        return _WORLD
+    from features.dataset_writer import write_dataset
+    from features.demo_generator import generate
+    from features.settings import FeatureSettings
+    from models.bundle_source import resolve_bundle
+    from training import registry
+    from training.churn_job import train_churn
+    from training.settings import TrainingSettings
+    from training.tracking import use_tracking
+
+    root = base_tmp / "scoring_world"
+    root.mkdir(parents=True, exist_ok=True)
+    data = write_dataset(generate(N_CUSTOMERS, seed=11).tables, root / "demo.duckdb")
+    settings = TrainingSettings()
+    use_tracking(settings)
+    train_churn(str(data), settings, FeatureSettings(), n_cutoffs=4, time_budget=5)
+
+    def accept(challenger: Any, champion: Any) -> registry.PromotionDecision:
+        return registry.PromotionDecision(promote=True, reason="test setup")
+
+    registry.promote(registry.CHURN_MODEL, decide=accept, force=True)
+    has_ltv = _train_ltv(data)
+    if has_ltv:
+        registry.promote(registry.LTV_MODEL, decide=accept, force=True)
+    uri = os.environ["CHURNLTV_TRACKING_URI"]
+    churn = resolve_bundle("champion", default_name=registry.CHURN_MODEL, tracking_uri=uri, dst_dir=root / "churn")
+    ltv = (
+        resolve_bundle("champion", default_name=registry.LTV_MODEL, tracking_uri=uri, dst_dir=root / "ltv")
+        if has_ltv
+        else None
+    )
+    _WORLD = World(data=Path(data), churn_bundle=churn, ltv_bundle=ltv, tracking_uri=uri)
+    return _WORLD
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> World:
+    return build_world(tmp_path_factory.getbasetemp())
+
+
+@pytest.fixture(scope="module")
+def models(world: World) -> ModelSet:
+    return world.models()
+
+
+AS_OF = pd.Timestamp("2026-06-01")
+
+
+def _assert_exactly_once(scores: pd.DataFrame, expected_ids: list[str]) -> None:
+    assert scores["customer_id"].is_unique
+    assert sorted(scores["customer_id"]) == sorted(expected_ids)
+
+
+@pytest.fixture(scope="module")
+def population(world: World, models: ModelSet) -> pd.DataFrame:
+    from features.point_in_time import build_features
+    from features.sources import open_source
+
+    con = open_source(world.data).connect()
+    features, _ = build_features(con, [AS_OF], batch_scoring.feature_settings_for(models))
+    con.close()
+    return features
+
+
+@pytest.mark.slow
+def test_parquet_run_scores_everyone_once_with_the_api_prediction_path(
+    world: World, models: ModelSet, population: pd.DataFrame, tmp_path: Path
+) -> None:
+    target = tmp_path / "scores"
+    result = run_batch(str(world.data), AS_OF, str(target), models=models, chunk_size=300)
+    assert result.status == "complete"
+    assert result.n_customers == len(population)
+    assert result.parts_total == -(-len(population) // 300)
+    store = open_score_store(target)
+    scores = store.read_scores()
+    assert list(scores.columns) == list(STORE_COLUMNS)
+    _assert_exactly_once(scores, population["customer_id"].tolist())
+    assert (scores["run_id"] == result.run_id).all()
+    assert (scores["as_of"] == AS_OF).all()
+    assert scores["churn_probability"].between(0, 1).all()
+    assert all(isinstance(t, list) for t in scores["triggers"])
+    assert all(isinstance(r, list) and (not r or isinstance(r[0], dict)) for r in scores["reasons"])
+    # same numbers as calling the shared prediction function directly
+    direct = score_frame(models, population.sort_values("customer_id").reset_index(drop=True))
+    merged = scores.merge(direct, on="customer_id", suffixes=("", "_direct"))
+    for col in ("churn_probability", "value_at_risk", "health_score", "predicted_ltv"):
+        np.testing.assert_allclose(merged[col], merged[f"{col}_direct"], rtol=1e-12, atol=1e-12, equal_nan=True)
+    assert (merged["risk_tier"] == merged["risk_tier_direct"]).all()
+    # metadata record
+    run = store.latest_run()
+    assert run is not None
+    assert run["run_id"] == result.run_id
+    assert run["status"] == "complete"
+    assert run["n_customers"] == len(population)
+    assert run["rows_written"] == len(population)
+    assert run["bad_rows"]["count"] == 0
+    assert run["model_versions"] == models.versions
+    assert run["finished_at"] >= run["started_at"]
+    # staging is gone, the published run and the pointer exist
+    assert not any((target / "_staging").iterdir())
+    assert json.loads((target / "LATEST").read_text())["run_id"] == result.run_id
+    # lookups the API uses
+    some = scores["customer_id"].iloc[[0, 5]].tolist()
+    assert sorted(store.read_scores(some)["customer_id"]) == sorted(some)
+    top = store.retention_list(limit=10)
+    assert len(top) == 10
+    assert top["value_at_risk"].is_monotonic_decreasing or top["value_at_risk"].isna().all()
+    tier = scores["risk_tier"].iloc[0]
+    filtered = store.retention_list(tier=tier, limit=5000)
+    assert (filtered["risk_tier"] == tier).all()
+    assert len(filtered) == int((scores["risk_tier"] == tier).sum())
+
+
+@pytest.mark.slow
+def test_duckdb_store_serves_the_latest_run_and_keeps_older_ones_readable(
+    world: World, models: ModelSet, tmp_path: Path
+) -> None:
+    target = f"{tmp_path / 'scores.duckdb'}?table=nightly"
+    first = run_batch(str(world.data), AS_OF, target, models=models, chunk_size=1000)
+    second = run_batch(str(world.data), AS_OF - pd.Timedelta(days=7), target, models=models, chunk_size=700)
+    store = open_score_store(target)
+    latest = store.latest_run()
+    assert latest is not None
+    assert latest["run_id"] == second.run_id
+    now = store.read_scores()
+    assert (now["run_id"] == second.run_id).all()
+    assert (now["as_of"] == AS_OF - pd.Timedelta(days=7)).all()
+    assert now["customer_id"].is_unique
+    before = store.read_scores(run_id=first.run_id)
+    assert len(before) == first.rows_written
+    assert {r["run_id"] for r in store.list_runs()} == {first.run_id, second.run_id}
+    # a third run with keep_runs=1 prunes the two older runs
+    third = run_batch(
+        str(world.data), AS_OF, target, models=models, chunk_size=1000, settings=BatchScoringSettings(keep_runs=1)
+    )
+    statuses = {r["run_id"]: r["status"] for r in store.list_runs()}
+    assert statuses == {first.run_id: "pruned", second.run_id: "pruned", third.run_id: "complete"}
+    with pytest.raises(UserInputError, match="pruned"):
+        store.read_scores(run_id=first.run_id)
+
+
+def _failing_for(ids: set[str]) -> Any:
+    """score_frame that raises when a chunk contains one of ``ids`` (a row that cannot be scored)."""
+
+    def fake(models: ModelSet, features: pd.DataFrame, *, top_reasons: int = 3) -> pd.DataFrame:
+        hit = set(features["customer_id"].astype(str)) & ids
+        if hit:
+            raise ValueError(f"cannot score {sorted(hit)[0]}")
+        return score_frame(models, features, top_reasons=top_reasons)
+
+    return fake
+
+
+@pytest.mark.slow
+def test_bad_rows_are_reported_and_over_the_threshold_the_previous_run_stays_served(
+    world: World, models: ModelSet, population: pd.DataFrame, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    target = str(tmp_path / "scores")
+    ids = sorted(population["customer_id"].astype(str))
+    good = run_batch(str(world.data), AS_OF, target, models=models, chunk_size=500)
+
+    # a few bad rows (under 1%): the run completes and reports them
+    few = set(ids[10:13])
+    monkeypatch.setattr(batch_scoring, "score_frame", _failing_for(few))
+    ok = run_batch(str(world.data), AS_OF, target, models=models, chunk_size=500)
+    store = open_score_store(target)
+    run = store.latest_run()
+    assert run is not None
+    assert run["run_id"] == ok.run_id
+    assert run["bad_rows"]["count"] == 3
+    assert {e["customer_id"] for e in run["bad_rows"]["examples"]} == few
+    assert all("cannot score" in e["reason"] for e in run["bad_rows"]["examples"])
+    scores = store.read_scores()
+    assert len(scores) == len(ids) - 3
+    assert not set(scores["customer_id"]) & few
+
+    # too many bad rows (5%): the run fails and the previous complete run is still served
+    many = set(ids[::20])
+    monkeypatch.setattr(batch_scoring, "score_frame", _failing_for(many))
+    with pytest.raises(ScoreRunError, match="bad rows exceed the threshold") as failure:
+        run_batch(str(world.data), AS_OF, target, models=models, chunk_size=500)
+    assert failure.value.record["status"] == "failed"
+    latest = store.latest_run()
+    assert latest is not None
+    assert latest["run_id"] == ok.run_id
+    assert (store.read_scores()["run_id"] == ok.run_id).all()
+    failed = store.get_run(failure.value.record["run_id"])
+    assert failed is not None
+    assert failed["status"] == "failed"
+    assert failed["bad_rows"]["count"] > 0.01 * len(ids)
+    assert good.run_id != ok.run_id
+
+
+@pytest.mark.slow
+def test_cli_exits_2_on_too_many_bad_rows(
+    world: World, population: pd.DataFrame, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from churnltv.cli import app
+    from service import cli_score
+
+    if "score" not in {c.name for c in app.registered_commands}:
+        cli_score.register(app)
+    ids = sorted(population["customer_id"].astype(str))
+    monkeypatch.setattr(batch_scoring, "score_frame", _failing_for(set(ids[::10])))
+    args = ["score", "--data", str(world.data), "--as-of", "2026-06-01", "--output", str(tmp_path / "s")]
+    args += ["--churn-model", str(world.churn_bundle), "--ltv-model", str(world.ltv_bundle or "none")]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2, result.output
+    assert "bad rows exceed the threshold" in result.output
+    assert open_score_store(tmp_path / "s").latest_run() is None
+
+
+@pytest.mark.slow
+def test_a_run_that_crashes_leaves_the_previous_run_served_and_resumes_exactly_once(
+    world: World, models: ModelSet, population: pd.DataFrame, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    target = f"{tmp_path / 'scores.duckdb'}"
+    previous = run_batch(str(world.data), AS_OF - pd.Timedelta(days=14), target, models=models, chunk_size=1000)
+    store = open_score_store(target)
+    real_write = type(store).write_part
+    calls = {"n": 0}
+
+    def flaky(self: Any, run_id: str, part: int, scored: pd.DataFrame, bad: pd.DataFrame) -> None:
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise OSError(28, "No space left on device")
+        real_write(self, run_id, part, scored, bad)
+
+    monkeypatch.setattr(type(store), "write_part", flaky)
+    with pytest.raises(OSError, match="No space"):
+        run_batch(str(world.data), AS_OF, target, models=models, chunk_size=250)
+    latest = store.latest_run()
+    assert latest is not None
+    assert latest["run_id"] == previous.run_id
+    assert (store.read_scores()["run_id"] == previous.run_id).all()
+    crashed = next(r for r in store.list_runs() if r["run_id"] != previous.run_id)
+    assert crashed["status"] == "failed"
+    assert "No space" in crashed["error"]
+    assert store.durable_parts(crashed["run_id"]) == {0, 1}
+
+    monkeypatch.setattr(type(store), "write_part", real_write)
+    resumed = run_batch(str(world.data), None, target, models=models, resume=crashed["run_id"])
+    assert resumed.status == "complete"
+    assert resumed.parts_skipped == 2
+    scores = store.read_scores()
+    assert (scores["run_id"] == crashed["run_id"]).all()
+    _assert_exactly_once(scores, population["customer_id"].tolist())
+    assert store.latest_run()["resumed"] == 1  # type: ignore[index]
+
+
+@pytest.mark.slow
+def test_resume_refuses_unknown_runs_and_other_models(world: World, models: ModelSet, tmp_path: Path) -> None:
+    with pytest.raises(UserInputError, match="nothing to resume"):
+        run_batch(str(world.data), None, str(tmp_path / "s"), models=models, resume="20260101T000000Z-abcdef")
+    with pytest.raises(UserInputError, match="invalid run id"):
+        run_batch(str(world.data), None, str(tmp_path / "s"), models=models, resume="../etc")
+
+
+def test_score_columns_are_the_prediction_columns() -> None:
+    assert (*SCORE_COLUMNS, "run_id") == STORE_COLUMNS
+
+
+def test_open_score_store_rejects_bad_targets(tmp_path: Path) -> None:
+    file = tmp_path / "x.csv"
+    file.write_text("a\n")
+    with pytest.raises(UserInputError, match="not a directory"):
+        open_score_store(file)
+    with pytest.raises(UserInputError, match="invalid table name"):
+        open_score_store(f"{tmp_path / 's.duckdb'}?table=x;drop")
+    assert open_score_store(tmp_path / "empty").latest_run() is None
+    assert open_score_store(tmp_path / "e.duckdb").latest_run() is None
+
+
+@pytest.mark.slow
+def test_default_as_of_is_the_day_after_the_latest_event(world: World) -> None:
+    from features.sources import open_source
+
+    con = open_source(world.data).connect()
+    as_of = batch_scoring.default_as_of(con)
+    latest = con.execute("SELECT max(occurred_at) FROM events").fetchall()[0][0]
+    con.close()
+    assert as_of == pd.Timestamp(latest).normalize() + pd.Timedelta(days=1)
+    assert as_of > pd.Timestamp(latest)
