@@ -1,0 +1,153 @@
+"""`churnltv demo`: the whole main job on embedded defaults, as a newcomer's first run.
+
+generate a demo base -> validate it -> train + register the churn model -> train + register the LTV
+model -> promote both -> batch-score the base -> write the HTML report -> print a short summary.
+Every step is the same code the individual commands run; this module only composes them (it lives
+in the composition root because it is the one place allowed to see training and service together).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+log = logging.getLogger("churnltv.demo")
+T = TypeVar("T")
+
+
+@contextmanager
+def _step(name: str, timings: dict[str, float]) -> Iterator[None]:
+    typer.secho(f"==> {name}", fg=typer.colors.CYAN, bold=True)
+    start = time.perf_counter()
+    yield
+    timings[name] = time.perf_counter() - start
+    typer.echo(f"    done in {timings[name]:.1f} s")
+
+
+def _fmt(value: Any, digits: int = 3) -> str:
+    try:
+        return f"{float(value):.{digits}f}"
+    except (TypeError, ValueError):
+        return "n/a"
+
+
+def run_demo(  # noqa: PLR0915 - a straight-line script reads best as one function
+    *, customers: int, seed: int, workdir: Path, report_path: Path, echo: Callable[[str], None] = typer.echo
+) -> dict[str, Any]:
+    """Run every step; returns the numbers printed in the summary (tests read them)."""
+    import pandas as pd
+
+    from churnltv.report_command import make_report
+    from features.dataset_writer import write_dataset
+    from features.demo_generator import generate, truth_path_for
+    from features.settings import FeatureSettings
+    from features.sources import open_source
+    from models.ltv_settings import LtvSettings
+    from service.batch_scoring import run_batch
+    from service.model_set import load_model_set
+    from service.score_store import open_score_store
+    from service.settings import ServiceSettings
+    from training import registry
+    from training.churn_job import holdout_decider, train_churn
+    from training.ltv_job import train_ltv
+    from training.ltv_promotion import ltv_decider
+    from training.settings import TrainingSettings
+
+    timings: dict[str, float] = {}
+    workdir.mkdir(parents=True, exist_ok=True)
+    data = workdir / "demo.duckdb"
+    scores = workdir / "scores"
+    training_settings = TrainingSettings()
+    feature_settings = FeatureSettings()
+
+    with _step(f"generate a demo base of {customers:,} customers (seed {seed})", timings):
+        base = generate(customers, seed=seed)
+        write_dataset(base.tables, data)
+        base.truth.to_parquet(truth_path_for(data))
+        echo(f"    {data}: " + ", ".join(f"{k} {len(v):,}" for k, v in base.tables.items()))
+    with _step("validate against the data contract", timings):
+        quality = open_source(data, extracted_at=base.end).validate()
+        quality.save(workdir / "data_quality.json")
+        quality.raise_if_invalid()
+        echo(f"    {sum(t.rows for t in quality.tables):,} rows, no problems")
+    with _step("train, evaluate and register the churn model (LightGBM, time-split holdout)", timings):
+        churn = train_churn(str(data), training_settings, feature_settings)
+        echo(f"    churnltv-churn version {churn.version} (alias challenger), run {churn.run_id}")
+    with _step("fit, evaluate and register the LTV models (BG/NBD + Gamma-Gamma)", timings):
+        ltv = train_ltv(str(data), as_of=None, holdout_days=None, settings=LtvSettings())
+        echo(f"    churnltv-ltv version {ltv.version} (alias challenger), run {ltv.run_id}")
+    with _step("promote the challengers to champion", timings):
+        margin = training_settings.promote_margin
+        churn_decision = registry.promote(
+            registry.CHURN_MODEL, decide=holdout_decider(margin, seed=training_settings.random_seed)
+        )
+        ltv_decision = registry.promote(registry.LTV_MODEL, decide=ltv_decider(margin))
+        echo(f"    churn: {churn_decision.reason}")
+        echo(f"    ltv: {ltv_decision.reason}")
+    with _step("batch-score the whole base with the champions", timings):
+        service_settings = ServiceSettings()
+        models = load_model_set(churn_ref="champion", ltv_ref="champion", tracking_uri=service_settings.tracking_uri)
+        as_of = pd.Timestamp(base.end)
+        run = run_batch(str(data), as_of, str(scores), models=models)
+        echo(f"    run {run.run_id}: {run.rows_written:,} customers scored into {scores}")
+    with _step("write the HTML report", timings):
+        report = make_report(str(data), str(scores), report_path, workdir / "data_quality.json")
+    store = open_score_store(str(scores))
+    scored = store.read_scores()
+    top = store.retention_list(limit=5)
+    store.close()
+    metrics = churn.metrics
+    tiers: dict[str, int] = {str(k): int(v) for k, v in scored["risk_tier"].value_counts().items()}
+    top_rows = [
+        {"customer_id": str(c), "value_at_risk": float(v)}
+        for c, v in zip(top["customer_id"], top["value_at_risk"], strict=True)
+    ]
+    summary: dict[str, Any] = {
+        "timings": timings,
+        "churn_metrics": metrics,
+        "ltv_metrics": ltv.metrics,
+        "tiers": tiers,
+        "report": str(report),
+        "top_value_at_risk": top_rows,
+    }
+    echo("")
+    typer.secho("Summary", bold=True)
+    echo(
+        f"  churn holdout ROC-AUC {_fmt(metrics.get('test_roc_auc'))} "
+        f"(oracle {_fmt(metrics.get('oracle_test_roc_auc'))}; baselines: "
+        + ", ".join(
+            f"{k.removeprefix('baseline_').removesuffix('_test_roc_auc')} {_fmt(v)}"
+            for k, v in sorted(metrics.items())
+            if k.startswith("baseline_") and k.endswith("_test_roc_auc")
+        )
+        + f"); ECE {_fmt(metrics.get('test_ece'))}"
+    )
+    echo(
+        f"  BTYD holdout: MAE of repeat purchases per customer {_fmt(ltv.metrics.get('ltv_holdout_mae'))} "
+        f"vs naive {_fmt(ltv.metrics.get('ltv_baseline_mae'))}"
+    )
+    echo("  risk tiers: " + ", ".join(f"{k} {v:,}" for k, v in sorted(tiers.items())))
+    echo("  top value at risk: " + ", ".join(f"{r['customer_id']} ({_fmt(r['value_at_risk'], 0)})" for r in top_rows))
+    echo(f"  report: {report}")
+    echo(f"  MLflow UI: mlflow ui --backend-store-uri {training_settings.tracking_uri}")
+    echo(f"  total {sum(timings.values()):.0f} s")
+    return summary
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("demo")
+    def demo(
+        customers: Annotated[int, typer.Option(help="Customers in the generated demo base.")] = 20_000,
+        seed: Annotated[int, typer.Option(help="Random seed of the generator.")] = 7,
+        workdir: Annotated[Path, typer.Option(help="Where the demo data and scores go.")] = Path("data"),
+        report: Annotated[Path, typer.Option(help="Where the HTML report goes.")] = Path("reports/report.html"),
+    ) -> None:
+        """Run the whole main job on a generated base: generate, validate, train, register, promote, score, report."""
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        run_demo(customers=customers, seed=seed, workdir=workdir, report_path=report)
