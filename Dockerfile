@@ -9,7 +9,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     OMP_WAIT_POLICY=PASSIVE
 
 WORKDIR /app
-COPY pyproject.toml requirements.lock README.md ./
+COPY pyproject.toml requirements.lock README.md LICENSE ./
 COPY churnltv ./churnltv
 COPY features ./features
 COPY models ./models

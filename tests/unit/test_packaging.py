@@ -41,6 +41,11 @@ def test_dockerfile_installs_the_locked_set_and_runs_the_cli_entry_point() -> No
     assert 'ENTRYPOINT ["churnltv"]' in text
     scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
     assert scripts == {"churnltv": "churnltv.cli:main"}
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    copied = re.search(r"^COPY pyproject.toml (.+) \./$", text, re.M)
+    assert copied is not None
+    for needed in [project["readme"], *project["license-files"]]:
+        assert needed in copied.group(1).split(), f"pip install . needs {needed}, which the image does not copy"
     for package in ("churnltv", "features", "models", "training", "service"):
         assert f"COPY {package} ./{package}" in text, f"the image lacks the {package} package"
 
