@@ -39,6 +39,8 @@ def test_dockerfile_installs_the_locked_set_and_runs_the_cli_entry_point() -> No
     assert install is not None
     assert "-c requirements.lock" in install.group(1)
     assert 'ENTRYPOINT ["churnltv"]' in text
+    # found by running the image: LightGBM cannot load a model without OpenMP, which slim images lack
+    assert "libgomp1" in text
     scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
     assert scripts == {"churnltv": "churnltv.cli:main"}
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
