@@ -3,15 +3,21 @@ and the BG/NBD fit on CDNOW, against lifetimes' own functions in the same run.
 
 Customers are drawn on the day grid (recency and T are whole days / 7), as every summary built by
 ``features.btyd_summary`` is; a continuous-T run (no repeated (x, T) pairs, the worst case) is measured too.
-Targets (issue 5): 1M customers <= 5 s, one customer <= 0.1 ms, BG/NBD fit on CDNOW <= 1 s.
+Targets (issue 5): 1M customers <= 5 s, one customer <= 0.1 ms, BG/NBD fit on CDNOW <= 1 s. One customer is
+``LtvPredictor.predict_one`` timed call by call on the 2,357 real CDNOW customers (median and p99 after a warm-up),
+next to ``predict`` on one row and lifetimes' own per-customer functions on the same customers.
 """
 
 from __future__ import annotations
 
+import math
 import tempfile
 import time
 import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -28,6 +34,9 @@ from models.parameter_draws import ParameterDraws
 
 N = 1_000_000
 SUBSAMPLE = 20_000
+SINGLE_ROUNDS = 5  # passes over the 2,357 CDNOW customers for predict_one (~12k timed calls)
+SINGLE_SLOW = 1_000  # customers for predict() on one row
+SINGLE_LIFETIMES = 100  # customers for lifetimes (~40 ms each)
 SETTINGS = {
     "prediction_horizon_days": 30,
     "horizon_months": 12,
@@ -55,6 +64,51 @@ def _customers(n: int, seed: int, *, day_grid: bool) -> tuple[np.ndarray, ...]:
     t_x_days = np.where(x > 0, np.floor(frac * T_days) if day_grid else frac * T_days, 0.0)
     m = np.where(x > 0, rng.gamma(3.0, 8.0, n), np.nan)
     return x, t_x_days / 7.0, T_days / 7.0, m
+
+
+@dataclass(frozen=True)
+class PerCall:
+    """Wall time of each single-customer call, after a warm-up pass over the same customers."""
+
+    label: str
+    times: np.ndarray
+
+    @property
+    def median_ms(self) -> float:
+        return float(np.median(self.times)) * 1e3
+
+    @property
+    def p99_ms(self) -> float:
+        return float(np.percentile(self.times, 99)) * 1e3
+
+    def line(self) -> str:
+        return (
+            f"{self.label:<48} median {self.median_ms:7.4f} ms   p99 {self.p99_ms:7.4f} ms   "
+            f"({len(self.times):,} calls)"
+        )
+
+
+def _per_call(label: str, customers: list[tuple[float, ...]], fn: Callable[..., Any], *, rounds: int) -> PerCall:
+    """Each call timed on its own, ``rounds`` passes over ``customers`` after a warm-up on the first 20."""
+    for row in customers[:20]:
+        fn(*row)
+    times = []
+    clock = time.perf_counter
+    for _ in range(rounds):
+        for row in customers:
+            start = clock()
+            fn(*row)
+            times.append(clock() - start)
+    return PerCall(label, np.asarray(times))
+
+
+def _lifetimes_one(bgf: Any, ggf: Any, *row: float) -> None:
+    """lifetimes' own functions on one customer (x, t_x, T, m): P(alive), purchases in 30 days, 12-month CLV."""
+    x, t_x, T, m = row
+    bgf.conditional_probability_alive(x, t_x, T)
+    bgf.conditional_expected_number_of_purchases_up_to_time(30 / 7, x, t_x, T)
+    one = (pd.Series([v]) for v in (x, t_x, T, 0.0 if math.isnan(m) else m))
+    ggf.customer_lifetime_value(bgf, *one, time=12, discount_rate=0.01, freq="W")
 
 
 def main() -> None:
@@ -98,28 +152,23 @@ def main() -> None:
     )
     lt_per_1m = Measurement(f"lifetimes extrapolated to {N:,}", lt_sub.seconds * N / SUBSAMPLE)
 
-    one = [np.array([v]) for v in (2.0, 30.43, 38.86, 22.35)]
-    predictor.predict(*one)
-    reps = 2000
-    start = time.perf_counter()
-    for _ in range(reps):
-        predictor.predict(*one)
-    single = (time.perf_counter() - start) / reps
-    start = time.perf_counter()
-    for _ in range(200):
-        bgf.conditional_probability_alive(2.0, 30.43, 38.86)
-        bgf.conditional_expected_number_of_purchases_up_to_time(30 / 7, 2.0, 30.43, 38.86)
-        ggf.customer_lifetime_value(
-            bgf,
-            pd.Series([2.0]),
-            pd.Series([30.43]),
-            pd.Series([38.86]),
-            pd.Series([22.35]),
-            time=12,
-            discount_rate=0.01,
-            freq="W",
-        )
-    single_lt = (time.perf_counter() - start) / 200
+    # one customer at a time, varied real customers: the CDNOW summary, shuffled, each call timed on its own
+    real = summary.sample(frac=1.0, random_state=3)
+    customers = list(
+        zip(*(real[c].to_numpy(dtype="float64") for c in ("frequency", "recency", "T", "monetary_value")), strict=True)
+    )
+    fast = _per_call(
+        "one customer (predict_one, with interval)", customers, predictor.predict_one, rounds=SINGLE_ROUNDS
+    )
+    vectorised = _per_call(
+        "one customer (predict on 1 row)",
+        customers[:SINGLE_SLOW],
+        lambda *row: predictor.predict(*([v] for v in row)),
+        rounds=1,
+    )
+    lt = _per_call(
+        "one customer (lifetimes)", customers[:SINGLE_LIFETIMES], lambda *row: _lifetimes_one(bgf, ggf, *row), rounds=1
+    )
 
     rows = [
         fit_ours.line(),
@@ -129,8 +178,11 @@ def main() -> None:
         ours_sub.line(lt_sub),
         lt_sub.line(),
         ours_cont.line(),
-        f"one customer (ours, with interval)                 {single * 1e3:9.3f} ms   "
-        f"{single_lt / single:7.2f}x faster than lifetimes ({single_lt * 1e3:.3f} ms)",
+        fast.line(),
+        vectorised.line(),
+        lt.line() + "   (no interval)",
+        f"predict_one: {vectorised.median_ms / fast.median_ms:.1f}x faster than predict on 1 row, "
+        f"{lt.median_ms / fast.median_ms:.0f}x faster than lifetimes' per-customer functions (medians, same customers)",
         f"mean P(alive) {float(np.mean(out['p_alive'])):.3f}, mean CLV {float(np.mean(out['predicted_ltv'])):.2f}",
     ]
     report(
@@ -140,7 +192,12 @@ def main() -> None:
             "fit_cdnow_seconds": round(fit_ours.seconds, 4),
             "predict_1m_seconds": round(ours_1m.seconds, 3),
             "predict_100k_continuous_T_seconds": round(ours_cont.seconds, 3),
-            "single_customer_ms": round(single * 1e3, 4),
+            "single_customer_median_ms": round(fast.median_ms, 4),
+            "single_customer_p99_ms": round(fast.p99_ms, 4),
+            "single_customer_vectorised_median_ms": round(vectorised.median_ms, 4),
+            "single_customer_lifetimes_median_ms": round(lt.median_ms, 3),
+            "single_speedup_vs_vectorised": round(vectorised.median_ms / fast.median_ms, 1),
+            "single_speedup_vs_lifetimes": round(lt.median_ms / fast.median_ms, 1),
             "lifetimes_1m_extrapolated_seconds": round(lt_per_1m.seconds, 2),
             "speedup_vs_lifetimes": round(lt_sub.seconds / ours_sub.seconds, 1),
         },

@@ -87,6 +87,16 @@ def bgnbd_scale(  # noqa: PLR0917 - the papers' parameter list
     return result
 
 
+def bgnbd_no_purchase(  # noqa: PLR0917 - the papers' parameter list
+    r: float, alpha: float, x: Any, T: Any, t: Any, p_alive: Any
+) -> Any:
+    """P(no purchase in (T, T+t] | x, t_x, T) = 1 - P(alive) (1 - ((alpha+T)/(alpha+T+t))^(r+x)).
+
+    Plain arithmetic, so it serves float arrays and single floats alike (``LtvPredictor.predict_one``).
+    """
+    return 1.0 - p_alive * (1.0 - ((alpha + T) / (alpha + T + t)) ** (r + x))
+
+
 class BetaGeoModel:
     """BG/NBD fitted with lifetimes and predicted in closed form; parameters ``r_``, ``alpha_``, ``a_``, ``b_``.
 
@@ -185,8 +195,7 @@ class BetaGeoModel:
         """P(no purchase in the next t periods | x, t_x, T) = 1 - P(alive) (1 - ((alpha+T)/(alpha+T+t))^(r+x))."""
         x, _, tt = check_summary(frequency, recency, T)
         r, alpha, _, _ = self._p()
-        alive = self.p_alive(frequency, recency, T)
-        result: FloatArray = 1.0 - alive * (1.0 - ((alpha + tt) / (alpha + tt + np.asarray(t))) ** (r + x))
+        result: FloatArray = bgnbd_no_purchase(r, alpha, x, tt, np.asarray(t), self.p_alive(frequency, recency, T))
         return result
 
     # -- persistence --------------------------------------------------------------------------

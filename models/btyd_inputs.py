@@ -7,6 +7,7 @@ names the column, the first bad row (0-based position) and its value, so nothing
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -46,3 +47,22 @@ def check_summary(frequency: Any, recency: Any, T: Any) -> tuple[FloatArray, Flo
     _first_bad(t_x > t + _RECENCY_SLACK, t_x, "recency", "recency cannot exceed T (time since the first purchase)")
     _first_bad((x == 0) & (t_x > _RECENCY_SLACK), t_x, "recency", "a customer with frequency 0 must have recency 0")
     return x, np.minimum(t_x, t), t
+
+
+def summary_row_is_valid(x: float, t_x: float, T: float) -> bool:
+    """The rules of ``check_summary`` for one customer as plain float comparisons (no arrays).
+
+    A cheap accept test for the single-customer path: a row it rejects goes through ``check_summary`` for the
+    error message, so the rules' wording lives in one place.
+    """
+    return (
+        math.isfinite(x)
+        and math.isfinite(t_x)
+        and math.isfinite(T)
+        and x >= 0
+        and x == round(x)
+        and T >= 0
+        and t_x >= 0
+        and t_x <= T + _RECENCY_SLACK
+        and (x != 0 or t_x <= _RECENCY_SLACK)
+    )

@@ -25,6 +25,7 @@ Tests compare both on CDNOW.
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any, Literal
 
@@ -36,8 +37,8 @@ from scipy.stats import norm
 
 from features.errors import UserInputError
 from features.time_units import TimeUnit
-from models.bgnbd import BetaGeoModel
-from models.btyd_inputs import FloatArray, as_float_array, check_summary
+from models.bgnbd import BetaGeoModel, bgnbd_no_purchase
+from models.btyd_inputs import FloatArray, as_float_array, check_summary, summary_row_is_valid
 from models.gamma_gamma import GammaGammaModel
 from models.parameter_draws import ParameterDraws
 
@@ -62,6 +63,7 @@ _FLOAT_OUTPUTS = (
 _CHUNK = 1_000_000  # customers per block in LtvPredictor.predict (bounds memory)
 _PAIR_CHUNK = 20_000  # distinct (x, T) pairs per broadcast hyp2f1 call
 _SMALL = 16  # below this many customers, skip the de-duplication
+_ROW_BY_ROW = 8  # up to this many customers, LtvPredictor.predict_rows scores them one by one
 _DELTA_STEP = 1e-5
 
 
@@ -94,18 +96,19 @@ def _growth_sets(sets: FloatArray, ux: FloatArray, uT: FloatArray, t: FloatArray
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         ln_hyp = np.log(hyp2f1(_a, _b, _c, z))
         bad = ~np.isfinite(ln_hyp)
-        if np.any(bad):  # Euler's transformation where 2F1 overflows (as lifetimes does)
+        if bad.any():  # Euler's transformation where 2F1 overflows (as lifetimes does)
             ab, bb, cb, zb = (np.broadcast_to(v, ln_hyp.shape)[bad] for v in (_a, _b, _c, z))
             ln_hyp[bad] = np.log(hyp2f1(cb - ab, cb - bb, cb, zb)) + (cb - ab - bb) * np.log1p(-zb)
     result: FloatArray = 1.0 - np.exp(ln_hyp + (r + x) * np.log((alpha + T) / (alpha + T + tt)))
     return result
 
 
-def _pair_table(
-    bg: FloatArray, pairs: tuple[FloatArray, FloatArray, npt.NDArray[np.intp]], grid: _ClvGrid, *, gradient: bool
-) -> tuple[FloatArray, FloatArray | None]:
-    """H(x, T) = sum_i (G(t_i) - G(t_{i-1})) / (1+d)^i per distinct pair, and d ln|H| / d ln(r, alpha, a, b)."""
-    ux, uT, _ = pairs
+def parameter_sets(bg: FloatArray, *, gradient: bool) -> FloatArray:
+    """(r, alpha, a, b) as a (1, 4) stack; with ``gradient``, followed by each log-parameter shifted by
+    +-``_DELTA_STEP`` in turn (shape (9, 4)), the sets whose H give d ln|H| / d ln(r, alpha, a, b).
+
+    Depends only on the fitted parameters, so ``LtvPredictor`` builds it once at load time.
+    """
     sets = [np.asarray(bg, dtype="float64")]
     if gradient:
         for j in range(4):
@@ -113,68 +116,132 @@ def _pair_table(
                 shifted = np.log(sets[0]).copy()
                 shifted[j] += sign * _DELTA_STEP
                 sets.append(np.exp(shifted))
-    stack = np.vstack(sets)
-    weights = 1.0 / grid.discounts
-    H = np.empty((len(stack), len(ux)))
-    for start in range(0, len(ux), _PAIR_CHUNK):
-        sl = slice(start, start + _PAIR_CHUNK)
-        G = _growth_sets(stack, ux[sl], uT[sl], grid.steps)
-        H[:, sl] = np.einsum("ksu,s->ku", np.diff(G, axis=1, prepend=0.0), weights)  # G(x, T, 0) = 0
-    if not gradient:
-        return H[0], None
+    return np.vstack(sets)
+
+
+def _discounted_growth(G: FloatArray, weights: FloatArray) -> FloatArray:
+    """H = sum_i (G(t_i) - G(t_{i-1})) w_i over axis 1 of G (k, S, U) -> (k, U), with G(x, T, 0) = 0.
+
+    Summed with ``np.add.accumulate``, strictly step by step whatever the array's shape (einsum, BLAS and
+    ``np.sum`` reorder by shape), so one customer and a block of a million give bit-identical H: the central
+    difference in ``_log_gradient`` divides H's rounding by 2 * _DELTA_STEP, so any reordering would show in the
+    interval at ~1e-11.
+    """
+    terms = np.empty_like(G)
+    terms[:, 0] = G[:, 0]
+    np.subtract(G[:, 1:], G[:, :-1], out=terms[:, 1:])
+    terms *= weights[:, None]
+    H: FloatArray = np.add.accumulate(terms, axis=1)[:, -1]
+    return H
+
+
+def _log_gradient(H: FloatArray) -> FloatArray:
+    """d ln|H| / d ln(r, alpha, a, b) per pair (U, 4), by central differences over the shifted sets of H (9, U)."""
     with np.errstate(divide="ignore", invalid="ignore"):
         ln_abs = np.log(np.abs(H[1:]))
         grad = ((ln_abs[0::2] - ln_abs[1::2]) / (2.0 * _DELTA_STEP)).T
-    return H[0], np.where(np.isfinite(grad), grad, 0.0)
+    result: FloatArray = np.where(np.isfinite(grad), grad, 0.0)
+    return result
+
+
+def _pair_table(
+    sets: FloatArray, pairs: tuple[FloatArray, FloatArray, npt.NDArray[np.intp]], grid: _ClvGrid
+) -> tuple[FloatArray, FloatArray | None]:
+    """H(x, T) = sum_i (G(t_i) - G(t_{i-1})) / (1+d)^i per distinct pair for ``parameter_sets`` (point first),
+    and d ln|H| / d ln(r, alpha, a, b) when the sets include the shifted ones."""
+    ux, uT, _ = pairs
+    H = np.empty((len(sets), len(ux)))
+    for start in range(0, len(ux), _PAIR_CHUNK):
+        sl = slice(start, start + _PAIR_CHUNK)
+        H[:, sl] = _discounted_growth(_growth_sets(sets, ux[sl], uT[sl], grid.steps), grid.weights)
+    if len(sets) == 1:
+        return H[0], None
+    return H[0], _log_gradient(H)
+
+
+# The kernels below are plain arithmetic (plus np.log), so one implementation serves float arrays (``predict``)
+# and single floats (``predict_one``); the callers apply the [x > 0] branches with np.where or an ``if``.
+
+
+def _dropout_log_odds(  # noqa: PLR0917 - the papers' parameter list
+    r: float, alpha: float, a: float, b: float, x: Any, t_x: Any, T: Any
+) -> tuple[Any, Any, Any]:
+    """ln((alpha+T)/(alpha+t_x)), b+x-1 (x >= 1) and the log odds of having dropped out,
+    ln odds = ln a - ln(b+x-1) + (r+x) ln((alpha+T)/(alpha+t_x)), so P(alive) = expit(-ln odds) for x > 0."""
+    log_ratio = np.log(alpha + T) - np.log(alpha + t_x)
+    bx = b + np.maximum(x, 1.0) - 1.0
+    return log_ratio, bx, np.log(a) - np.log(bx) + (r + x) * log_ratio
+
+
+def _scale_kernel(  # noqa: PLR0917 - the papers' parameter list
+    bg: tuple[float, float, float, float], x: Any, t_x: Any, T: Any, q: Any, p_alive: Any, log_ratio: Any, bx: Any
+) -> tuple[Any, tuple[Any, Any, Any, Any]]:
+    """C(x, t_x, T) of eq. 10 and d ln|C| / d ln(r, alpha, a, b) in closed form (q = 1 - P(alive)).
+
+    ln C = ln(a+b+x-1) - ln|a-1| - ln(1 + [x>0] odds).
+    """
+    r, alpha, a, b = bg
+    scale = (a + b + x - 1.0) / (a - 1.0) * p_alive
+    grad = (
+        -q * r * log_ratio,
+        -q * alpha * (r + x) * (1.0 / (alpha + T) - 1.0 / (alpha + t_x)),
+        a / (a + b + x - 1.0) - a / (a - 1.0) - q,
+        b / (a + b + x - 1.0) + q * b / bx,
+    )
+    return scale, grad
 
 
 def _scale_terms(
     bg: FloatArray, x: FloatArray, t_x: FloatArray, T: FloatArray, *, gradient: bool
 ) -> tuple[FloatArray, FloatArray, FloatArray | None]:
-    """C(x, t_x, T) of eq. 10, P(alive) = 1 - q, and d ln|C| / d ln(r, alpha, a, b) in closed form.
-
-    ln C = ln(a+b+x-1) - ln|a-1| - ln(1 + [x>0] odds), ln odds = ln a - ln(b+x-1) + (r+x) ln((alpha+T)/(alpha+t_x)).
-    """
-    r, alpha, a, b = (float(v) for v in bg)
-    log_ratio = np.log(alpha + T) - np.log(alpha + t_x)
-    bx = b + np.maximum(x, 1.0) - 1.0
-    log_odds = np.log(a) - np.log(bx) + (r + x) * log_ratio
+    """C(x, t_x, T) of eq. 10, P(alive) = 1 - q, and d ln|C| / d ln(r, alpha, a, b), per customer."""
+    params = tuple(float(v) for v in bg)
+    r, alpha, a, b = params
+    log_ratio, bx, log_odds = _dropout_log_odds(r, alpha, a, b, x, t_x, T)
     q = np.where(x > 0, expit(log_odds), 0.0)  # 1 - P(alive)
     p_alive = np.where(x > 0, expit(-log_odds), 1.0)  # not 1 - q: keeps precision when P(alive) is tiny
-    scale: FloatArray = (a + b + x - 1.0) / (a - 1.0) * p_alive
-    if not gradient:
-        return scale, p_alive, None
-    grad = np.empty((len(x), 4))
-    grad[:, 0] = -q * r * log_ratio
-    grad[:, 1] = -q * alpha * (r + x) * (1.0 / (alpha + T) - 1.0 / (alpha + t_x))
-    grad[:, 2] = a / (a + b + x - 1.0) - a / (a - 1.0) - q
-    grad[:, 3] = b / (a + b + x - 1.0) + q * b / bx
-    return scale, p_alive, grad
+    scale, grad = _scale_kernel(params, x, t_x, T, q, p_alive, log_ratio, bx)  # type: ignore[arg-type]
+    return scale, p_alive, np.column_stack(grad) if gradient else None
+
+
+def _spend_kernel(gg: tuple[float, float, float], xe: Any, me: Any) -> tuple[Any, tuple[Any, Any, Any]]:
+    """E[M | x, m_x] = (q-1)/(px+q-1) vp/(q-1) + px/(px+q-1) m_x (note 025 eq. 5) and d ln E[M] / d ln(p, q, v).
+
+    ``xe``, ``me`` are x and m_x where the customer's own spend is usable, 0 otherwise (the population mean).
+    """
+    p, q, v = gg
+    population = v * p / (q - 1.0)
+    denom = p * xe + q - 1.0
+    w = p * xe / denom
+    spend = w * me + (1.0 - w) * population
+    diff = me - population
+    d_p = xe * (q - 1.0) / denom**2 * diff + (1.0 - w) * v / (q - 1.0)
+    d_q = -p * xe / denom**2 * diff - (1.0 - w) * v * p / (q - 1.0) ** 2
+    d_v = (1.0 - w) * p / (q - 1.0)
+    return spend, (p * d_p / spend, q * d_q / spend, v * d_v / spend)
 
 
 def _spend_terms(
     gg: FloatArray, x: FloatArray, m: FloatArray, *, gradient: bool
 ) -> tuple[FloatArray, FloatArray | None]:
-    """E[M | x, m_x] with the fallbacks of ``ltv_method`` and d ln E[M] / d ln(p, q, v) in closed form."""
-    p, q, v = (float(val) for val in gg)
+    """E[M | x, m_x] with the fallbacks of ``ltv_method`` and d ln E[M] / d ln(p, q, v), per customer."""
     finite = np.isfinite(m)
     usable = (x > 0) & finite & (m > 0)
     zero = (x > 0) & finite & (m <= 0)
-    xe = np.where(usable, x, 0.0)
-    me = np.where(usable, m, 0.0)
-    population = v * p / (q - 1.0)
-    denom = p * xe + q - 1.0
-    w = p * xe / denom
-    spend: FloatArray = np.where(zero, 0.0, w * me + (1.0 - w) * population)
+    params = (float(gg[0]), float(gg[1]), float(gg[2]))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        spend, grad = _spend_kernel(params, np.where(usable, x, 0.0), np.where(usable, m, 0.0))
+    spend = np.where(zero, 0.0, spend)
     if not gradient:
         return spend, None
-    diff = me - population
-    d_p = xe * (q - 1.0) / denom**2 * diff + (1.0 - w) * v / (q - 1.0)
-    d_q = -p * xe / denom**2 * diff - (1.0 - w) * v * p / (q - 1.0) ** 2
-    d_v = (1.0 - w) * p / (q - 1.0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        grad = np.column_stack([p * d_p, q * d_q, v * d_v]) / spend[:, None]
-    return spend, np.where(zero[:, None], 0.0, grad)
+    return spend, np.where(zero[:, None], 0.0, np.column_stack(grad))
+
+
+def _row_method(x: float, m: float) -> str:
+    """``ltv_methods`` for one customer."""
+    if x == 0 or not math.isfinite(m):
+        return METHOD_POPULATION_SPEND
+    return METHOD_ZERO_SPEND if m <= 0 else METHOD_BTYD
 
 
 def ltv_methods(frequency: Any, monetary_value: Any) -> npt.NDArray[np.object_]:
@@ -197,6 +264,7 @@ class _ClvGrid:
         months = np.arange(1, horizon_months + 1, dtype="float64")
         self.steps: FloatArray = months * step
         self.discounts: FloatArray = (1.0 + monthly_rate) ** months
+        self.weights: FloatArray = 1.0 / self.discounts
 
 
 def _clv(  # noqa: PLR0917 - the papers' parameter list
@@ -204,7 +272,7 @@ def _clv(  # noqa: PLR0917 - the papers' parameter list
 ) -> FloatArray:
     """Point CLV for one parameter vector (r, alpha, a, b, p, q, v)."""
     pairs = unique_pairs(x, T)
-    H, _ = _pair_table(params[:4], pairs, grid, gradient=False)
+    H, _ = _pair_table(parameter_sets(params[:4], gradient=False), pairs, grid)
     scale, _, _ = _scale_terms(params[:4], x, t_x, T, gradient=False)
     spend, _ = _spend_terms(params[4:], x, m, gradient=False)
     result: FloatArray = spend * scale * H[pairs[2]]
@@ -252,9 +320,17 @@ def discounted_clv(  # noqa: PLR0917 - the papers' parameter list
 
 
 def _log_sd(grad: FloatArray, log_cov: FloatArray) -> FloatArray:
-    """sqrt(g' S g) per row."""
-    result: FloatArray = np.sqrt(np.maximum(np.sum((grad @ log_cov) * grad, axis=1), 0.0))
+    """sqrt(g' S g) per row of the gradient of ln CLV in the log-parameters (non-finite entries count as 0)."""
+    grad = np.where(np.isfinite(grad), grad, 0.0)
+    result: FloatArray = np.sqrt(np.maximum(np.add.reduce((grad @ log_cov) * grad, axis=1), 0.0))
     return result
+
+
+def _interval(clv: Any, sd: Any, z: float) -> tuple[Any, Any]:
+    """The log-normal interval CLV exp(-+z sd); a CLV that underflowed to 0 gets (0, 0), not 0 * exp(z sd) = nan
+    (a repeat buyer silent for so long that P(alive) is 0 in float64 also has an enormous d ln CLV)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        return clv * np.exp(-z * sd), np.where(clv == 0.0, 0.0, clv * np.exp(z * sd))
 
 
 def clv_interval(
@@ -292,7 +368,8 @@ def clv_interval(
         log_cov = draws.log_covariance()[np.ix_(order, order)]
         z = float(norm.ppf(1.0 - tail))
         point, sd = _point_and_log_sd(estimate, log_cov, x, t_x, t, m, grid)
-        return point * np.exp(-z * sd), point * np.exp(z * sd)
+        lower, upper = _interval(point, sd, z)
+        return lower, upper
     if method != "draws":
         raise UserInputError(f"interval method must be 'delta' or 'draws', got {method!r}")
     lower = np.empty(len(x))
@@ -315,7 +392,7 @@ def _point_and_log_sd(  # noqa: PLR0917 - the papers' parameter list
     grid: _ClvGrid,
 ) -> tuple[FloatArray, FloatArray]:
     pairs = unique_pairs(x, T)
-    H, dH = _pair_table(params[:4], pairs, grid, gradient=True)
+    H, dH = _pair_table(parameter_sets(params[:4], gradient=True), pairs, grid)
     scale, _, dC = _scale_terms(params[:4], x, t_x, T, gradient=True)
     spend, dS = _spend_terms(params[4:], x, m, gradient=True)
     assert dH is not None
@@ -323,8 +400,7 @@ def _point_and_log_sd(  # noqa: PLR0917 - the papers' parameter list
     assert dS is not None
     inverse = pairs[2]
     point: FloatArray = spend * scale * H[inverse]
-    grad = np.hstack([dC + dH[inverse], dS])
-    return point, _log_sd(np.where(np.isfinite(grad), grad, 0.0), log_cov)
+    return point, _log_sd(np.hstack([dC + dH[inverse], dS]), log_cov)
 
 
 class LtvPredictor:
@@ -333,6 +409,11 @@ class LtvPredictor:
     Inputs are the BTYD summary in the bundle's ``time_unit``; ``predict`` returns P(alive), expected purchases
     and P(no purchase) over ``horizon_days``, expected spend per purchase, predicted CLV over the bundle's
     horizon with its interval, and per row the method that produced the number (``ltv_method``).
+
+    ``predict_one`` is the same computation for one customer on floats (the API's per-request case), with
+    everything that depends only on the parameters (the 9 parameter sets of the interval's gradient, the month
+    steps plus the P(alive)/purchases horizon, the discount weights) built here, once; ``predict_rows`` uses it
+    row by row for a handful of customers and ``predict`` otherwise.
     """
 
     def __init__(
@@ -356,6 +437,12 @@ class LtvPredictor:
             self.horizon_months, monthly_discount_rate(self.discount_rate, self.discount_period), self.time_unit
         )
         self._z = float(norm.ppf(0.5 + self.interval_level / 2.0))
+        # precomputed for predict / predict_one
+        self._horizon = float(self.time_unit.from_days(self.horizon_days))
+        self._sets = parameter_sets(self._params[:4], gradient=True)
+        self._steps_and_horizon = np.append(self._grid.steps, self._horizon)
+        self._bg = (float(self._params[0]), float(self._params[1]), float(self._params[2]), float(self._params[3]))
+        self._gg = (float(self._params[4]), float(self._params[5]), float(self._params[6]))
 
     @classmethod
     def from_bundle(cls, path: Path) -> LtvPredictor:
@@ -368,9 +455,8 @@ class LtvPredictor:
         """Per-customer predictions (arrays of one length; ``ltv_method`` is an object array of strings)."""
         x, t_x, t, m = _convert_inputs(frequency, recency, T, monetary_value, self.time_unit, self.time_unit)
         n = len(x)
-        horizon = np.array([self.time_unit.from_days(self.horizon_days)])
-        bg, gg = self._params[:4], self._params[4:]
-        r, alpha = float(bg[0]), float(bg[1])
+        horizon = np.array([self._horizon])
+        r, alpha = self._bg[:2]
         out: dict[str, Any] = {key: np.empty(n) for key in _FLOAT_OUTPUTS}
         out["ltv_method"] = ltv_methods(x, m)
         for start in range(0, n, _CHUNK):
@@ -378,24 +464,95 @@ class LtvPredictor:
             xs, txs, ts, ms = x[sl], t_x[sl], t[sl], m[sl]
             pairs = unique_pairs(xs, ts)
             ux, uT, inverse = pairs
-            H, dH = _pair_table(bg, pairs, self._grid, gradient=True)
-            G_h = _growth_sets(bg[None, :], ux, uT, horizon)[0, 0]
-            scale, p_alive, dC = _scale_terms(bg, xs, txs, ts, gradient=True)
-            spend, dS = _spend_terms(gg, xs, ms, gradient=True)
+            H, dH = _pair_table(self._sets, pairs, self._grid)
+            G_h = _growth_sets(self._sets[:1], ux, uT, horizon)[0, 0]
+            scale, p_alive, dC = _scale_terms(self._params[:4], xs, txs, ts, gradient=True)
+            spend, dS = _spend_terms(self._params[4:], xs, ms, gradient=True)
             assert dH is not None
             assert dC is not None
             assert dS is not None
             clv = spend * scale * H[inverse]
-            grad = np.hstack([dC + dH[inverse], dS])
-            sd = _log_sd(np.where(np.isfinite(grad), grad, 0.0), self._log_cov)
+            sd = _log_sd(np.hstack([dC + dH[inverse], dS]), self._log_cov)
             out["p_alive"][sl] = p_alive
             out["expected_purchases"][sl] = scale * G_h[inverse]
-            out["p_no_purchase"][sl] = 1.0 - p_alive * (1.0 - ((alpha + ts) / (alpha + ts + horizon[0])) ** (r + xs))
+            out["p_no_purchase"][sl] = bgnbd_no_purchase(r, alpha, xs, ts, self._horizon, p_alive)
             out["expected_spend"][sl] = spend
             out["predicted_ltv"][sl] = clv
-            out["ltv_lower"][sl] = clv * np.exp(-self._z * sd)
-            out["ltv_upper"][sl] = clv * np.exp(self._z * sd)
+            out["ltv_lower"][sl], out["ltv_upper"][sl] = _interval(clv, sd, self._z)
         return out
+
+    def predict_one(self, frequency: float, recency: float, T: float, monetary_value: float) -> dict[str, Any]:
+        """``predict`` for one customer given as numbers: the same outputs as floats (``ltv_method`` a str).
+
+        Same kernels as ``predict`` (``_growth_sets``, ``_discounted_growth``, ``_log_gradient``,
+        ``_dropout_log_odds``, ``_scale_kernel``, ``_spend_kernel``, ``_log_sd``, ``bgnbd_no_purchase``): the
+        results equal ``predict``'s row to rounding (tests: 1e-12 relative). Invalid input raises the same
+        ``UserInputError`` as ``predict``.
+        """
+        try:
+            row = (float(frequency), float(recency), float(T), float(monetary_value))
+        except (TypeError, ValueError):
+            row = None
+        if row is None or not summary_row_is_valid(*row[:3]):
+            out = self.predict([frequency], [recency], [T], [monetary_value])  # raises the rule's UserInputError
+            return {key: value[0] if key == "ltv_method" else float(value[0]) for key, value in out.items()}
+        x, t_x, t, m = row
+        return self._predict_row(x, min(t_x, t), t, m)
+
+    def predict_rows(self, frequency: Any, recency: Any, T: Any, monetary_value: Any) -> dict[str, Any]:
+        """``predict``'s output; up to ``_ROW_BY_ROW`` valid customers go through ``predict_one`` one by one
+        (a per-request call: no validation arrays, no de-duplication, no chunking), more through ``predict``."""
+        columns = [
+            as_float_array(values, name)
+            for values, name in (
+                (frequency, "frequency"),
+                (recency, "recency"),
+                (T, "T"),
+                (monetary_value, "monetary_value"),
+            )
+        ]
+        n = len(columns[0])
+        rows = list(zip(*(c.tolist() for c in columns), strict=False))
+        if (
+            n > _ROW_BY_ROW
+            or any(len(c) != n for c in columns)
+            or not all(summary_row_is_valid(x, t_x, t) for x, t_x, t, _ in rows)
+        ):
+            return self.predict(*columns)  # vectorised, or the UserInputError naming the bad row
+        results = [self._predict_row(x, min(t_x, t), t, m) for x, t_x, t, m in rows]
+        out: dict[str, Any] = {key: np.array([res[key] for res in results], dtype="float64") for key in _FLOAT_OUTPUTS}
+        out["ltv_method"] = np.array([res["ltv_method"] for res in results], dtype=object)
+        return out
+
+    def _predict_row(self, x: float, t_x: float, T: float, m: float) -> dict[str, Any]:
+        """One validated customer (recency already clipped to T): P(alive), purchases, CLV and its interval."""
+        r, alpha = self._bg[:2]
+        # G for the 9 parameter sets at the 12 month steps and the horizon, in one hyp2f1 call: (9, S + 1, 1)
+        G = _growth_sets(self._sets, np.array([x]), np.array([T]), self._steps_and_horizon)
+        H = _discounted_growth(G[:, :-1], self._grid.weights)
+        dH = _log_gradient(H)[0]
+        log_ratio, bx, log_odds = _dropout_log_odds(*self._bg, x, t_x, T)
+        q, p_alive = (expit(log_odds), expit(-log_odds)) if x > 0 else (0.0, 1.0)
+        scale, dC = _scale_kernel(self._bg, x, t_x, T, q, p_alive, log_ratio, bx)
+        method = _row_method(x, m)
+        if method == METHOD_ZERO_SPEND:
+            spend, dS = 0.0, (0.0, 0.0, 0.0)
+        else:
+            usable = method == METHOD_BTYD
+            spend, dS = _spend_kernel(self._gg, x if usable else 0.0, m if usable else 0.0)
+        clv = spend * scale * float(H[0, 0])
+        grad = np.array([[dC[0] + dH[0], dC[1] + dH[1], dC[2] + dH[2], dC[3] + dH[3], *dS]])
+        lower, upper = _interval(clv, _log_sd(grad, self._log_cov)[0], self._z)
+        return {
+            "p_alive": float(p_alive),
+            "expected_purchases": float(scale * G[0, -1, 0]),
+            "p_no_purchase": float(bgnbd_no_purchase(r, alpha, x, T, self._horizon, p_alive)),
+            "expected_spend": float(spend),
+            "predicted_ltv": float(clv),
+            "ltv_lower": float(lower),
+            "ltv_upper": float(upper),
+            "ltv_method": method,
+        }
 
     def describe(self) -> dict[str, Any]:
         """Parameters and settings, for ``/model`` endpoints and reports."""
