@@ -7,9 +7,12 @@ never sees its own future. The heavy lifting is DuckDB SQL over a contract conne
 1. the cutoffs go into a tiny table that is range-joined (``ts < as_of``) to the data, so many
    cutoffs (the stacked training set) cost one pass per table rather than one per cutoff;
 2. events are first projected once into a compact temporary table (integer customer index,
-   timestamp, core/Aha flags, module hash) that every later aggregate reads; this keeps
-   1M customers / 50M events inside the benchmark's memory and time budget;
-3. window counts are ``count(*) FILTER (WHERE ts >= as_of - INTERVAL n DAY)`` aggregates.
+   timestamp, core/Aha flags, module hash) that every later aggregate reads;
+3. window counts and recency are ``count(*) FILTER (WHERE ts >= as_of - INTERVAL n DAY)``
+   aggregates grouped by customer (one small state per customer); only the last 180 days are
+   grouped per (customer, day), for active days and the usual gap, and reactivations group
+   activity into ``dormant_days``-long blocks instead of days. Grouping 50M events per
+   (customer, day) was where the time and memory went (benchmarks/bench_features.py has the numbers).
 
 Two features are computed once from all data before the latest cutoff and then compared with
 each cutoff: the Aha moment (the time the rule became true) and reactivations (first activity
@@ -228,12 +231,18 @@ def _prepare(
     )
     if "events" in columns:
         core = sql_list(settings.core_event_types)
-        aha = sql_list(settings.aha.event_types)
+        rule = settings.aha
+        is_aha = f"e.event_type IN {sql_list(rule.event_types)}"
+        if rule.mode == "within_days_of_signup":
+            # only events inside the rule's window after signup can make the Aha moment: flag exactly those
+            is_aha += (
+                f" AND e.occurred_at >= p.signup_at AND e.occurred_at < p.signup_at + INTERVAL {rule.within_days} DAY"
+            )
         b.create(
             "ev",
             f"SELECT p.cidx, e.occurred_at AS ts, e.event_type IN {core} AS is_core, "
             # a 32-bit hash of the module name: distinct counts only need equality, and it keeps the row small
-            f"e.event_type IN {aha} AS is_aha, (hash(e.module) % 4294967291)::UINTEGER AS mh "
+            f"{is_aha} AS is_aha, (hash(e.module) % 4294967291)::UINTEGER AS mh "
             f"FROM events e JOIN {cust} p ON e.customer_id = p.customer_id WHERE e.occurred_at < $latest",
         )
     if "transactions" in columns:
@@ -252,19 +261,7 @@ def _feature_tables(
     parts: dict[str, str] = {}
     cut, pop = b.name("cut"), b.name("pop")
     if "events" in columns:
-        parts["events"] = _event_aggregates(b, settings)
-        parts["usual_gap"] = b.create(
-            "gap",
-            f"""
-            WITH gaps AS (
-                -- active days in the lookback come from the per-day table (no second pass over events)
-                SELECT as_of, cidx, d - lag(d) OVER (PARTITION BY as_of, cidx ORDER BY d) AS gap
-                FROM {b.name("evdaily")} WHERE n_gap_window > 0
-            )
-            SELECT as_of, cidx, quantile_cont(gap, 0.5) AS usual_gap_days
-            FROM gaps WHERE gap IS NOT NULL GROUP BY ALL
-            """,
-        )
+        parts["events"], parts["active_days"], parts["modules"] = _event_aggregates(b)
         parts["weeks"] = b.create(
             "weeks",
             f"""
@@ -369,29 +366,50 @@ def _feature_tables(
     return parts
 
 
-def _event_aggregates(b: _Build, settings: FeatureSettings) -> str:
-    """Window counts, recency and module breadth per (as_of, customer) from the compact events.
+def _event_aggregates(b: _Build) -> tuple[str, str, str]:
+    """Window counts and recency, active days and usual gap, module breadth per (as_of, customer).
 
-    Active days are counted in two steps (per day, then per customer) so that no DISTINCT
-    aggregate is needed: a day is active in a window when it has an event inside the window.
+    Three narrow aggregates rather than one wide per-day table: counts and recency group by
+    customer (cheap: one small state per customer), while only the days of the last
+    ``USUAL_GAP_LOOKBACK_DAYS`` days, the only ones any day-based feature looks at, are grouped
+    per day. A day is active in a window when its latest event lies inside the window, so the
+    per-day table needs that one timestamp; the usual gap is the median gap between those days.
     """
-    del settings
     ev, cut = b.name("ev"), b.name("cut")
     win = {d: f"e.ts >= c.as_of - INTERVAL {d} DAY" for d in (7, 30, 90)}
-    daily = b.create(
-        "evdaily",
+    counts = b.create(
+        "evcnt",
         f"""
-        SELECT c.as_of, e.cidx, CAST(e.ts AS DATE) AS d,
-               count(*) FILTER (WHERE {win[7]}) AS n7,
-               count(*) FILTER (WHERE {win[30]}) AS n30,
-               count(*) FILTER (WHERE {win[90]}) AS n90,
-               count(*) FILTER (WHERE e.is_core AND {win[30]}) AS core30,
-               count(*) FILTER (WHERE e.is_core AND e.ts >= c.as_of - INTERVAL 60 DAY AND NOT {win[30]}) AS core_prev30,
-               count(*) FILTER (WHERE e.ts >= c.as_of - INTERVAL {USUAL_GAP_LOOKBACK_DAYS} DAY) AS n_gap_window,
-               min(e.ts) AS first_ts,
+        SELECT c.as_of, e.cidx,
+               count(*) FILTER (WHERE {win[7]}) AS events_7d,
+               count(*) FILTER (WHERE {win[30]}) AS events_30d,
+               count(*) FILTER (WHERE {win[90]}) AS events_90d,
+               count(*) FILTER (WHERE e.is_core AND {win[30]}) AS core_actions_30d,
+               count(*) FILTER (WHERE e.is_core AND e.ts >= c.as_of - INTERVAL 60 DAY AND NOT {win[30]})
+                   AS core_actions_prev_30d,
                max(e.ts) AS last_ts,
                max(e.ts) FILTER (WHERE e.is_core) AS last_core_ts
         FROM {ev} e JOIN {cut} c ON e.ts < c.as_of
+        GROUP BY ALL
+        """,
+    )
+    days = b.create(
+        "evdays",
+        f"""
+        SELECT c.as_of, e.cidx, CAST(e.ts AS DATE) AS d, max(e.ts) AS last_ts
+        FROM {ev} e JOIN {cut} c ON e.ts < c.as_of AND e.ts >= c.as_of - INTERVAL {USUAL_GAP_LOOKBACK_DAYS} DAY
+        GROUP BY ALL
+        """,
+    )
+    active = b.create(
+        "evact",
+        f"""
+        SELECT as_of, cidx,
+               count(*) FILTER (WHERE last_ts >= as_of - INTERVAL 7 DAY) AS active_days_7d,
+               count(*) FILTER (WHERE last_ts >= as_of - INTERVAL 30 DAY) AS active_days_30d,
+               count(*) FILTER (WHERE last_ts >= as_of - INTERVAL 90 DAY) AS active_days_90d,
+               quantile_cont(gap, 0.5) AS usual_gap_days
+        FROM (SELECT as_of, cidx, last_ts, d - lag(d) OVER (PARTITION BY as_of, cidx ORDER BY d) AS gap FROM {days})
         GROUP BY ALL
         """,
     )
@@ -406,22 +424,7 @@ def _event_aggregates(b: _Build, settings: FeatureSettings) -> str:
         ) GROUP BY ALL
         """,
     )
-    return b.create(
-        "evagg",
-        f"""
-        SELECT d.as_of, d.cidx,
-               sum(n7)::BIGINT AS events_7d, sum(n30)::BIGINT AS events_30d, sum(n90)::BIGINT AS events_90d,
-               count(*) FILTER (WHERE n7 > 0) AS active_days_7d,
-               count(*) FILTER (WHERE n30 > 0) AS active_days_30d,
-               count(*) FILTER (WHERE n90 > 0) AS active_days_90d,
-               sum(core30)::BIGINT AS core_actions_30d, sum(core_prev30)::BIGINT AS core_actions_prev_30d,
-               max(last_ts) AS last_ts, max(last_core_ts) AS last_core_ts,
-               any_value(m.modules_used_90d) AS modules_used_90d,
-               any_value(m.core_modules_used_90d) AS core_modules_used_90d
-        FROM {daily} d LEFT JOIN {modules} m ON m.as_of = d.as_of AND m.cidx = d.cidx
-        GROUP BY d.as_of, d.cidx
-        """,
-    )
+    return counts, active, modules
 
 
 def _aha_moments(b: _Build, settings: FeatureSettings) -> str:
@@ -432,16 +435,14 @@ def _aha_moments(b: _Build, settings: FeatureSettings) -> str:
     the qualifying time of the K-th day of a run of consecutive qualifying days.
     """
     rule = settings.aha
-    ev, cust = b.name("ev"), b.name("cust")
+    ev = b.name("ev")
     if rule.mode == "within_days_of_signup":
+        # is_aha already holds the window after signup (see _prepare): the moment is the N-th such event
         return b.create(
             "aha",
             f"""
-            SELECT cidx, ts AS aha_at FROM (
-                SELECT e.cidx, e.ts, row_number() OVER (PARTITION BY e.cidx ORDER BY e.ts) AS rn
-                FROM {ev} e JOIN {cust} p ON e.cidx = p.cidx
-                WHERE e.is_aha AND e.ts >= p.signup_at AND e.ts < p.signup_at + INTERVAL {rule.within_days} DAY
-            ) WHERE rn = {rule.count}
+            SELECT cidx, list_sort(list(ts))[{rule.count}] AS aha_at FROM {ev}
+            WHERE is_aha GROUP BY cidx HAVING count(*) >= {rule.count}
             """,
         )
     return b.create(
@@ -468,23 +469,32 @@ def _reactivations(b: _Build, settings: FeatureSettings, has_transactions: bool)
 
     Activity is any event or purchase. A return is the first activity of an active day whose
     previous active day lies at least ``dormant_days`` days earlier.
+
+    Days are grouped into blocks of ``dormant_days`` consecutive calendar days, far fewer groups
+    than (customer, day) pairs. A return is always the first active day of its block (a later
+    day of the same block is less than ``dormant_days`` after the block's first), and the active
+    day before it is the last active day of the previous non-empty block; so the per-block first
+    and last activity decide every return exactly.
     """
     cut = b.name("cut")
-    # the per-day table at the latest cutoff holds every event day before it (events are cut there)
-    event_days = f"SELECT cidx, d, first_ts FROM {b.name('evdaily')} WHERE as_of = $latest"
+    dormant = settings.dormant_days
+    # events and purchases are cut at the latest cutoff: together they are every activity before it
+    activity = f"SELECT cidx, ts FROM {b.name('ev')}"
     if has_transactions:
-        days = (
-            f"days AS (SELECT cidx, d, min(first_ts) AS first_ts FROM ({event_days} UNION ALL "
-            f"SELECT cidx, CAST(ts AS DATE) AS d, ts AS first_ts FROM {b.name('tx')}) GROUP BY ALL),"
-        )
-    else:
-        days = f"days AS ({event_days}),"
+        activity += f" UNION ALL SELECT cidx, ts FROM {b.name('tx')}"
     returns = b.create(
         "returns",
         f"""
-        WITH {days}
-        gaps AS (SELECT cidx, first_ts, d - lag(d) OVER (PARTITION BY cidx ORDER BY d) AS gap FROM days)
-        SELECT cidx, first_ts AS returned_at FROM gaps WHERE gap >= {settings.dormant_days}
+        WITH blocks AS (
+            SELECT cidx, (CAST(ts AS DATE) - DATE '0001-01-01') // {dormant} AS block,
+                   min(ts) AS first_ts, max(ts) AS last_ts
+            FROM ({activity}) GROUP BY ALL
+        ), gaps AS (
+            SELECT cidx, first_ts,
+                   CAST(first_ts AS DATE) - CAST(lag(last_ts) OVER (PARTITION BY cidx ORDER BY block) AS DATE) AS gap
+            FROM blocks
+        )
+        SELECT cidx, first_ts AS returned_at FROM gaps WHERE gap >= {dormant}
         """,
     )
     return b.create(
@@ -499,7 +509,8 @@ def _reactivations(b: _Build, settings: FeatureSettings, has_transactions: bool)
 # Part table -> (alias, join condition); parts join on (as_of, cidx) unless said otherwise.
 _JOINS: dict[str, tuple[str, str | None]] = {
     "events": ("ev", None),
-    "usual_gap": ("g", None),
+    "active_days": ("g", None),
+    "modules": ("m", None),
     "weeks": ("w", None),
     "aha": ("a", "a.cidx = p.cidx"),
     "reactivation": ("ra", None),
@@ -525,12 +536,14 @@ _EVENT_COUNTS = (
 
 def _event_exprs() -> dict[str, str]:
     blocks = f"CAST(ceil(date_diff('microsecond', p.signup_at, p.as_of) / {US_PER_WEEK}.0) AS BIGINT)"
-    exprs = {col: f"coalesce(ev.{col}, 0)" for col in _EVENT_COUNTS}
+    table = {"active_days_7d": "g", "active_days_30d": "g", "active_days_90d": "g"}
+    table |= {"modules_used_90d": "m", "core_modules_used_90d": "m"}
+    exprs = {col: f"coalesce({table.get(col, 'ev')}.{col}, 0)" for col in _EVENT_COUNTS}
     exprs |= {
         "core_trend_ratio": "coalesce(ev.core_actions_30d, 0) / nullif(coalesce(ev.core_actions_prev_30d, 0), 0)",
         "days_since_last_event": _days("p.as_of", "ev.last_ts"),
         "days_since_last_core_action": _days("p.as_of", "ev.last_core_ts"),
-        "uses_3plus_modules": "CASE WHEN coalesce(ev.core_modules_used_90d, 0) >= 3 THEN 1 ELSE 0 END",
+        "uses_3plus_modules": "CASE WHEN coalesce(m.core_modules_used_90d, 0) >= 3 THEN 1 ELSE 0 END",
         "aha_reached": "CASE WHEN a.aha_at < p.as_of THEN 1 ELSE 0 END",
         "days_to_aha": f"CASE WHEN a.aha_at < p.as_of THEN {_days('a.aha_at', 'p.signup_at')} END",
         # blocks before the first one that reached the bar, never more blocks than the tenure spans
