@@ -14,6 +14,14 @@ class UserInputError(ValueError):
     """Bad input the user can fix; ``str(err)`` is the whole user-facing message."""
 
 
+class SourceUnreachableError(UserInputError):
+    """A server the data or the scores live on cannot be reached (PostgreSQL down, restarting, connection lost).
+
+    The CLI reports it like any ``UserInputError`` (message, exit 2); the API answers 503 naming the part and
+    tries again on the next request, because it is usually temporary.
+    """
+
+
 @dataclass(frozen=True)
 class DataIssue:
     """One violation of the data contract, located precisely.

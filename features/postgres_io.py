@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from features.errors import UserInputError
+from features.errors import SourceUnreachableError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -29,7 +29,7 @@ def libpq_url(url: str) -> str:
 
 
 def connect_postgres(url: str, *, connect_timeout: int = 5) -> psycopg.Connection[tuple[object, ...]]:
-    """Open a connection or raise a ``UserInputError`` that says which server could not be reached."""
+    """Open a connection or raise a ``SourceUnreachableError`` that says which server could not be reached."""
     import psycopg
 
     from features.sources import redact_url
@@ -38,7 +38,7 @@ def connect_postgres(url: str, *, connect_timeout: int = 5) -> psycopg.Connectio
         return psycopg.connect(libpq_url(url), connect_timeout=connect_timeout, autocommit=False)
     except psycopg.OperationalError as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else "connection failed"
-        raise UserInputError(f"cannot connect to PostgreSQL at {redact_url(url)}: {first}") from None
+        raise SourceUnreachableError(f"cannot connect to PostgreSQL at {redact_url(url)}: {first}") from None
 
 
 def list_tables(conn: psycopg.Connection[tuple[object, ...]], schema: str) -> set[str]:

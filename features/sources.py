@@ -111,6 +111,12 @@ class DataSource:
     def close(self) -> None:
         """Release temporary files (only PostgreSQL sources hold any)."""
 
+    def ping(self) -> None:
+        """Check that the source is still reachable; raises ``SourceUnreachableError`` when it is not.
+
+        Files need no check beyond the open connection; a server-backed source (PostgreSQL) is asked every time.
+        """
+
 
 def typed_expr(col_name: str, ctype: ColumnType, raw_type: str | None) -> str:  # noqa: PLR0911
     """SQL that turns a raw column into its contract type; NULL where it cannot (validation reports those)."""
@@ -334,6 +340,21 @@ class PostgresSource(DataSource):
         if self._tmp is not None:
             shutil.rmtree(self._tmp, ignore_errors=True)
             self._tmp = None
+
+    def ping(self) -> None:
+        # ``connect()`` copies the tables into DuckDB, so that copy answers queries even while the server is
+        # down: readiness must ask the server itself (a fresh connection each time, so a restart is picked up)
+        import psycopg
+
+        from features.errors import SourceUnreachableError
+        from features.postgres_io import connect_postgres, qualified
+
+        try:
+            with connect_postgres(self.url, connect_timeout=2) as pg:
+                pg.execute(f"SELECT 1 FROM {qualified(self.schema, 'customers')} LIMIT 1").fetchall()
+        except psycopg.OperationalError as err:  # lost mid-query (server shutting down)
+            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise SourceUnreachableError(f"PostgreSQL at {redact_url(self.url)}: {first}") from None
 
 
 @dataclass

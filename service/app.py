@@ -9,6 +9,7 @@ so a reload never mixes versions inside a response or fails a request in flight.
 from __future__ import annotations
 
 import datetime as dt
+import hmac
 import logging
 import threading
 import time
@@ -27,7 +28,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from features.errors import UserInputError
+from features.errors import SourceUnreachableError, UserInputError
 from service.metrics import ServiceMetrics
 from service.schemas import (
     BatchGetRequest,
@@ -45,6 +46,7 @@ if TYPE_CHECKING:
     import duckdb
     import pandas as pd
 
+    from features.sources import DataSource
     from service.model_set import ModelSet
     from service.score_store import ScoreStore
 
@@ -61,10 +63,12 @@ class AppState:
     metrics: ServiceMetrics = field(default_factory=ServiceMetrics)
     models: ModelSet | None = None
     model_error: str | None = None
+    source: DataSource | None = None
     source_con: duckdb.DuckDBPyConnection | None = None
     source_error: str | None = None
     store: ScoreStore | None = None
     reload_lock: threading.Lock = field(default_factory=threading.Lock)
+    data_lock: threading.Lock = field(default_factory=threading.Lock)
 
 
 def _load_models(settings: ServiceSettings) -> ModelSet:
@@ -76,18 +80,36 @@ def _load_models(settings: ServiceSettings) -> ModelSet:
 
 
 def _open_data(state: AppState) -> None:
+    _open_source(state)
+    _open_store(state)
+
+
+def _open_source(state: AppState) -> None:
+    """Open the data source if it is not open yet; called at start and again by /ready and live scoring."""
     settings = state.settings
-    if settings.data:
+    if not settings.data:
+        return
+    with state.data_lock:  # concurrent /ready calls must not open (and leak) two copies
+        if state.source_con is not None:
+            return
+        source = None
         try:
             from features.sources import open_source
 
+            source = open_source(settings.data)
             # validated by the pipeline that produced it; re-validating 50M events at every start is not useful
-            state.source_con = open_source(settings.data).connect(validate=False)
-            state.source_error = None
+            state.source_con = source.connect(validate=False)
+            state.source, state.source_error = source, None
         except Exception as err:  # the service still serves /v1/predict without a data source
+            if source is not None:
+                source.close()
             state.source_error = f"data source {settings.data}: {err}"
             log.warning("data source unavailable: %s", state.source_error)
-    if settings.score_store:
+
+
+def _open_store(state: AppState) -> None:
+    settings = state.settings
+    if settings.score_store and state.store is None:
         try:
             from service.score_store import open_score_store
 
@@ -119,6 +141,8 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         yield
         if state.source_con is not None:
             state.source_con.close()
+        if state.source is not None:
+            state.source.close()
         if state.store is not None:
             state.store.close()
 
@@ -241,6 +265,12 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def user_error(request: Request, exc: UserInputError) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=422)
 
+    @app.exception_handler(SourceUnreachableError)
+    async def unreachable(request: Request, exc: SourceUnreachableError) -> JSONResponse:
+        # PostgreSQL down or restarting: a temporary outage of a part, not a bad request; the message names the part
+        # and the next request tries again (the store opens a fresh connection per call)
+        return JSONResponse({"detail": f"unavailable: {exc}"}, status_code=503, headers={"Retry-After": "1"})
+
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         # FastAPI answers a body it cannot decode at all (e.g. not UTF-8) with a bare 400; a body that is not
@@ -266,7 +296,8 @@ async def require_api_key(
         return
     if x_api_key is None:
         raise HTTPException(401, detail="missing API key: send it in the X-API-Key header")
-    if x_api_key not in keys:
+    # constant-time comparison: a plain ``in`` leaks how much of a key matched through response timing
+    if not any(hmac.compare_digest(x_api_key.encode(), k.encode()) for k in keys):
         raise HTTPException(403, detail="API key not accepted")
 
 
@@ -281,7 +312,7 @@ _ERROR_TEXT = {
     409: "Reload failed; the previous models keep serving.",
     413: "Request body or list too large.",
     422: "Invalid request; `detail` names the field and `errors` lists every field.",
-    503: "Models not loaded or data source unreachable.",
+    503: "Models not loaded, or the data source or score store unreachable (`detail` names it); retry later.",
 }
 
 
@@ -352,16 +383,26 @@ def _add_routes(app: FastAPI, state: AppState, version: str) -> None:  # noqa: P
         checks: dict[str, str] = {}
         checks["models"] = "ok" if state.models is not None else f"not loaded: {state.model_error}"
         if settings.data:
-            if state.source_con is None:
-                _open_data(state)
+            _open_source(state)  # a source that could not be opened before is retried: recovery needs no restart
             if state.source_con is None:
                 checks["data"] = f"unreachable: {state.source_error}"
             else:
                 try:
-                    state.source_con.cursor().execute("SELECT count(*) FROM customers LIMIT 1").fetchone()
+                    state.source_con.cursor().execute("SELECT count(*) FROM customers LIMIT 1").fetchall()
+                    if state.source is not None:
+                        state.source.ping()  # PostgreSQL: ask the server, not the copy taken at start
                     checks["data"] = "ok"
                 except Exception as err:
                     checks["data"] = f"unreachable: {err}"
+        if settings.score_store:
+            _open_store(state)
+            try:
+                if state.store is None:
+                    raise RuntimeError(f"{settings.score_store} cannot be opened")
+                state.store.latest_run()  # PostgreSQL: a fresh connection and a query
+                checks["score_store"] = "ok"
+            except Exception as err:
+                checks["score_store"] = f"unreachable: {err}"
         ok = all(v == "ok" for v in checks.values())
         response.status_code = 200 if ok else 503
         return {"status": "ready" if ok else "not ready", "checks": checks}
@@ -407,6 +448,7 @@ def _add_routes(app: FastAPI, state: AppState, version: str) -> None:  # noqa: P
         return {"predictions": records}
 
     def live_scores(models: ModelSet, ids: list[str], as_of: dt.datetime) -> pd.DataFrame:
+        _open_source(state)  # no-op once open; retries a source that was down at start
         if state.source_con is None:
             raise HTTPException(503, detail=f"no customer data source: {state.source_error or 'not configured'}")
         import pandas as pd
@@ -499,7 +541,7 @@ def _add_routes(app: FastAPI, state: AppState, version: str) -> None:  # noqa: P
         "/v1/retention-list",
         tags=["predictions"],
         summary="Customers ranked by value at risk",
-        responses=_errors(401, 403, 404, 422),
+        responses=_errors(401, 403, 404, 422, 503),
     )
     def retention_list(  # noqa: PLR0917 - FastAPI query parameters
         _: Authorized,

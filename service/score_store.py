@@ -30,6 +30,7 @@ import math
 import os
 import re
 import shutil
+import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -276,6 +277,24 @@ class ParquetScoreStore(ScoreStore):
     def __init__(self, root: Path) -> None:
         self.root = root
         self.target = str(root)
+        # one in-memory DuckDB engine for reads, a cursor per call: opening an engine costs ~20 ms, which made a
+        # GET /v1/customers/{id} ten times slower than scoring a customer (tests/e2e/test_load_and_reload.py)
+        self._engine: duckdb.DuckDBPyConnection | None = None
+        self._engine_lock = threading.Lock()
+
+    def _cursor(self) -> duckdb.DuckDBPyConnection:
+        import duckdb
+
+        with self._engine_lock:
+            if self._engine is None:
+                self._engine = duckdb.connect()
+            return self._engine.cursor()
+
+    def close(self) -> None:
+        with self._engine_lock:
+            if self._engine is not None:
+                self._engine.close()
+                self._engine = None
 
     @property
     def _staging(self) -> Path:
@@ -318,12 +337,10 @@ class ParquetScoreStore(ScoreStore):
     def _read_rows(
         self, run_id: str, customer_ids: list[str] | None, *, where: Any, order: str, limit: int | None
     ) -> pd.DataFrame:
-        import duckdb
-
         files = sorted((self._published / run_id).glob("part-*.parquet"))
         if not files:
             return _empty_storage_frame()
-        con = duckdb.connect()
+        con = self._cursor()
         try:
             sql, params = _select_sql("read_parquet($files)", customer_ids, where, order, limit)
             return con.execute(sql, {"files": [str(f) for f in files], **params}).df()
@@ -779,6 +796,23 @@ class PostgresScoreStore(_SqlScoreStore):
         from features.postgres_io import connect_postgres
 
         return connect_postgres(self.url)
+
+    @contextlib.contextmanager
+    def _transaction(self, *, read_only: bool = False) -> Iterator[Any]:
+        # A fresh connection per call (no pool to go stale), so the store reconnects by itself after a restart.
+        # Server down or connection lost mid-query: one error type naming the store, which the API answers with 503.
+        import psycopg
+
+        from features.errors import SourceUnreachableError
+
+        try:
+            with super()._transaction(read_only=read_only) as con:
+                yield con
+        except SourceUnreachableError as err:
+            raise SourceUnreachableError(f"score store {self.target}: {err}") from None
+        except psycopg.OperationalError as err:
+            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise SourceUnreachableError(f"score store {self.target}: PostgreSQL connection lost: {first}") from None
 
     def _name(self, suffix: str = "") -> str:
         from features.postgres_io import qualified

@@ -94,7 +94,7 @@ def batch_scores(server: Server) -> pd.DataFrame:
 def test_operations_endpoints_need_no_key(server: Server) -> None:
     assert httpx.get(f"{server.url}/health").json() == {"status": "ok"}
     ready = httpx.get(f"{server.url}/ready").json()
-    assert ready["checks"] == {"models": "ok", "data": "ok"}
+    assert ready["checks"] == {"models": "ok", "data": "ok", "score_store": "ok"}
     metrics = httpx.get(f"{server.url}/metrics").text
     assert "churnltv_requests_total" in metrics
     assert 'churnltv_model_info{model="churn"' in metrics

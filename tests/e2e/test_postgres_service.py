@@ -1,0 +1,200 @@
+"""PostgreSQL end to end: the shared world's data in PostgreSQL, `churnltv score` into a PostgreSQL score store, the
+real uvicorn server reading both, called with a real HTTP client. No mocks: the server at 127.0.0.1:5432.
+
+Every run uses its own schema (data tables and score tables both live in it) and drops it afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pandas as pd
+import psycopg
+import pytest
+from test_service_api import KEY, start_server
+
+from conftest import TrainedWorld
+
+PG = "postgresql://postgres@127.0.0.1:5432/test"
+pytestmark = [pytest.mark.slow, pytest.mark.postgres]
+
+
+def world_tables(world: TrainedWorld) -> dict[str, pd.DataFrame]:
+    """Every contract table of the world's DuckDB file, as frames (read-only: the file stays untouched)."""
+    import duckdb
+
+    from features.contract import TABLES
+
+    con = duckdb.connect(str(world.data), read_only=True)
+    try:
+        present = {str(r[0]) for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+        return {name: con.execute(f'SELECT * FROM "{name}"').df() for name in TABLES if name in present}
+    finally:
+        con.close()
+
+
+def world_as_of(world: TrainedWorld) -> pd.Timestamp:
+    """The cutoff of the world's own batch run, so PostgreSQL scores can be compared with it."""
+    from service.score_store import open_score_store
+
+    store = open_score_store(str(world.scores))
+    try:
+        run = store.latest_run()
+    finally:
+        store.close()
+    assert run is not None
+    return pd.Timestamp(run["as_of"])
+
+
+def load_and_score(world: TrainedWorld, base_url: str, schema: str) -> tuple[str, str]:
+    """Copy the world's tables into ``schema`` and batch-score them with the real CLI into ``schema.scores``.
+
+    Returns (data URL, score store URL).
+    """
+    from features.postgres_io import write_contract_tables
+
+    data_url = f"{base_url}?schema={schema}"
+    store_url = f"{base_url}?table=scores&schema={schema}"
+    write_contract_tables(base_url, world_tables(world), schema=schema)
+    cmd = [
+        str(Path(sys.executable).with_name("churnltv")),
+        "score",
+        "--data",
+        data_url,
+        "--output",
+        store_url,
+        "--as-of",
+        world_as_of(world).date().isoformat(),
+    ]
+    env = {**os.environ, **world.env}
+    done = subprocess.run(cmd, check=False, env=env, capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, f"churnltv score failed:\n{done.stdout}\n{done.stderr}"
+    assert "complete" in done.stdout, done.stdout
+    return data_url, store_url
+
+
+@dataclass(frozen=True)
+class PgServer:
+    url: str
+    schema: str
+    data_url: str
+    store_url: str
+    world: TrainedWorld
+
+
+@pytest.fixture(scope="module")
+def pg_server(trained_world: TrainedWorld) -> Iterator[PgServer]:
+    schema = f"e2e_{uuid.uuid4().hex[:10]}"
+    proc = None
+    try:
+        data_url, store_url = load_and_score(trained_world, PG, schema)
+        url, proc = start_server(trained_world, {"CHURNLTV_DATA": data_url, "CHURNLTV_SCORE_STORE": store_url})
+        yield PgServer(url, schema, data_url, store_url, trained_world)
+    finally:
+        if proc is not None:
+            proc.terminate()
+            proc.wait(timeout=20)
+        with psycopg.connect(PG, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+@pytest.fixture(scope="module")
+def client(pg_server: PgServer) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=pg_server.url, headers={"X-API-Key": KEY}, timeout=30) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def pg_scores(pg_server: PgServer) -> pd.DataFrame:
+    from service.score_store import open_score_store
+
+    return open_score_store(pg_server.store_url).read_scores()
+
+
+def test_the_batch_run_lives_in_postgres_and_equals_the_duckdb_run(
+    pg_server: PgServer, pg_scores: pd.DataFrame
+) -> None:
+    from service.score_store import open_score_store
+
+    with psycopg.connect(PG) as conn:
+        rows = conn.execute(f'SELECT count(*), count(DISTINCT customer_id) FROM "{pg_server.schema}".scores').fetchone()
+        customers = conn.execute(f'SELECT count(*) FROM "{pg_server.schema}".customers').fetchone()
+    assert rows is not None
+    assert customers is not None
+    assert rows[0] == rows[1] == len(pg_scores) > 0
+    # the same data through PostgreSQL and through DuckDB gives the same scores
+    local = open_score_store(str(pg_server.world.scores)).read_scores().set_index("customer_id")
+    theirs = pg_scores.set_index("customer_id")
+    assert sorted(theirs.index) == sorted(local.index)
+    pd.testing.assert_series_equal(
+        theirs["churn_probability"], local.loc[theirs.index, "churn_probability"], rtol=1e-9, check_names=False
+    )
+    assert (theirs["risk_tier"] == local.loc[theirs.index, "risk_tier"]).all()
+
+
+def test_ready_checks_postgres(pg_server: PgServer) -> None:
+    r = httpx.get(f"{pg_server.url}/ready", timeout=10)
+    assert r.status_code == 200, r.text
+    assert r.json()["checks"] == {"models": "ok", "data": "ok", "score_store": "ok"}
+
+
+def test_customer_answers_equal_the_batch_scores(client: httpx.Client, pg_scores: pd.DataFrame) -> None:
+    ranked = pg_scores.sort_values("value_at_risk", ascending=False)
+    for _, row in ranked.head(5).iterrows():
+        r = client.get(f"/v1/customers/{row['customer_id']}")
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert body["source"] == "batch"
+        assert body["run_id"] == row["run_id"]
+        assert body["churn_probability"] == pytest.approx(float(row["churn_probability"]), rel=1e-12)
+        assert body["risk_tier"] == row["risk_tier"]
+        assert body["value_at_risk"] == pytest.approx(float(row["value_at_risk"]), rel=1e-12, nan_ok=True)
+        assert body["ltv"]["predicted"] == pytest.approx(float(row["predicted_ltv"]), rel=1e-12, nan_ok=True)
+        assert [t["trigger"] for t in body["triggers"]] == [t["trigger"] for t in row["triggers"]]
+
+
+def test_batch_get_equals_the_batch_scores_and_names_unknown_ids(client: httpx.Client, pg_scores: pd.DataFrame) -> None:
+    rows = pg_scores.iloc[[0, 7, 42]]
+    ids = rows["customer_id"].tolist()
+    r = client.post("/v1/customers:batchGet", json={"customer_ids": [*ids, "ghost-42"]})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    got = {p["customer_id"]: p for p in body["predictions"]}
+    assert sorted(got) == sorted(ids)
+    for _, row in rows.iterrows():
+        assert got[row["customer_id"]]["churn_probability"] == pytest.approx(float(row["churn_probability"]), rel=1e-12)
+        assert got[row["customer_id"]]["source"] == "batch"
+    assert body["not_found"] == [{"customer_id": "ghost-42", "error": "unknown customer"}]
+
+
+def test_retention_list_equals_the_store_ranking(client: httpx.Client, pg_scores: pd.DataFrame) -> None:
+    body = client.get("/v1/retention-list", params={"limit": 25}).json()
+    assert body["run_id"] == pg_scores["run_id"].iloc[0]
+    expected = pg_scores.sort_values(["value_at_risk", "customer_id"], ascending=[False, True]).head(25)
+    assert [c["customer_id"] for c in body["customers"]] == expected["customer_id"].tolist()
+    got = [c["value_at_risk"] for c in body["customers"]]
+    assert got == pytest.approx(expected["value_at_risk"].tolist(), rel=1e-12)
+    high = client.get("/v1/retention-list", params={"tier": "high", "limit": 10_000}).json()["customers"]
+    assert len(high) == int((pg_scores["risk_tier"] == "high").sum())
+
+
+def test_live_score_from_postgres_data_matches_the_batch(client: httpx.Client, pg_scores: pd.DataFrame) -> None:
+    row = pg_scores.iloc[3]
+    as_of = pd.Timestamp(row["as_of"]).isoformat()
+    r = client.get(f"/v1/customers/{row['customer_id']}", params={"as_of": as_of})
+    assert r.status_code == 200, r.text
+    assert r.json()["source"] == "live"
+    assert r.json()["churn_probability"] == pytest.approx(float(row["churn_probability"]), rel=1e-9)
+
+
+def test_unknown_customer_is_404_naming_it(client: httpx.Client) -> None:
+    r = client.get("/v1/customers/nobody-here-7")
+    assert r.status_code == 404
+    assert "nobody-here-7" in r.json()["detail"]
