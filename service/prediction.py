@@ -98,7 +98,7 @@ def _ltv_arrays(models: ModelSet, columns: Mapping[str, FloatArray], n: int) -> 
     recency = np.where(never, 0.0, col("btyd_recency") * factor)
     T = np.where(never, 0.0, col("btyd_T") * factor)
     monetary = col("btyd_monetary")
-    out = models.ltv.predict(frequency, recency, T, monetary)
+    out = models.ltv.predict_rows(frequency, recency, T, monetary)
     result = {
         k: out[k] for k in ("p_alive", "expected_purchases", "p_no_purchase", "predicted_ltv", "ltv_lower", "ltv_upper")
     }
