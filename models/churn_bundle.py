@@ -176,10 +176,19 @@ class ChurnBundle:
         """Calibrated probability of churn within the horizon, one value per row."""
         return self.calibrator.predict(self.raw_proba(frame))
 
+    def contributions_from_matrix(self, matrix: NDArray[np.float64]) -> NDArray[np.float64]:
+        """LightGBM ``pred_contrib`` (TreeSHAP) per row: one column per feature, then the bias; rows sum to the raw
+        score. One row is explained on the calling thread: otherwise LightGBM wakes its whole OpenMP team for a
+        loop of one iteration and waits at the barrier for the idle threads, which on a busy machine (sleeping
+        threads under OMP_WAIT_POLICY=PASSIVE, no free core) costs more than the row. Values do not change."""
+        threads: dict[str, Any] = {"num_threads": 1} if matrix.shape[0] == 1 else {}
+        contrib = self.booster.predict(matrix, pred_contrib=True, validate_features=False, **threads)
+        return np.asarray(contrib, dtype=np.float64)
+
     def reasons_from_matrix(self, matrix: NDArray[np.float64], k: int = 3) -> list[list[Reason]]:
         if matrix.shape[0] == 0:
             return []
-        contrib = np.asarray(self.booster.predict(matrix, pred_contrib=True, validate_features=False))
+        contrib = self.contributions_from_matrix(matrix)
         return reason_codes(
             contrib, matrix, self.names, self.spec, k=k, categories=self.categories, references=self.references
         )

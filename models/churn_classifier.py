@@ -15,7 +15,7 @@ and scoring go through the same function, so a saved model needs only its catego
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -83,6 +83,37 @@ def check_frame_columns(frame: pd.DataFrame, names: Sequence[str], categorical: 
         )
 
 
+def _category_codes(values: Iterable[Any], lookup: Mapping[str, float]) -> list[float]:
+    """Categorical values as codes (NaN for an unknown value, a null or anything not a string)."""
+    nan = np.nan
+    return [lookup.get(v, nan) if isinstance(v, str) else nan for v in values]
+
+
+def _matrix_from_lists(
+    frame: Mapping[str, Any], names: Sequence[str], categories: Mapping[str, Sequence[str]]
+) -> NDArray[np.float64] | None:
+    """``feature_matrix`` of a mapping whose columns are equal-length lists (a request's rows), built in one
+    array conversion; None when the mapping is anything else (a missing column, arrays or scalars, a value
+    numpy cannot read as a number), which the general path then handles or reports."""
+    try:
+        raw = [frame[name] for name in names]
+    except KeyError:
+        return None
+    if not raw or any(type(values) is not list for values in raw) or len({len(values) for values in raw}) != 1:
+        return None
+    columns = []
+    for name, values in zip(names, raw, strict=True):
+        if name in categories:
+            lookup = {value: float(i) for i, value in enumerate(categories[name])}
+            columns.append(_category_codes(values, lookup))
+        else:
+            columns.append(values)  # numpy reads None as NaN when it builds a float array
+    try:
+        return np.array(list(zip(*columns, strict=True)), dtype=np.float64).reshape(len(raw[0]), len(names))
+    except (TypeError, ValueError):
+        return None
+
+
 def feature_matrix(
     frame: pd.DataFrame | Mapping[str, Any], names: Sequence[str], categories: Mapping[str, Sequence[str]]
 ) -> NDArray[np.float64]:
@@ -91,6 +122,10 @@ def feature_matrix(
     Accepts a DataFrame or a mapping of column -> values (or a scalar for one row); the mapping path avoids
     pandas so scoring one customer stays in the microseconds.
     """
+    if isinstance(frame, Mapping):
+        fast = _matrix_from_lists(frame, names, categories)
+        if fast is not None:
+            return fast
     columns: list[NDArray[np.float64]] = []
     n_rows: int | None = None
     for name in names:
@@ -101,7 +136,7 @@ def feature_matrix(
         if name in categories:
             lookup = {value: float(i) for i, value in enumerate(categories[name])}
             values = np.atleast_1d(np.asarray(raw, dtype=object))
-            col = np.fromiter((lookup.get(v, np.nan) if isinstance(v, str) else np.nan for v in values), np.float64)
+            col = np.array(_category_codes(values, lookup), dtype=np.float64)
         else:
             arr = np.atleast_1d(np.asarray(raw))
             if arr.dtype == object:

@@ -50,7 +50,7 @@ class HealthScoreResult:
 def _ratio_component(values: FloatArray | None, full: float, n: int) -> tuple[FloatArray, BoolArray]:
     if values is None:
         return np.full(n, np.nan), np.ones(n, dtype=bool)
-    score = np.clip(values / full, 0.0, 1.0) * 100.0
+    score = (values / full).clip(0.0, 1.0) * 100.0  # the method: np.clip's wrapper costs more than one row
     return score, np.isnan(score)
 
 
@@ -59,7 +59,6 @@ def _service_component(frame: PolicyInputs, settings: PolicySettings, n: int) ->
     open_tickets = numeric_column(frame, "tickets_open")
     if tickets is None and open_tickets is None:
         return np.full(n, np.nan), np.ones(n, dtype=bool)
-    tickets = np.nan_to_num(tickets) if tickets is not None else np.zeros(n)
     open_tickets = np.nan_to_num(open_tickets) if open_tickets is not None else np.zeros(n)
     satisfaction = numeric_column(frame, "ticket_satisfaction_mean")
     hours = numeric_column(frame, "ticket_resolution_hours_mean")
@@ -67,11 +66,12 @@ def _service_component(frame: PolicyInputs, settings: PolicySettings, n: int) ->
     rated = (satisfaction - 1.0) / 4.0 * 100.0 if satisfaction is not None else np.full(n, np.nan)
     base = np.where(np.isnan(rated), settings.service_unrated_score, rated)
     target = settings.service_resolution_hours_target
-    slowness = np.clip((hours - target) / target, 0.0, 1.0) if hours is not None else np.zeros(n)
+    slowness = ((hours - target) / target).clip(0.0, 1.0) if hours is not None else np.zeros(n)
     score = base - settings.service_open_ticket_penalty * open_tickets
-    score = score - settings.service_slow_penalty * np.nan_to_num(slowness)
-    had_tickets = (tickets > 0) | (open_tickets > 0)
-    score = np.where(had_tickets, np.clip(score, 0.0, 100.0), settings.service_no_ticket_score)
+    score = score - settings.service_slow_penalty * np.where(np.isnan(slowness), 0.0, slowness)  # in 0..1 or NaN
+    # a missing ticket count is no ticket (NaN > 0 is False)
+    had_tickets = (open_tickets > 0) if tickets is None else (tickets > 0) | (open_tickets > 0)
+    score = np.where(had_tickets, score.clip(0.0, 100.0), settings.service_no_ticket_score)
     return score, np.zeros(n, dtype=bool)
 
 
@@ -118,7 +118,7 @@ def compute_health_score(
         neutral[name] = flagged
         total = total + weights[name] * values
     return HealthScoreResult(
-        score=np.clip(total, 0.0, 100.0), components=components, neutral=neutral, absent_inputs=tuple(absent)
+        score=total.clip(0.0, 100.0), components=components, neutral=neutral, absent_inputs=tuple(absent)
     )
 
 

@@ -39,7 +39,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from models.policy_frame import BoolArray, FloatArray, PolicyInputs, as_inputs, numeric_column
+from models.policy_frame import BoolArray, FloatArray, PolicyInputs, as_inputs, first_match, numeric_column
 from models.policy_settings import PolicySettings, default_policy_settings
 
 B2C_STAGES: tuple[str, ...] = ("acquisition", "activation", "retention", "monetization", "referral")
@@ -71,10 +71,11 @@ class LifecycleStages:
 
 
 def _flag(values: FloatArray | None, n: int, threshold: float, *, at_least: bool = True) -> BoolArray:
+    """``values >= threshold`` (or ``<=``), False for NaN; all False when the column is absent. The caller
+    silences NaN comparison warnings (once per call, not once per flag)."""
     if values is None:
         return np.zeros(n, dtype=bool)
-    with np.errstate(invalid="ignore"):
-        return values >= threshold if at_least else values <= threshold
+    return values >= threshold if at_least else values <= threshold
 
 
 def assign_lifecycle_stages(
@@ -83,6 +84,11 @@ def assign_lifecycle_stages(
     """B2C and B2B stage for every row of ``frame`` (rules in the module docstring)."""
     frame = as_inputs(frame)
     settings = settings or default_policy_settings()
+    with np.errstate(invalid="ignore"):
+        return _stages(frame, settings)
+
+
+def _stages(frame: PolicyInputs, settings: PolicySettings) -> LifecycleStages:
     n = len(frame)
     skipped: list[str] = []
 
@@ -121,16 +127,18 @@ def assign_lifecycle_stages(
     paying_or_unknown = paying if paying_known else np.ones(n, dtype=bool)
 
     c = B2C_LABELS.index
-    b2c = np.select(
+    b2c = first_match(
         [reactivated, habit & promoter, habit & paying, habit, aha],
         [c(REACTIVATED), c("referral"), c("monetization"), c("retention"), c("activation")],
-        default=c("acquisition"),
-    ).astype(np.int8)
+        c("acquisition"),
+        np.int8,
+    )
     established = seasoned & paying_or_unknown & aha
     b = B2B_LABELS.index
-    b2b = np.select(
+    b2b = first_match(
         [reactivated, dormant | ended, ~aha, established & habit & ~declining, established],
         [b(REACTIVATED), b("churn"), b("acquisition"), b("maturity"), b("maintenance")],
-        default=b("growth"),
-    ).astype(np.int8)
+        b("growth"),
+        np.int8,
+    )
     return LifecycleStages(b2c_code=b2c, b2b_code=b2b, not_evaluated=tuple(skipped))

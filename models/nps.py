@@ -14,7 +14,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from features.errors import UserInputError
-from models.policy_frame import require_columns
+from models.policy_frame import first_match, require_columns
 from models.policy_settings import PolicySettings, default_policy_settings
 
 PROMOTER, PASSIVE, DETRACTOR = "promoter", "passive", "detractor"
@@ -43,13 +43,13 @@ def nps_segment(
     """'promoter' / 'passive' / 'detractor' per score; None where the score is missing."""
     settings = settings or default_policy_settings()
     values = _scores(scores, where)
-    segment = np.select(
-        [values >= settings.nps_promoter_min, values <= settings.nps_detractor_max, ~np.isnan(values)],
+    missing = np.isnan(values)
+    return first_match(
+        [values >= settings.nps_promoter_min, values <= settings.nps_detractor_max, ~missing],
         [PROMOTER, DETRACTOR, PASSIVE],
-        default="",
-    ).astype(object)
-    segment[np.isnan(values)] = None
-    return segment
+        None,
+        object,
+    )
 
 
 def net_promoter_score(scores: npt.ArrayLike, settings: PolicySettings | None = None) -> float:

@@ -41,10 +41,10 @@ def top_contributions(contrib: NDArray[np.float64], k: int) -> tuple[NDArray[np.
     if k == 0 or n == 0:
         return np.empty((n, 0), dtype=np.int64), np.empty((n, 0), dtype=bool)
     part = np.argpartition(-contrib, k - 1, axis=1)[:, :k] if k < p else np.tile(np.arange(p), (n, 1))
-    picked = np.take_along_axis(contrib, part, axis=1)
-    order = np.argsort(-picked, axis=1, kind="stable")
-    idx = np.take_along_axis(part, order, axis=1).astype(np.int64)
-    positive = np.take_along_axis(contrib, idx, axis=1) > 0
+    rows = np.arange(n)[:, None]  # (row, column) fancy indexing: take_along_axis without its per-call set-up
+    order = np.argsort(-contrib[rows, part], axis=1, kind="stable")
+    idx = part[rows, order].astype(np.int64)
+    positive = contrib[rows, idx] > 0
     return idx, positive
 
 
@@ -75,20 +75,27 @@ def reason_codes(
     idx, positive = top_contributions(contrib, k)
     out: list[list[Reason]] = []
     phrase_cache: dict[tuple[str, Any], str] = {}
-    for row in range(contrib.shape[0]):
+    # the picked entries as flat lists of Python numbers, one conversion each (no numpy scalar per reason, and
+    # no per-row lists for the garbage collector to scan on a large batch)
+    n, width = idx.shape
+    rows = np.arange(n)[:, None]
+    columns = idx.ravel().tolist()
+    oks = positive.ravel().tolist()
+    values = matrix[rows, idx].ravel().tolist()
+    contributions = contrib[rows, idx].ravel().tolist()
+    for row in range(n):
         reasons: list[Reason] = []
-        for j, ok in zip(idx[row], positive[row], strict=True):
-            if not ok:
+        for t in range(row * width, (row + 1) * width):
+            if not oks[t]:
                 break
+            j = columns[t]
             name = names[j]
-            value = _value(float(matrix[row, j]), name, cats)
+            value = _value(values[t], name, cats)
             key = (name, value)
             phrase = phrase_cache.get(key)
             if phrase is None:
                 phrase = spec.describe(name, value, refs.get(name))
                 phrase_cache[key] = phrase
-            reasons.append(
-                Reason(feature=name, value=value, contribution=round(float(contrib[row, j]), 6), phrase=phrase)
-            )
+            reasons.append(Reason(feature=name, value=value, contribution=round(contributions[t], 6), phrase=phrase))
         out.append(reasons)
     return out

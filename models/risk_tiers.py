@@ -37,6 +37,7 @@ from models.policy_frame import BoolArray, FloatArray, PolicyInputs, as_inputs, 
 from models.policy_settings import PolicySettings, default_policy_settings
 
 TIERS: tuple[str, ...] = ("none", "low", "medium", "high")
+_TIER_NAMES = np.array(TIERS, dtype=object)  # level -> name, looked up by indexing
 NONE, LOW, MEDIUM, HIGH = 0, 1, 2, 3
 # comparisons at a threshold taken from a setting (e.g. 1 - 0.30) must not flip on float rounding
 _EPS = 1e-9
@@ -67,19 +68,20 @@ class _Fired:
     measured: FloatArray
 
 
+# NaN never fires; ``assign_risk_tiers`` silences numpy's NaN comparison warnings once for all rules
 def _at_most(values: FloatArray, threshold: float) -> BoolArray:
-    with np.errstate(invalid="ignore"):
-        return values <= threshold + _EPS
+    return values <= threshold + _EPS
 
 
 def _at_least(values: FloatArray, threshold: float) -> BoolArray:
-    with np.errstate(invalid="ignore"):
-        return values >= threshold - _EPS
+    return values >= threshold - _EPS
 
 
 def _below(values: FloatArray, threshold: float) -> BoolArray:
-    with np.errstate(invalid="ignore"):
-        return values < threshold - _EPS
+    return values < threshold - _EPS
+
+
+_COMPARE = {"<=": _at_most, ">=": _at_least, "<": _below}
 
 
 def _idle_days(frame: PolicyInputs) -> FloatArray | None:
@@ -101,8 +103,7 @@ def _rule_triggers(frame: PolicyInputs, settings: PolicySettings) -> tuple[list[
         if values is None:
             skipped.append(name)
             return
-        compare = {"<=": _at_most, ">=": _at_least, "<": _below}[op]
-        fired.append(_Fired(name, level, column, op, threshold, compare(values, threshold), values))
+        fired.append(_Fired(name, level, column, op, threshold, _COMPARE[op](values, threshold), values))
 
     add(
         "core_frequency_drop",
@@ -136,8 +137,7 @@ def _rule_triggers(frame: PolicyInputs, settings: PolicySettings) -> tuple[list[
 def _probability_trigger(probability: FloatArray, settings: PolicySettings) -> tuple[npt.NDArray[np.int8], FloatArray]:
     """Band level per customer (0 when NaN or below band_low) and the threshold it crossed."""
     bands = np.array([settings.band_low, settings.band_medium, settings.band_high])
-    with np.errstate(invalid="ignore"):
-        level = np.searchsorted(bands, probability + _EPS, side="right").astype(np.int8)
+    level = np.searchsorted(bands, probability + _EPS, side="right").astype(np.int8)
     level[np.isnan(probability)] = NONE
     thresholds = np.concatenate([[np.nan], bands])[level]
     return level, thresholds
@@ -170,8 +170,9 @@ def _group_by_row(rows: list[npt.NDArray[np.intp]], dicts: list[Trigger], n: int
     all_rows = np.concatenate(rows)
     order = np.argsort(all_rows, kind="stable")
     ordered = [dicts[i] for i in order.tolist()]
-    ends = np.cumsum(np.bincount(all_rows, minlength=n))
-    starts = ends - np.bincount(all_rows, minlength=n)
+    counts = np.bincount(all_rows, minlength=n)
+    ends = np.cumsum(counts)
+    starts = ends - counts
     return [ordered[a:b] for a, b in zip(starts.tolist(), ends.tolist(), strict=True)]
 
 
@@ -184,8 +185,8 @@ def _collect(
     fired_rows: list[npt.NDArray[np.intp]] = []
     fired_dicts: list[Trigger] = []
     for f in fired:
-        level = np.where(f.mask, np.maximum(level, f.level), level).astype(np.int8)
-        rows = np.flatnonzero(f.mask)
+        np.maximum(level, np.int8(f.level), out=level, where=f.mask)
+        rows = f.mask.nonzero()[0]
         fired_rows.append(rows)
         name, tier, column, op, threshold = f.name, TIERS[f.level], f.column, f.operator, f.threshold
         fired_dicts.extend(
@@ -199,7 +200,7 @@ def _collect(
     else:
         band_level, band_threshold = _probability_trigger(probability, settings)
         level = np.maximum(level, band_level).astype(np.int8)
-        rows = np.flatnonzero(band_level > NONE)
+        rows = (band_level > NONE).nonzero()[0]
         fired_rows.append(rows)
         fired_dicts.extend(
             {
@@ -227,24 +228,28 @@ def assign_risk_tiers(frame: pd.DataFrame | PolicyInputs, settings: PolicySettin
     frame = as_inputs(frame)
     settings = settings or default_policy_settings()
     n = len(frame)
-    fired, skipped = _rule_triggers(frame, settings)
-    with _no_cyclic_gc():
+    with np.errstate(invalid="ignore"), _no_cyclic_gc():
+        fired, skipped = _rule_triggers(frame, settings)
         level, fired_rows, fired_dicts = _collect(frame, settings, fired, skipped)
         triggers = _group_by_row(fired_rows, fired_dicts, n)
 
-    keys = np.array(
-        [settings.action_none_key, settings.action_low_key, settings.action_medium_key, settings.action_high_key],
+    actions = np.array(
+        [
+            [settings.action_none_key, settings.action_low_key, settings.action_medium_key, settings.action_high_key],
+            [
+                settings.action_none_text,
+                settings.action_low_text,
+                settings.action_medium_text,
+                settings.action_high_text,
+            ],
+        ],
         dtype=object,
-    )
-    texts = np.array(
-        [settings.action_none_text, settings.action_low_text, settings.action_medium_text, settings.action_high_text],
-        dtype=object,
-    )
+    )[:, level]
     return RiskTierResult(
         level=level,
-        tier=np.array(TIERS, dtype=object)[level],
+        tier=_TIER_NAMES[level],
         triggers=triggers,
-        action_key=keys[level],
-        action_text=texts[level],
+        action_key=actions[0],
+        action_text=actions[1],
         not_evaluated=tuple(skipped),
     )

@@ -148,6 +148,26 @@ def _float_column(values: list[Any]) -> FloatArray:
     return np.array([np.nan if v is None else v for v in values], dtype=np.float64)
 
 
+def _float_columns(by_name: Mapping[str, list[Any]]) -> dict[str, FloatArray]:
+    """``_float_column`` of every column, leaving out text ones the policy does not read (a DataFrame keeps
+    those as object). One array conversion for the whole block (rows of one 2-D array), not one per column:
+    on a one-customer request the per-call cost, not the values, is what matters."""
+    names = list(by_name)
+    if not names:
+        return {}
+    try:
+        block = np.array([by_name[name] for name in names], dtype=np.float64)  # None becomes NaN, as in _float_column
+    except (TypeError, ValueError):  # some column is text: find it column by column
+        columns: dict[str, FloatArray] = {}
+        for name in names:
+            try:
+                columns[name] = _float_column(by_name[name])
+            except (TypeError, ValueError):
+                continue
+        return columns
+    return dict(zip(names, block, strict=True))
+
+
 def _churn_scores(churn: ChurnBundle, matrix: FloatArray, k: int) -> tuple[FloatArray, list[list[Reason]]]:
     """Uncalibrated churn probability and reasons from one TreeSHAP pass.
 
@@ -158,7 +178,7 @@ def _churn_scores(churn: ChurnBundle, matrix: FloatArray, k: int) -> tuple[Float
     """
     from models.reason_codes import reason_codes
 
-    contrib = np.asarray(churn.booster.predict(matrix, pred_contrib=True, validate_features=False), dtype=np.float64)
+    contrib = churn.contributions_from_matrix(matrix)
     params = churn.booster.params
     if params.get("objective") == "binary":
         slope = float(params.get("sigmoid", 1.0))
@@ -197,12 +217,7 @@ def score_rows(models: ModelSet, rows: Sequence[Mapping[str, Any]], *, top_reaso
     probability = np.asarray(churn.calibrator.predict(raw), dtype=np.float64)
 
     skip = categorical | {"customer_id", "as_of", "segment", "acquisition_channel", "sub_plan"}
-    columns: dict[str, FloatArray] = {}
-    for name in present - skip:
-        try:
-            columns[name] = _float_column(by_name[name])
-        except (TypeError, ValueError):
-            continue  # a text column the policy does not read; a DataFrame would keep it as object
+    columns = _float_columns({name: values for name, values in by_name.items() if name not in skip})
     columns["churn_probability"] = probability
     ltv = _ltv_arrays(models, columns, n)
     columns.update({k: v for k, v in ltv.items() if k != "ltv_method"})
@@ -216,38 +231,52 @@ def score_rows(models: ModelSet, rows: Sequence[Mapping[str, Any]], *, top_reaso
     segment_nps = [None] * n if nps is None else nps_segment(nps, policy, where="nps_last").tolist()
     var = value_at_risk(probability, columns["predicted_ltv"])
     versions = models.versions
+    # every numeric output as Python floats (None for NaN) in one pass per array, not one _clean per value
+    num = {
+        "churn_probability": probability,
+        "value_at_risk": var,
+        "horizon_days": ltv["horizon_days"],
+        **{k: ltv[k] for k in ("p_alive", "expected_purchases", "p_no_purchase", "predicted_ltv", "ltv_lower")},
+        "ltv_upper": ltv["ltv_upper"],
+        "health_score": health.score,
+        **{f"health_{k}": health.components[k] for k in ("activity", "penetration", "service", "feedback")},
+    }
+    py = {k: _json_floats(v) for k, v in num.items()}
+    method = ltv["ltv_method"].tolist()
+    tier, key, text = tiers.tier.tolist(), tiers.action_key.tolist(), tiers.action_text.tolist()
+    b2c, b2b = stages.b2c_code.tolist(), stages.b2b_code.tolist()
     out = []
     for i, row in enumerate(rows):
         as_of = row.get("as_of")
-        horizon = ltv["horizon_days"][i]
+        horizon = py["horizon_days"][i]
         out.append(
             {
                 "customer_id": row.get("customer_id"),
                 "as_of": None if as_of is None else _clean(pd.Timestamp(as_of)),
-                "churn_probability": _clean(probability[i]),
-                "risk_tier": tiers.tier[i],
-                "triggers": _clean(tiers.triggers[i]) or [],
-                "recommended_action": {"key": tiers.action_key[i], "text": tiers.action_text[i]},
-                "reasons": _clean(reasons[i]) or [],
-                "p_alive": _clean(ltv["p_alive"][i]),
-                "expected_purchases": _clean(ltv["expected_purchases"][i]),
-                "p_no_purchase": _clean(ltv["p_no_purchase"][i]),
-                "horizon_days": None if math.isnan(horizon) else int(horizon),
+                "churn_probability": py["churn_probability"][i],
+                "risk_tier": tier[i],
+                "triggers": tiers.triggers[i],  # built from Python numbers (tolist), never NaN: fired only
+                "recommended_action": {"key": key[i], "text": text[i]},
+                "reasons": reasons[i],  # Python numbers, None for a missing value (reason_codes)
+                "p_alive": py["p_alive"][i],
+                "expected_purchases": py["expected_purchases"][i],
+                "p_no_purchase": py["p_no_purchase"][i],
+                "horizon_days": None if horizon is None else int(horizon),
                 "ltv": {
-                    "predicted": _clean(ltv["predicted_ltv"][i]),
-                    "lower": _clean(ltv["ltv_lower"][i]),
-                    "upper": _clean(ltv["ltv_upper"][i]),
-                    "method": _clean(ltv["ltv_method"][i]),
+                    "predicted": py["predicted_ltv"][i],
+                    "lower": py["ltv_lower"][i],
+                    "upper": py["ltv_upper"][i],
+                    "method": _clean(method[i]),
                 },
-                "value_at_risk": _clean(var[i]),
+                "value_at_risk": py["value_at_risk"][i],
                 "health": {
-                    "score": _clean(health.score[i]),
-                    "activity": _clean(health.components["activity"][i]),
-                    "penetration": _clean(health.components["penetration"][i]),
-                    "service": _clean(health.components["service"][i]),
-                    "feedback": _clean(health.components["feedback"][i]),
+                    "score": py["health_score"][i],
+                    "activity": py["health_activity"][i],
+                    "penetration": py["health_penetration"][i],
+                    "service": py["health_service"][i],
+                    "feedback": py["health_feedback"][i],
                 },
-                "lifecycle_stage": {"b2c": B2C_LABELS[stages.b2c_code[i]], "b2b": B2B_LABELS[stages.b2b_code[i]]},
+                "lifecycle_stage": {"b2c": B2C_LABELS[b2c[i]], "b2b": B2B_LABELS[b2b[i]]},
                 "nps_segment": segment_nps[i],
                 "model_versions": {"churn": versions["churn"], "ltv": versions["ltv"]},
             }
@@ -255,10 +284,18 @@ def score_rows(models: ModelSet, rows: Sequence[Mapping[str, Any]], *, top_reaso
     return out
 
 
+def _json_floats(values: FloatArray) -> list[Any]:
+    """An array as Python numbers with None for NaN: ``_clean`` of each element, in one ``tolist``."""
+    return [None if v != v else v for v in values.tolist()]  # noqa: PLR0124 - v != v is the NaN test
+
+
 def _clean(value: Any) -> Any:  # noqa: PLR0911 - one branch per type
     """JSON-safe scalar: NaN/NaT become None, numpy scalars become Python ones."""
-    if value is None:
-        return None
+    kind = type(value)
+    if kind is str or kind is int or kind is bool or value is None:  # the common cases first
+        return value
+    if kind is float:
+        return None if math.isnan(value) else value
     if isinstance(value, float | np.floating):
         return None if math.isnan(float(value)) else float(value)
     if isinstance(value, np.integer):
