@@ -534,16 +534,18 @@ _EVENT_COUNTS = (
 )
 
 
-def _event_exprs() -> dict[str, str]:
+def _event_exprs(settings: FeatureSettings) -> dict[str, str]:
     blocks = f"CAST(ceil(date_diff('microsecond', p.signup_at, p.as_of) / {US_PER_WEEK}.0) AS BIGINT)"
     table = {"active_days_7d": "g", "active_days_30d": "g", "active_days_90d": "g"}
     table |= {"modules_used_90d": "m", "core_modules_used_90d": "m"}
+    many = int(settings.core_modules_threshold)
     exprs = {col: f"coalesce({table.get(col, 'ev')}.{col}, 0)" for col in _EVENT_COUNTS}
     exprs |= {
         "core_trend_ratio": "coalesce(ev.core_actions_30d, 0) / nullif(coalesce(ev.core_actions_prev_30d, 0), 0)",
         "days_since_last_event": _days("p.as_of", "ev.last_ts"),
         "days_since_last_core_action": _days("p.as_of", "ev.last_core_ts"),
-        "uses_3plus_modules": "CASE WHEN coalesce(m.core_modules_used_90d, 0) >= 3 THEN 1 ELSE 0 END",
+        # the column keeps its feature-spec name; the threshold is the setting core_modules_threshold
+        "uses_3plus_modules": f"CASE WHEN coalesce(m.core_modules_used_90d, 0) >= {many} THEN 1 ELSE 0 END",
         "aha_reached": "CASE WHEN a.aha_at < p.as_of THEN 1 ELSE 0 END",
         "days_to_aha": f"CASE WHEN a.aha_at < p.as_of THEN {_days('a.aha_at', 'p.signup_at')} END",
         # blocks before the first one that reached the bar, never more blocks than the tenure spans
@@ -610,7 +612,7 @@ def _assemble(
         "tenure_days": _days("p.as_of", "p.signup_at"),
         "segment": "p.segment",
         "acquisition_channel": "p.acquisition_channel",
-        **_event_exprs(),
+        **_event_exprs(settings),
         **_transaction_exprs(settings),
         **_other_exprs(),
     }

@@ -1,9 +1,10 @@
 """Feature and label settings (env prefix ``CHURNLTV_FEATURES_``).
 
 The source articles give example figures (3 core actions within 7 days of signup as the Aha
-moment, a 30-day horizon, 60 idle days as "dormant"); DOMAIN.md section 2 says the Aha rule is
-a setting: (event set, count N, within K days of signup | K days in a row). Every such figure is
-a default here, never a constant in the SQL, because every product has its own rhythm.
+moment, a 30-day horizon, 60 idle days as "dormant", 3+ core modules used); DOMAIN.md section 2
+says the Aha rule is a setting: (event set, count N, within K days of signup | K days in a row).
+Every such figure is a default here, never a constant in the SQL, because every product has its
+own rhythm.
 
 Nested values come from the environment as JSON or with ``__`` as the nesting delimiter, e.g.
 ``CHURNLTV_FEATURES_AHA__COUNT=5`` or ``CHURNLTV_FEATURES_CORE_EVENT_TYPES='["core_action","export"]'``.
@@ -72,6 +73,14 @@ class FeatureSettings(BaseSettings):
     btyd_time_unit: TimeUnit = Field(TimeUnit.WEEK, description="Unit of btyd_recency and btyd_T (D, W or M).")
     n_core_modules: int | None = Field(
         None, ge=1, description="Number of core modules the product has; None = derived from the data."
+    )
+    core_modules_threshold: int = Field(
+        3,
+        ge=1,
+        description=(
+            "Core modules used in the last 90 days from which the flag uses_3plus_modules is 1 (DOMAIN.md section 4: "
+            "3+ core modules predict long-term value). The column keeps its name whatever the value."
+        ),
     )
 
     @model_validator(mode="before")

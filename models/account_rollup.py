@@ -13,8 +13,12 @@ Aggregation per column (why):
   account's prior window is empty), not a mean of user ratios;
 * active_days_30d is the max over users, not the sum: it is a count of days and the account is
   active on a day when any user is (the max is the closest lower bound without event dates);
-* breadth and reach (core_modules_used_90d, aha_reached, sub_active, tenure_days) take the max:
-  the account uses a module when any user does, and is as old as its oldest user;
+* breadth and reach (core_modules_used_90d, uses_3plus_modules, aha_reached, sub_active, tenure_days)
+  take the max: the account uses a module when any user does, and is as old as its oldest user. The
+  max of the users' uses_3plus_modules flags equals the flag of the max module count, whatever
+  threshold the features were built with; only when the frame has no such column is it recomputed
+  from core_modules_used_90d with ``core_modules_threshold`` (default: the feature setting
+  ``CHURNLTV_FEATURES_CORE_MODULES_THRESHOLD``, 3);
 * recency (days_since_last_event, days_since_last_core_action, days_since_last_txn,
   days_since_reactivation, weeks_below_aha_bar, idle_ratio) takes the min: the account is only
   idle / below the bar when every user is;
@@ -38,7 +42,8 @@ from models.policy_settings import PolicySettings
 
 _SUM = ("events_30d", "core_actions_30d", "core_actions_prev_30d", "tickets_90d", "tickets_open", "txn_count_total",
         "sub_ended_count", "predicted_ltv")  # fmt: skip
-_MAX = ("active_days_30d", "core_modules_used_90d", "aha_reached", "sub_active", "tenure_days", "p_alive")
+_MAX = ("active_days_30d", "core_modules_used_90d", "uses_3plus_modules", "aha_reached", "sub_active", "tenure_days",
+        "p_alive")  # fmt: skip
 _MIN = ("days_since_last_event", "days_since_last_core_action", "days_since_last_txn", "days_since_reactivation",
         "weeks_below_aha_bar", "idle_ratio", "usual_gap_days")  # fmt: skip
 _MEAN = ("ticket_satisfaction_mean", "ticket_resolution_hours_mean", "nps_last", "churn_probability")
@@ -64,11 +69,15 @@ def _account_of_each_user(frame: pd.DataFrame, account_ids: pd.Series | None) ->
     return accounts
 
 
-def rollup_accounts(frame: pd.DataFrame, account_ids: pd.Series | None = None) -> pd.DataFrame:
+def rollup_accounts(
+    frame: pd.DataFrame, account_ids: pd.Series | None = None, *, core_modules_threshold: int | None = None
+) -> pd.DataFrame:
     """One row per account (and as_of, when present) with the aggregated signals.
 
     ``account_ids`` maps customer_id -> account_id (e.g. ``customers.set_index("customer_id")
     ["account_id"]``); when None the frame's own ``account_id`` column is used. Adds ``users``.
+    ``core_modules_threshold`` is only used when the frame has core_modules_used_90d but no
+    uses_3plus_modules (see the module docstring).
     """
     accounts = _account_of_each_user(frame, account_ids)
     keys = ["account_id", "as_of"] if "as_of" in frame.columns else ["account_id"]
@@ -93,8 +102,14 @@ def rollup_accounts(frame: pd.DataFrame, account_ids: pd.Series | None = None) -
     if "core_actions_30d" in out.columns and "core_actions_prev_30d" in out.columns:
         prev = out["core_actions_prev_30d"]
         out["core_trend_ratio"] = (out["core_actions_30d"] / prev).where(prev > 0)
-    if "core_modules_used_90d" in out.columns:
-        out["uses_3plus_modules"] = (out["core_modules_used_90d"] >= 3).astype(np.int64)
+    if "uses_3plus_modules" in out.columns:
+        out["uses_3plus_modules"] = out["uses_3plus_modules"].fillna(0).astype(np.int64)
+    elif "core_modules_used_90d" in out.columns:
+        if core_modules_threshold is None:
+            from features.settings import load_feature_settings
+
+            core_modules_threshold = load_feature_settings().core_modules_threshold
+        out["uses_3plus_modules"] = (out["core_modules_used_90d"] >= core_modules_threshold).astype(np.int64)
     out = out.reset_index()
     out.insert(0, "customer_id", out["account_id"])
     out["segment"] = "b2b"
