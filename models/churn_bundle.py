@@ -112,7 +112,7 @@ class ChurnBundle:
         meta["feature_names"] = list(classifier.feature_names_)
         meta["categories"] = classifier.categories_
         meta["best_iteration"] = classifier.best_iteration_
-        meta["params"] = classifier.get_params()
+        meta["params"] = classifier.hyperparameters()
         meta.setdefault("library_versions", library_versions())
         return cls(booster_from_text(classifier.model_text()), calibrator, classifier.spec, meta)
 

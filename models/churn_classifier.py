@@ -3,8 +3,10 @@
 Gradient-boosted decision trees (Ke et al. 2017, "LightGBM: A Highly Efficient Gradient Boosting Decision
 Tree") suit this problem: mixed-scale counts and ratios, missing values with meaning ("never"), interactions
 between tenure, activity decline and breadth, and no need for scaling. The classifier follows scikit-learn
-conventions (parameters stored verbatim in ``__init__``, ``fit`` returns ``self``, fitted attributes end in
-``_``) and is deterministic: ``deterministic=True``, ``force_row_wise``, a fixed thread count and seed.
+conventions (it subclasses ``ClassifierMixin`` and ``BaseEstimator``, so ``get_params``/``set_params``/``clone``
+work; parameters are stored verbatim in ``__init__``; ``fit`` returns ``self``; fitted attributes end in ``_``,
+including ``classes_``; use before ``fit`` raises ``sklearn.exceptions.NotFittedError``) and is deterministic:
+``deterministic=True``, ``force_row_wise``, a fixed thread count and seed.
 
 The frame is turned into a float matrix by ``feature_matrix``, in the feature specification's column order:
 categorical columns become integer codes against the categories fixed at ``fit`` (unknown values and nulls
@@ -20,6 +22,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.exceptions import NotFittedError
 
 from features.errors import UserInputError
 
@@ -43,8 +47,9 @@ def prefer_passive_openmp() -> None:
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
-class NotFittedError(RuntimeError):
-    """The estimator was used before ``fit``."""
+__all__ = ["ChurnClassifier", "NotFittedError", "check_frame_columns", "feature_matrix"]
+# NotFittedError is scikit-learn's (a ValueError and an AttributeError, not a UserInputError): using a model
+# before fitting it is a programming error, so the CLI reports it as unexpected (exit 1), never as bad input.
 
 
 def check_frame_columns(frame: pd.DataFrame, names: Sequence[str], categorical: Sequence[str]) -> None:
@@ -155,8 +160,12 @@ def feature_matrix(
     return np.column_stack(columns)
 
 
-class ChurnClassifier:
-    """Binary LightGBM classifier of churn within the horizon, early-stopped on a later validation window."""
+class ChurnClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]  # sklearn ships no type stubs
+    """Binary LightGBM classifier of churn within the horizon, early-stopped on a later validation window.
+
+    ``spec`` (the feature specification) is a constructor parameter like the hyper-parameters, so ``clone``
+    gives an unfitted copy for the same features; ``hyperparameters()`` is ``get_params()`` without it.
+    """
 
     def __init__(
         self,
@@ -183,18 +192,9 @@ class ChurnClassifier:
         self.random_state = random_state
         self.num_threads = num_threads
 
-    def get_params(self) -> dict[str, Any]:
-        return {
-            "learning_rate": self.learning_rate,
-            "num_leaves": self.num_leaves,
-            "min_data_in_leaf": self.min_data_in_leaf,
-            "feature_fraction": self.feature_fraction,
-            "lambda_l2": self.lambda_l2,
-            "max_rounds": self.max_rounds,
-            "early_stopping_rounds": self.early_stopping_rounds,
-            "random_state": self.random_state,
-            "num_threads": self.num_threads,
-        }
+    def hyperparameters(self) -> dict[str, Any]:
+        """``get_params()`` without the feature specification: the plain values logged to MLflow and metadata."""
+        return {k: v for k, v in self.get_params(deep=False).items() if k != "spec"}
 
     def lightgbm_params(self) -> dict[str, Any]:
         """The LightGBM parameters; everything that affects determinism is fixed here."""
@@ -246,6 +246,9 @@ class ChurnClassifier:
             categories[name] = values
         self.categories_ = categories
         self.feature_names_ = names
+        self.feature_names_in_ = np.asarray(names, dtype=object)
+        self.n_features_in_ = len(names)
+        self.classes_ = np.array([0, 1], dtype=np.int64)
         cat_idx = [names.index(c) for c in categorical]
         dataset_params = {"verbosity": -1, "max_bin": 255, "seed": self.random_state}
         train = lgb.Dataset(
@@ -286,8 +289,12 @@ class ChurnClassifier:
         self.booster_: lgb.Booster = booster
         return self
 
+    def __sklearn_is_fitted__(self) -> bool:
+        """What ``sklearn.utils.validation.check_is_fitted`` asks."""
+        return hasattr(self, "booster_")
+
     def _check_fitted(self) -> None:
-        if not hasattr(self, "booster_"):
+        if not self.__sklearn_is_fitted__():
             raise NotFittedError("this ChurnClassifier is not fitted yet; call fit(X, y) before predicting")
 
     def _matrix(self, X: pd.DataFrame) -> NDArray[np.float64]:
@@ -301,8 +308,11 @@ class ChurnClassifier:
         p = np.asarray(self.booster_.predict(m, num_iteration=self.best_iteration_), dtype=np.float64)
         return np.column_stack([1.0 - p, p])
 
-    def predict(self, X: pd.DataFrame, threshold: float = 0.5) -> NDArray[np.int8]:
-        return (self.predict_proba(X)[:, 1] >= threshold).astype(np.int8)
+    def predict(self, X: pd.DataFrame, threshold: float = 0.5) -> NDArray[np.int64]:
+        """Class labels (``classes_``: 0 retained, 1 churned) at the churn-probability ``threshold``."""
+        churned = self.predict_proba(X)[:, 1] >= threshold  # checks fitted first
+        labels: NDArray[np.int64] = self.classes_[churned.astype(np.int64)]
+        return labels
 
     def contributions(self, X: pd.DataFrame) -> NDArray[np.float64]:
         """Per-feature log-odds contributions (TreeSHAP, ``pred_contrib``); last column is the bias."""

@@ -20,6 +20,8 @@ from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
+from sklearn.base import BaseEstimator
+from sklearn.exceptions import NotFittedError
 
 from features.errors import UserInputError
 
@@ -32,8 +34,9 @@ def _logit(p: NDArray[np.float64]) -> NDArray[np.float64]:
     return np.asarray(np.log(q / (1.0 - q)), dtype=np.float64)
 
 
-class ProbabilityCalibration:
-    """Isotonic (default) or Platt calibration of churn probabilities; scikit-learn style ``fit``/``predict``."""
+class ProbabilityCalibration(BaseEstimator):  # type: ignore[misc]  # sklearn ships no type stubs
+    """Isotonic (default) or Platt calibration of churn probabilities; a scikit-learn estimator (``fit`` returns
+    self, fitted attributes end in ``_``, ``clone`` works, ``predict`` before ``fit`` raises ``NotFittedError``)."""
 
     def __init__(self, method: Literal["isotonic", "platt"] = "isotonic") -> None:
         self.method = method
@@ -69,9 +72,12 @@ class ProbabilityCalibration:
         self.n_samples_ = int(s.size)
         return self
 
+    def __sklearn_is_fitted__(self) -> bool:
+        return hasattr(self, "n_samples_")
+
     def _check_fitted(self) -> None:
-        if not hasattr(self, "n_samples_"):
-            raise RuntimeError("this ProbabilityCalibration is not fitted yet; call fit(scores, y) first")
+        if not self.__sklearn_is_fitted__():
+            raise NotFittedError("this ProbabilityCalibration is not fitted yet; call fit(scores, y) first")
 
     def predict(self, scores: ArrayLike) -> NDArray[np.float64]:
         """Calibrated probabilities for raw ``scores`` (same shape, values in [0, 1])."""

@@ -505,7 +505,7 @@ def _log_and_register(
         mlflow.set_tags({"churnltv.kind": "churn", "churnltv.source": metadata["source_url"][:500]})
         mlflow.log_params(
             {
-                **clf.get_params(),
+                **clf.hyperparameters(),
                 "best_iteration": clf.best_iteration_,
                 "horizon_days": metadata["horizon_days"],
                 "churn_definition": metadata["churn_definition"],

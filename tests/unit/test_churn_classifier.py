@@ -5,6 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.base import clone, is_classifier
+from sklearn.exceptions import NotFittedError as SklearnNotFittedError
+from sklearn.utils.validation import check_is_fitted
 
 from features.errors import UserInputError
 from features.feature_spec import FeatureSpec, feature_catalog
@@ -93,8 +96,63 @@ def test_probability_rises_with_silence_all_else_equal(fitted: ChurnClassifier) 
 
 def test_unfitted_error_is_clear() -> None:
     X, _ = synthetic(10, 0)
-    with pytest.raises(NotFittedError, match="not fitted yet"):
-        ChurnClassifier(small_spec(), num_threads=1).predict_proba(X)
+    assert NotFittedError is SklearnNotFittedError
+    clf = ChurnClassifier(small_spec(), num_threads=1)
+    for use in (clf.predict_proba, clf.predict, clf.contributions):
+        with pytest.raises(SklearnNotFittedError, match="not fitted yet"):
+            use(X)
+    with pytest.raises(SklearnNotFittedError):
+        check_is_fitted(clf)
+    # a programming error, not bad input: it must not be caught as a UserInputError (CLI exit 2, HTTP 422)
+    try:
+        clf.feature_importance()
+    except UserInputError:  # pragma: no cover - the assertion below reports it
+        pytest.fail("NotFittedError was raised as a UserInputError")
+    except SklearnNotFittedError:
+        pass
+
+
+def test_clone_and_get_params_round_trip(fitted: ChurnClassifier) -> None:
+    clf = ChurnClassifier(small_spec(), num_leaves=15, learning_rate=0.1, random_state=3, num_threads=1)
+    params = clf.get_params()
+    assert params["spec"] is clf.spec
+    assert params["num_leaves"] == 15
+    assert params["learning_rate"] == 0.1
+    assert set(clf.hyperparameters()) == set(params) - {"spec"}
+    copy = clone(clf)
+    assert copy is not clf
+    assert type(copy) is ChurnClassifier
+    copied = copy.get_params()
+    assert copied.pop("spec") == params.pop("spec")
+    assert copied == params
+    again = ChurnClassifier(**copy.get_params())
+    assert again.get_params() == copy.get_params()
+    assert copy.set_params(num_leaves=63, min_data_in_leaf=20) is copy
+    assert (copy.num_leaves, copy.min_data_in_leaf) == (63, 20)
+    with pytest.raises(ValueError, match="Invalid parameter"):
+        copy.set_params(shoe_size=42)
+    assert is_classifier(clf)
+    # cloning a fitted model gives an unfitted one with the same parameters
+    fresh = clone(fitted)
+    assert not hasattr(fresh, "booster_")
+    assert fresh.get_params()["max_rounds"] == fitted.max_rounds
+    check_is_fitted(fitted)
+    np.testing.assert_array_equal(fitted.classes_, [0, 1])
+    assert fitted.n_features_in_ == len(NAMES)
+    assert list(fitted.feature_names_in_) == list(NAMES)
+    assert all(name.endswith("_") for name in vars(fitted) if name not in fitted.get_params())
+
+
+def test_clone_refits_to_the_same_model(
+    fitted: ChurnClassifier, data: tuple[pd.DataFrame, np.ndarray, pd.DataFrame, np.ndarray]
+) -> None:
+    X, y, X_val, y_val = data
+    refit = clone(fitted).fit(X, y, eval_set=(X_val, y_val))
+    assert refit.model_text() == fitted.model_text()
+    X_test, y_test = synthetic(500, 5)
+    labels = fitted.predict(X_test)
+    assert set(np.unique(labels)) <= {0, 1}
+    assert fitted.score(X_test, y_test) == pytest.approx(float((labels == y_test).mean()))
 
 
 def test_missing_extra_and_wrongly_typed_columns_are_named(fitted: ChurnClassifier) -> None:
@@ -148,3 +206,27 @@ def test_contributions_sum_to_raw_score(fitted: ChurnClassifier) -> None:
     assert contrib.shape == (50, len(NAMES) + 1)
     p = fitted.predict_proba(X)[:, 1]
     np.testing.assert_allclose(1 / (1 + np.exp(-contrib.sum(axis=1))), p, rtol=1e-6)
+
+
+def test_cli_reports_not_fitted_as_a_bug_not_as_bad_input() -> None:
+    """NotFittedError is a ValueError (as UserInputError is): the CLI must still treat it as a bug (exit 1)."""
+    import typer
+    from typer.testing import CliRunner
+
+    from churnltv.cli import _UserErrorGroup
+
+    app = typer.Typer(cls=_UserErrorGroup)
+    X, _ = synthetic(10, 0)
+
+    @app.command()
+    def score() -> None:
+        ChurnClassifier(small_spec(), num_threads=1).predict_proba(X)
+
+    @app.command()
+    def other() -> None:
+        """A second command so Typer keeps sub-command mode."""
+
+    result = CliRunner().invoke(app, ["score"])
+    assert result.exit_code == 1
+    assert "unexpected NotFittedError: this ChurnClassifier is not fitted yet" in result.output
+    assert "Traceback" not in result.output

@@ -6,6 +6,9 @@ import json
 
 import numpy as np
 import pytest
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
+from sklearn.utils.validation import check_is_fitted
 
 from features.errors import UserInputError
 from models.probability_calibration import ProbabilityCalibration
@@ -59,7 +62,22 @@ def test_errors_are_clear() -> None:
         ProbabilityCalibration().fit([0.1, 0.2], [1, 2])
     with pytest.raises(UserInputError, match="unknown calibration method"):
         ProbabilityCalibration("magic").fit([0.1, 0.2], [0, 1])  # type: ignore[arg-type]
-    with pytest.raises(RuntimeError, match="not fitted"):
+    with pytest.raises(NotFittedError, match="not fitted"):
         ProbabilityCalibration().predict([0.5])
     with pytest.raises(UserInputError, match="missing key 'y_thresholds'"):
         ProbabilityCalibration.from_json('{"method": "isotonic", "x_thresholds": [0, 1]}')
+
+
+def test_is_a_scikit_learn_estimator() -> None:
+    cal = ProbabilityCalibration("platt")
+    assert cal.get_params() == {"method": "platt"}
+    copy = clone(cal)
+    assert copy is not cal
+    assert copy.get_params() == {"method": "platt"}
+    assert copy.set_params(method="isotonic") is copy
+    assert copy.method == "isotonic"
+    with pytest.raises(NotFittedError):
+        check_is_fitted(cal)
+    fitted = ProbabilityCalibration().fit([0.1, 0.4, 0.6, 0.9], [0, 0, 1, 1])
+    check_is_fitted(fitted)
+    assert not hasattr(clone(fitted), "n_samples_")  # a clone is unfitted
