@@ -125,15 +125,19 @@ def compute_health_score(
 def retention_by_health(
     scores: npt.ArrayLike,
     churned_within: Mapping[int, npt.ArrayLike],
-    healthy_score: float = 85.0,
+    healthy_score: float | None = None,
 ) -> pd.DataFrame:
     """Retention of customers scoring >= ``healthy_score`` vs the rest, per horizon (the article's 92% claim).
+
+    ``healthy_score`` None: the setting ``healthy_score`` (85, ``CHURNLTV_POLICY_HEALTHY_SCORE``).
 
     ``churned_within`` maps a horizon in days (e.g. 30, 90) to 0/1 flags aligned with ``scores``;
     NaN means the outcome is not observable yet. Such customers are counted in ``customers`` but
     not in ``labelled`` (never dropped silently). Returns one row per (horizon, group) with
     customers, labelled, retained, retention_rate (NaN when a group has no labelled customer).
     """
+    if healthy_score is None:
+        healthy_score = default_policy_settings().healthy_score
     score = np.asarray(scores, dtype=np.float64)
     if np.isnan(score).any():
         raise UserInputError(f"retention_by_health: {int(np.isnan(score).sum())} health score(s) are missing")

@@ -1,15 +1,17 @@
 """Every threshold of the customer policy, as typed settings (env prefix ``CHURNLTV_POLICY_``).
 
-The source articles (docs/DOMAIN.md sections 3-5, 7, 8) give example figures: a 30% drop in
-key-behaviour frequency, two weeks below the Aha bar, weights 40/30/20/10, LTV/CAC > 3, a
-60/30/10 budget split. They are defaults here, never constants in the rules, because every
-product has its own rhythm. Validation fails early with a message naming the setting, so a
-bad environment variable is caught when the service starts rather than as odd tiers later.
+The source articles (DOMAIN.md sections 3-5, 7, 8) give example figures: a 30% drop in
+key-behaviour frequency, two weeks below the Aha bar, weights 40/30/20/10, "score >= 85 renews at
+92%" read at 30 and 90 days, NPS cut-offs 0-6 / 9-10, LTV/CAC > 3, a 60/30/10 budget split. They
+are defaults here, never constants in the rules, because every product has its own rhythm.
+Validation fails early with a message naming the setting, so a bad environment variable is
+caught when the service starts rather than as odd tiers later.
 """
 
 from __future__ import annotations
 
 from functools import lru_cache
+from itertools import pairwise
 from typing import Self
 
 from pydantic import Field, ValidationError, model_validator
@@ -36,8 +38,21 @@ class PolicySettings(BaseSettings):
         3.0, gt=0.0, description="High tier fires when idle_ratio (idle days / usual gap) >= this."
     )
     high_p_alive_below: float = Field(0.3, ge=0.0, le=1.0, description="High tier fires when P(alive) < this.")
-    high_idle_days: float = Field(
-        90.0, gt=0.0, description="High tier fires when days since the last event >= this, whatever the rhythm."
+    high_idle_days_without_rhythm: float | None = Field(
+        180.0,
+        gt=0.0,
+        description=(
+            "High tier fires for a customer with no measurable rhythm (no idle_ratio and no P(alive)) idle at least "
+            "this many days; 180 = not one active day in the window usual_gap_days is measured over. None: off."
+        ),
+    )
+    high_idle_days: float | None = Field(
+        None,
+        gt=0.0,
+        description=(
+            "Absolute backstop: high tier for anyone idle at least this many days, whatever their rhythm. Off (None) "
+            "by default because DOMAIN.md section 9 judges idleness against each customer's own rhythm."
+        ),
     )
     # --- risk tiers: calibrated churn-probability bands ---
     band_low: float = Field(0.2, ge=0.0, le=1.0, description="churn_probability >= this is at least low tier.")
@@ -81,6 +96,14 @@ class PolicySettings(BaseSettings):
         50.0, ge=0.0, le=100.0, description="Component score used when its input is missing (flagged)."
     )
     healthy_score: float = Field(85.0, ge=0.0, le=100.0, description="Score from which a customer counts as healthy.")
+    healthy_renewal_rate: float = Field(
+        0.92, ge=0.0, le=1.0, description="The article's claim checked by the report: healthy customers renew at this."
+    )
+    retention_horizons_days: tuple[int, ...] = Field(
+        (30, 90),
+        min_length=1,
+        description="Horizons (days after the cutoff) at which the report reads retention by health, increasing.",
+    )
 
     # --- NPS (DOMAIN.md section 5) ---
     nps_promoter_min: int = Field(9, ge=0, le=10, description="Scores >= this are promoters.")
@@ -143,6 +166,12 @@ class PolicySettings(BaseSettings):
                 "budget shares must sum to 1, got "
                 f"{shares:g} (budget_proven_share={self.budget_proven_share:g}, "
                 f"budget_test_share={self.budget_test_share:g}, budget_reserve_share={self.budget_reserve_share:g})"
+            )
+        horizons = self.retention_horizons_days
+        if any(h < 1 for h in horizons) or any(a >= b for a, b in pairwise(horizons)):
+            problems.append(
+                "retention_horizons_days must be positive whole days in increasing order, got "
+                + ", ".join(str(h) for h in horizons)
             )
         if self.nps_detractor_max >= self.nps_promoter_min:
             problems.append(

@@ -6,9 +6,17 @@ DOMAIN.md section 3 (article 000) defines three warnings, each with an action:
 * medium - two consecutive weeks below the Aha bar -> account manager call-back, tailored plan;
 * high   - idle for a long time -> time-limited offer.
 
-"Idle for a long time" is judged against the customer's own rhythm (DOMAIN.md section 9): the
-trigger fires when idle_ratio = days idle / usual gap >= k, when the BTYD P(alive) is below a
-threshold, or when the customer has been idle longer than an absolute maximum.
+"Idle for a long time" is judged against the customer's own rhythm (DOMAIN.md section 9: in a
+low-frequency product long gaps are normal), by two triggers:
+
+* ``idle_vs_own_rhythm``  idle_ratio = days idle / usual gap between active days >= k (3);
+* ``low_p_alive``         the BTYD P(alive) (purchase rhythm) below a threshold (0.3).
+
+Only a customer with *no* measurable rhythm (idle_ratio and P(alive) both missing: at most one
+active day in the 180-day rhythm window and no purchase history) falls back to a number of days,
+``idle_without_rhythm`` (idle >= 180 days by default: not one active day in that window). The
+absolute ``idle_too_long`` backstop, which ignores the rhythm, is off unless ``high_idle_days`` is
+set. So a yearly buyer idle for 200 days with P(alive) 0.8 is not high tier.
 
 The calibrated churn probability adds a second opinion through ordered bands. The final tier is
 ``max(rule tier, probability tier)``: a rule can raise the tier of a customer the model is calm
@@ -95,6 +103,15 @@ def _idle_days(frame: PolicyInputs) -> FloatArray | None:
     return np.where(np.isnan(since), tenure, since)
 
 
+def _without_rhythm(idle: FloatArray, idle_ratio: FloatArray | None, p_alive: FloatArray | None) -> FloatArray:
+    """Idle days of customers whose rhythm is unknown (no idle_ratio, no P(alive)); NaN (never fires) elsewhere."""
+    known = np.zeros(idle.shape, dtype=bool)
+    for rhythm in (idle_ratio, p_alive):
+        if rhythm is not None:
+            known |= ~np.isnan(rhythm)
+    return np.where(known, np.nan, idle)
+
+
 def _rule_triggers(frame: PolicyInputs, settings: PolicySettings) -> tuple[list[_Fired], list[str]]:
     fired: list[_Fired] = []
     skipped: list[str] = []
@@ -129,8 +146,20 @@ def _rule_triggers(frame: PolicyInputs, settings: PolicySettings) -> tuple[list[
         settings.high_idle_ratio,
         values=numeric_column(frame, "idle_ratio"),
     )
-    add("low_p_alive", HIGH, "p_alive", "<", settings.high_p_alive_below, values=numeric_column(frame, "p_alive"))
-    add("idle_too_long", HIGH, "days_since_last_event", ">=", settings.high_idle_days, values=_idle_days(frame))
+    p_alive = numeric_column(frame, "p_alive")
+    add("low_p_alive", HIGH, "p_alive", "<", settings.high_p_alive_below, values=p_alive)
+    idle = _idle_days(frame)
+    if settings.high_idle_days_without_rhythm is not None:
+        add(
+            "idle_without_rhythm",
+            HIGH,
+            "days_since_last_event",
+            ">=",
+            settings.high_idle_days_without_rhythm,
+            values=None if idle is None else _without_rhythm(idle, numeric_column(frame, "idle_ratio"), p_alive),
+        )
+    if settings.high_idle_days is not None:  # the absolute backstop, off by default (DOMAIN.md section 9)
+        add("idle_too_long", HIGH, "days_since_last_event", ">=", settings.high_idle_days, values=idle)
     return fired, skipped
 
 
@@ -223,7 +252,8 @@ def assign_risk_tiers(frame: pd.DataFrame | PolicyInputs, settings: PolicySettin
     """Tier, fired triggers and recommended action for every row of ``frame``.
 
     Reads (all optional): core_trend_ratio, weeks_below_aha_bar, idle_ratio, p_alive,
-    days_since_last_event (+ tenure_days), churn_probability.
+    days_since_last_event (+ tenure_days), churn_probability. A rule switched off in the settings
+    (``high_idle_days`` / ``high_idle_days_without_rhythm`` None) is neither run nor listed.
     """
     frame = as_inputs(frame)
     settings = settings or default_policy_settings()

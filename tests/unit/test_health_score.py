@@ -110,3 +110,30 @@ def test_retention_by_health_rejects_bad_flags() -> None:
         retention_by_health([90, 10], {30: [0, 2]})
     with pytest.raises(UserInputError, match="3 values, scores have 2"):
         retention_by_health([90, 10], {30: [0, 1, 1]})
+
+
+def test_retention_by_health_threshold_defaults_to_the_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    from models.policy_settings import default_policy_settings
+
+    monkeypatch.setenv("CHURNLTV_POLICY_HEALTHY_SCORE", "50")
+    default_policy_settings.cache_clear()
+    try:
+        table = retention_by_health([60, 40], {30: [0, 1]})
+    finally:
+        monkeypatch.delenv("CHURNLTV_POLICY_HEALTHY_SCORE")
+        default_policy_settings.cache_clear()
+    assert table["group"].tolist() == ["score >= 50", "score < 50"]
+    assert table["customers"].tolist() == [1, 1]
+
+
+def test_neutral_flags_are_returned_per_component_for_absent_tables() -> None:
+    # no ticket and no NPS columns (tables absent): both components neutral and flagged, the others measured
+    result = compute_health_score(pd.DataFrame({"active_days_30d": [15], "core_modules_used_90d": [5]}))
+    assert {name: bool(flags[0]) for name, flags in result.neutral.items()} == {
+        "activity": False,
+        "penetration": False,
+        "service": True,
+        "feedback": True,
+    }
+    assert result.components["service"][0] == PolicySettings().neutral_score
+    assert set(result.absent_inputs) == {"tickets_90d", "nps_last"}

@@ -69,3 +69,27 @@ def test_default_settings_are_cached_until_cleared(monkeypatch: pytest.MonkeyPat
     assert default_policy_settings().high_idle_days == 120
     monkeypatch.delenv("CHURNLTV_POLICY_HIGH_IDLE_DAYS")
     default_policy_settings.cache_clear()
+
+
+def test_idle_defaults_follow_the_customers_rhythm() -> None:
+    s = PolicySettings()
+    assert s.high_idle_days is None  # the rhythm-blind backstop is off (DOMAIN.md section 9)
+    assert s.high_idle_days_without_rhythm == 180.0
+    assert PolicySettings(high_idle_days_without_rhythm=None).high_idle_days_without_rhythm is None
+
+
+def test_health_claim_and_retention_horizons_are_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    s = PolicySettings()
+    assert (s.healthy_score, s.healthy_renewal_rate, s.retention_horizons_days) == (85.0, 0.92, (30, 90))
+    monkeypatch.setenv("CHURNLTV_POLICY_RETENTION_HORIZONS_DAYS", "[14, 60]")
+    monkeypatch.setenv("CHURNLTV_POLICY_HEALTHY_RENEWAL_RATE", "0.8")
+    s = load_policy_settings()
+    assert (s.retention_horizons_days, s.healthy_renewal_rate) == ((14, 60), 0.8)
+
+
+@pytest.mark.parametrize("horizons", [(90, 30), (30, 30), (0, 30)])
+def test_retention_horizons_must_be_positive_and_increasing(horizons: tuple[int, ...]) -> None:
+    with pytest.raises(UserInputError, match="retention_horizons_days must be positive whole days in increasing"):
+        load_policy_settings(retention_horizons_days=horizons)
+    with pytest.raises(UserInputError, match="retention_horizons_days"):
+        load_policy_settings(retention_horizons_days=())

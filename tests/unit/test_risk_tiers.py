@@ -34,7 +34,7 @@ def test_two_weeks_below_aha_bar_fires_medium_one_does_not() -> None:
     assert result.triggers[0][0]["trigger"] == "below_aha_bar"
 
 
-def test_high_tier_from_own_rhythm_p_alive_or_absolute_idle() -> None:
+def test_high_tier_from_own_rhythm_or_p_alive() -> None:
     frame = pd.DataFrame(
         {
             "idle_ratio": [3.0, 2.9, 1.0, 1.0],
@@ -43,17 +43,59 @@ def test_high_tier_from_own_rhythm_p_alive_or_absolute_idle() -> None:
         }
     )
     result = assign_risk_tiers(frame)
-    assert result.tier.tolist() == ["high", "none", "high", "high"]
+    # row 4 idled 90 days but at its own rhythm: the old absolute 90-day rule no longer fires
+    assert result.tier.tolist() == ["high", "none", "high", "none"]
     assert [t["trigger"] for t in result.triggers[0]] == ["idle_vs_own_rhythm"]
     assert [t["trigger"] for t in result.triggers[2]] == ["low_p_alive"]
-    assert [t["trigger"] for t in result.triggers[3]] == ["idle_too_long"]
+    assert result.triggers[3] == []
     assert result.action_key[0] == "time_limited_offer"
 
 
+def test_low_frequency_buyer_with_long_normal_gaps_is_not_high_tier() -> None:
+    # DOMAIN.md section 9: a customer who buys (and logs in) every ~4 months, last seen 150 days ago, and one whose
+    # 180-day event window is empty (no idle_ratio) but whose purchase rhythm says alive (P(alive) 0.75)
+    frame = pd.DataFrame(
+        {
+            "usual_gap_days": [120.0, np.nan],
+            "idle_ratio": [150 / 120, np.nan],
+            "days_since_last_event": [150.0, 240.0],
+            "tenure_days": [900.0, 900.0],
+            "p_alive": [0.8, 0.75],
+        }
+    )
+    result = assign_risk_tiers(frame)
+    assert result.tier.tolist() == ["none", "none"]
+    assert result.triggers == [[], []]
+    # the same customers under a rhythm-blind 90-day rule would both be high tier
+    blind = assign_risk_tiers(frame, PolicySettings(high_idle_days=90))
+    assert blind.tier.tolist() == ["high", "high"]
+    assert [t["trigger"] for t in blind.triggers[0]] == ["idle_too_long"]
+
+
+def test_customer_without_any_rhythm_falls_back_to_days_idle() -> None:
+    frame = pd.DataFrame(
+        {
+            "idle_ratio": [np.nan, np.nan, 1.0],
+            "p_alive": [np.nan, np.nan, np.nan],
+            "days_since_last_event": [200.0, 170.0, 200.0],
+        }
+    )
+    result = assign_risk_tiers(frame)
+    assert result.tier.tolist() == ["high", "none", "none"]
+    fired = result.triggers[0][0]
+    assert fired["trigger"] == "idle_without_rhythm"
+    assert (fired["value"], fired["threshold"]) == (200.0, 180.0)
+    off = assign_risk_tiers(frame, PolicySettings(high_idle_days_without_rhythm=None))
+    assert off.tier.tolist() == ["none", "none", "none"]
+    assert "idle_without_rhythm" not in off.not_evaluated  # switched off, not missing input
+
+
 def test_never_active_customer_is_idle_since_signup() -> None:
-    result = assign_risk_tiers(_one(days_since_last_event=np.nan, tenure_days=120))
+    result = assign_risk_tiers(_one(days_since_last_event=np.nan, tenure_days=200))
     assert result.tier[0] == "high"
-    assert result.triggers[0][0]["value"] == 120.0
+    assert result.triggers[0][0]["trigger"] == "idle_without_rhythm"
+    assert result.triggers[0][0]["value"] == 200.0
+    assert assign_risk_tiers(_one(days_since_last_event=np.nan, tenure_days=120)).tier[0] == "none"
 
 
 def test_tier_is_max_of_rule_and_probability_band() -> None:
@@ -97,7 +139,7 @@ def test_absent_columns_are_not_evaluated_and_nan_does_not_fire() -> None:
         "below_aha_bar",
         "idle_vs_own_rhythm",
         "low_p_alive",
-        "idle_too_long",
+        "idle_without_rhythm",
         "churn_probability_band",
     }
 
