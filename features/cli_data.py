@@ -32,6 +32,15 @@ def register(app: typer.Typer) -> None:
         from features.errors import UserInputError
         from features.sources import open_source
 
+        if extracted_at is not None:
+            import pandas as pd
+
+            try:
+                pd.Timestamp(extracted_at)
+            except ValueError:
+                raise UserInputError(
+                    f"--extracted-at {extracted_at!r} is not a date/time (use e.g. 2025-01-01 or 2025-01-01T12:00:00)"
+                ) from None
         source = open_source(data, extracted_at=extracted_at)
         try:
             result = source.validate()

@@ -138,9 +138,18 @@ def typed_expr(col_name: str, ctype: ColumnType, raw_type: str | None) -> str:  
             return f"CAST({c} AT TIME ZONE 'UTC' AS TIMESTAMP)"
         return f"TRY_CAST({c} AS TIMESTAMP)"
     target = ctype.duckdb_type
-    if text:
-        return f"TRY_CAST(NULLIF(TRIM({c}), '') AS {target})"
-    return f"TRY_CAST({c} AS {target})"
+    value = f"NULLIF(TRIM({c}), '')" if text else c
+    if ctype is ColumnType.INTEGER and not _is_integer_type(raw_type):
+        # a plain cast to BIGINT rounds 7.5 to 8: a non-whole value is a wrong type, so it becomes NULL here and
+        # validation reports it as "not a whole number"
+        x = f"TRY_CAST({value} AS DOUBLE)"
+        return f"CASE WHEN isfinite({x}) AND {x} = trunc({x}) THEN TRY_CAST({x} AS {target}) END"
+    return f"TRY_CAST({value} AS {target})"
+
+
+def _is_integer_type(raw_type: str) -> bool:
+    return raw_type.upper() in {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT",
+                                "UINTEGER", "UBIGINT", "UHUGEINT"}  # fmt: skip
 
 
 def typed_select_list(table: Table, raw: RawTable) -> str:

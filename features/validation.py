@@ -22,6 +22,8 @@ from features.errors import DataContractError, DataIssue
 from features.sources import OFFSET_PATTERN, RawTable, quote_ident, typed_expr
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from features.sources import DataSource
 
 EXAMPLES_PER_RULE = 5
@@ -40,11 +42,24 @@ class Rule:
 
 @dataclass
 class RuleResult:
+    """One rule that fired: how often, and a few located examples.
+
+    ``predicate`` (TRUE on a violating row of ``__raw_<table>``) and ``value_sql`` are set for row-level rules,
+    whose violations belong to single rows (and so to single customers); they are None for problems of a whole
+    table or column (missing table/column, unexpected column, no rows, mixed time zones).
+    """
+
     table: str
     column: str | None
     message: str
     count: int
     examples: list[DataIssue]
+    predicate: str | None = None
+    value_sql: str | None = None
+
+    @property
+    def row_level(self) -> bool:
+        return self.predicate is not None
 
 
 @dataclass
@@ -80,6 +95,13 @@ class DataQualityReport:
             return
         issues = [ex for p in self.problems for ex in p.examples][:max_examples]
         raise DataContractError(issues, total=self.rows_rejected)
+
+    def raise_if_structural(self, max_examples: int = 20) -> None:
+        """Raise for problems of whole tables or columns only; row-level problems are left to the caller."""
+        structural = [p for p in self.problems if not p.row_level]
+        if structural:
+            issues = [ex for p in structural for ex in p.examples][:max_examples]
+            raise DataContractError(issues, total=sum(p.count for p in structural))
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -314,7 +336,9 @@ def _duplicate_keys(con: duckdb.DuckDBPyConnection, table: Table, raw: RawTable)
         )
         for r in con.execute(f"{dup} ORDER BY __row LIMIT {EXAMPLES_PER_RULE}").fetchall()
     ]
-    return [RuleResult(table.name, ", ".join(key), "duplicate id", count, examples)]
+    rows_sql = f"__row IN (SELECT __row FROM ({dup}))"
+    shown = "CAST(" + " || ', ' || ".join(f"CAST({quote_ident(k)} AS VARCHAR)" for k in key) + " AS VARCHAR)"
+    return [RuleResult(table.name, ", ".join(key), "duplicate id", count, examples, rows_sql, shown)]
 
 
 def _rule_results(con: duckdb.DuckDBPyConnection, table: Table, raw: RawTable, rules: list[Rule]) -> list[RuleResult]:
@@ -347,7 +371,9 @@ def _rule_results(con: duckdb.DuckDBPyConnection, table: Table, raw: RawTable, r
             )
             for r in rows
         ]
-        out.append(RuleResult(table.name, rule.column, rule.message, int(count), examples))
+        out.append(
+            RuleResult(table.name, rule.column, rule.message, int(count), examples, rule.predicate, rule.value_sql)
+        )
     return out
 
 
@@ -403,3 +429,54 @@ def validate_connection(con: duckdb.DuckDBPyConnection, source: DataSource) -> D
         report.problems += _duplicate_keys(con, table, raw)
         report.problems += _mixed_timezones(con, table, raw)
     return report
+
+
+def rejected_rows(con: duckdb.DuckDBPyConnection, source: DataSource, report: DataQualityReport) -> pd.DataFrame:
+    """Every raw row that breaks a row-level rule of ``report``, located: one row per (row, rule).
+
+    Columns: ``table``, ``row`` (1-based), ``customer_id`` (as written; None when the row has none) and
+    ``reason`` (the same located text ``churnltv validate`` prints). Batch scoring uses this to set aside the
+    customers whose input is bad instead of failing the whole base on one row, and to report each one.
+    """
+    import pandas as pd
+
+    frames: list[pd.DataFrame] = []
+    for problem in report.problems:
+        if problem.predicate is None:
+            continue
+        raw = source.raw_tables[problem.table]
+        relation = quote_ident("__raw_" + problem.table)
+        who = "CAST(customer_id AS VARCHAR)" if "customer_id" in raw.columns else "CAST(NULL AS VARCHAR)"
+        rows = con.execute(
+            f"SELECT __row, {who}, CAST({problem.value_sql or 'NULL'} AS VARCHAR) FROM {relation} "
+            f"WHERE {problem.predicate} ORDER BY __row"
+        ).fetchall()
+        reasons = [
+            str(
+                DataIssue(
+                    problem.table,
+                    problem.column,
+                    problem.message,
+                    row=int(r[0]),
+                    customer_id=None if r[1] is None or problem.column == "customer_id" else str(r[1]),
+                    value=None if r[2] is None else str(r[2]),
+                    source=raw.origin,
+                )
+            )
+            for r in rows
+        ]
+        frames.append(
+            pd.DataFrame(
+                {
+                    "table": problem.table,
+                    "row": [int(r[0]) for r in rows],
+                    "customer_id": pd.Series([r[1] for r in rows], dtype=object),
+                    "reason": reasons,
+                }
+            )
+        )
+    if not frames:
+        return pd.DataFrame({"table": [], "row": [], "customer_id": [], "reason": []}).astype(
+            {"row": "int64", "customer_id": object}
+        )
+    return pd.concat(frames, ignore_index=True)

@@ -37,7 +37,9 @@ if TYPE_CHECKING:
     import duckdb
     import pandas as pd
 
+    from features.feature_spec import FeatureSpec
     from features.settings import FeatureSettings
+    from features.sources import DataSource
     from service.model_set import ModelSet
 
 log = logging.getLogger(__name__)
@@ -259,12 +261,33 @@ class _Progress:
 
 
 def _local_parts(
-    models: ModelSet, features: pd.DataFrame, todo: list[int], chunk_size: int, budget: Callable[[], int]
+    models: ModelSet, pop: _Population, todo: list[int], chunk_size: int, budget: Callable[[], int]
 ) -> Iterator[ScoredPart]:
+    import numpy as np
+
+    assert pop.features is not None
+    scorable = pop.features["customer_id"].astype(str).to_numpy()
     for part in todo:
-        chunk = features.iloc[part * chunk_size : (part + 1) * chunk_size]
-        scored, bad = score_chunk(models, chunk, budget=budget())
+        first, last = pop.ids[part * chunk_size], pop.ids[min((part + 1) * chunk_size, len(pop.ids)) - 1]
+        # features hold only scorable customers, sorted by id: the part's rows are one contiguous slice
+        lo, hi = np.searchsorted(scorable, first, "left"), np.searchsorted(scorable, last, "right")
+        scored, bad = score_chunk(models, pop.features.iloc[int(lo) : int(hi)], budget=budget())
         yield ScoredPart(part, scored, bad)
+
+
+def _with_set_aside(parts: Iterable[ScoredPart], pop: _Population, chunk_size: int) -> Iterator[ScoredPart]:
+    """Add each part's set-aside (bad input) customers to its bad rows, so every id of the part is accounted for."""
+    import pandas as pd
+
+    for item in parts:
+        ids = pop.ids[item.part * chunk_size : (item.part + 1) * chunk_size]
+        aside = [(c, pop.quarantined[c]) for c in ids if c in pop.quarantined]
+        if aside:
+            extra = pd.DataFrame(aside, columns=["customer_id", "reason"])
+            bad = pd.concat([item.bad, extra], ignore_index=True) if len(item.bad) else extra
+            yield ScoredPart(item.part, item.scored, bad)
+        else:
+            yield item
 
 
 def _summarise_bad(bad: pd.DataFrame, examples: int) -> dict[str, Any]:
@@ -277,16 +300,74 @@ def _summarise_bad(bad: pd.DataFrame, examples: int) -> dict[str, Any]:
 
 @dataclass
 class _Population:
-    """The run's cutoff, sorted customer ids and (local engine) their features."""
+    """The run's cutoff, sorted customer ids, (local engine) their features, and the customers set aside.
+
+    ``ids`` is everyone signed up before the cutoff, including the ``quarantined`` customers (id -> reason) whose
+    input rows break the data contract: they are not scored but reported as bad rows of their part, so the parts
+    and the population digest do not depend on which rows are bad. ``features`` holds only scorable customers,
+    sorted by id. ``input_problems`` summarises the rejected input rows for the run metadata, and
+    ``unattributed_rows`` counts rejected rows that belong to no scored customer (no or unknown customer id, or a
+    customer not in the population): they count against the bad-row threshold too.
+    """
 
     as_of: pd.Timestamp
     ids: list[str]
     features: pd.DataFrame | None
     feature_settings: FeatureSettings
+    quarantined: dict[str, str] = field(default_factory=dict)
+    input_problems: dict[str, Any] = field(default_factory=dict)
+    unattributed_rows: int = 0
 
 
-def _load_population(source_url: str, as_of: pd.Timestamp | None, engine: Engine, models: ModelSet) -> _Population:
-    """Validate the source, pick the cutoff, and build features (local) or list the customers (Spark)."""
+def _screen_input(
+    con: duckdb.DuckDBPyConnection, source: DataSource, cutoff: pd.Timestamp, examples: int
+) -> tuple[dict[str, str], dict[str, Any], int]:
+    """Validate the source: structural problems raise; bad rows set their customers aside (id -> first reason)."""
+    from features.validation import rejected_rows, validate_connection
+
+    report = validate_connection(con, source)
+    report.raise_if_structural()
+    if report.ok:
+        return {}, {"rows_rejected": 0}, 0
+    rejected = rejected_rows(con, source, report)
+    # the population: customers signed up before the cutoff, or whose signup date is itself unreadable
+    known = {
+        str(r[0])
+        for r in con.execute(
+            "SELECT DISTINCT customer_id FROM customers WHERE customer_id IS NOT NULL "
+            "AND (signup_at IS NULL OR signup_at < $1)",
+            [cutoff.to_pydatetime()],
+        ).fetchall()
+    }
+    attributed = rejected["customer_id"].notna() & rejected["customer_id"].isin(known)
+    first = rejected[attributed].drop_duplicates("customer_id")
+    quarantined = {str(c): f"bad input row: {r}" for c, r in zip(first["customer_id"], first["reason"], strict=True)}
+    # a row can break several rules; count rows, not (row, rule) pairs
+    unattributed = len(rejected[~attributed].drop_duplicates(["table", "row"]))
+    n_rows = len(rejected.drop_duplicates(["table", "row"]))
+    summary = {
+        "rows_rejected": n_rows,
+        "customers_set_aside": len(quarantined),
+        "rows_without_a_scored_customer": unattributed,
+        "problems": [
+            {"table": p.table, "column": p.column, "problem": p.message, "count": p.count} for p in report.problems
+        ],
+        "examples": rejected["reason"].head(examples).tolist(),
+    }
+    log.warning(
+        "input: %d row(s) break the data contract; %d customer(s) set aside as bad rows, %d row(s) of no scored "
+        "customer",
+        n_rows,
+        len(quarantined),
+        unattributed,
+    )
+    return quarantined, summary, unattributed
+
+
+def _load_population(
+    source_url: str, as_of: pd.Timestamp | None, engine: Engine, models: ModelSet, examples: int = 20
+) -> _Population:
+    """Validate the source, pick the cutoff, set bad-input customers aside, build features (local) or list ids."""
     import pandas as pd
 
     from features.point_in_time import build_features
@@ -294,30 +375,67 @@ def _load_population(source_url: str, as_of: pd.Timestamp | None, engine: Engine
 
     source = open_source(source_url)
     try:
-        con = source.connect()
+        con = source.connect(validate=False)  # validated just below, row by row
         cutoff = as_of if as_of is not None else default_as_of(con)
         if cutoff.tzinfo is not None:
             cutoff = cutoff.tz_convert("UTC").tz_localize(None)
+        quarantined, input_problems, unattributed = _screen_input(con, source, pd.Timestamp(cutoff), examples)
         feature_settings = feature_settings_for(models)
         features: pd.DataFrame | None = None
         if engine == "local":
             t0 = time.perf_counter()
-            features, _ = build_features(con, [cutoff], feature_settings)
+            features, spec = build_features(con, [cutoff], feature_settings)
+            check_spec(models, spec)
+            if quarantined:
+                features = features[~features["customer_id"].astype(str).isin(quarantined)]
             features = features.sort_values("customer_id", kind="stable").reset_index(drop=True)
-            ids = features["customer_id"].astype(str).tolist()
-            log.info("features of %d customers as of %s in %.1f s", len(ids), cutoff.date(), time.perf_counter() - t0)
+            scorable = features["customer_id"].astype(str).tolist()
+            log.info(
+                "features of %d customers as of %s in %.1f s", len(scorable), cutoff.date(), time.perf_counter() - t0
+            )
         else:
             from service.spark_scoring import population_ids
 
-            ids = population_ids(con, cutoff)
+            scorable = [c for c in population_ids(con, cutoff) if c not in quarantined]
+            if scorable:  # the spec depends on the tables and columns present, not on who: one customer tells
+                _, spec = build_features(con, [cutoff], feature_settings, customer_ids=scorable[:1])
+                check_spec(models, spec)
         con.close()
     finally:
         source.close()
+    if len(set(scorable)) != len(scorable):
+        raise UserInputError(f"{redact_url(source_url)}: duplicate customer ids in the scored population")
+    ids = sorted({*scorable, *quarantined})
     if not ids:
         raise UserInputError(f"{redact_url(source_url)}: no customer signed up before {cutoff}; nothing to score")
-    if len(set(ids)) != len(ids):
-        raise UserInputError(f"{redact_url(source_url)}: duplicate customer ids in the scored population")
-    return _Population(pd.Timestamp(cutoff), ids, features, feature_settings)
+    return _Population(pd.Timestamp(cutoff), ids, features, feature_settings, quarantined, input_problems, unattributed)
+
+
+def check_spec(models: ModelSet, built: FeatureSpec) -> None:
+    """The churn bundle's feature spec against the spec of the features built from this data: say what differs.
+
+    A model trained with a feature this data cannot build (its table is absent here), or with another type, unit
+    or feature setting, would be fed NaN or nonsense: a problem of the run, not of rows, so it raises. Features
+    the data has and the model does not use are fine (LightGBM reads its own columns by name).
+    """
+    from features.feature_spec import FeatureSpec
+
+    bundle_spec = getattr(models.churn, "spec", None)
+    if bundle_spec is None:
+        return
+    used = set(bundle_spec.names)
+    supplied = FeatureSpec(
+        [f for f in built.features if f.name in used], built.absent, built.time_unit, dict(built.settings)
+    )
+    differences = bundle_spec.diff(supplied)
+    if differences:
+        shown = "\n".join(f"  - {d}" for d in differences)
+        info = models.churn_info
+        which = f"{info.name} version {info.version}" if info.version else f"from {info.ref}"
+        raise UserInputError(
+            f"the churn model ({which}) does not fit the features of this data "
+            f"({len(differences)} difference(s)):\n{shown}"
+        )
 
 
 def _new_record(
@@ -349,6 +467,7 @@ def _new_record(
             "ltv": None if models.ltv_info is None else models.ltv_info.describe(),
         },
         "max_bad_row_fraction": settings.max_bad_row_fraction,
+        "input_problems": pop.input_problems,
         "started_at": now_utc(),
         "finished_at": None,
         "resumed": 0,
@@ -376,9 +495,9 @@ def _write_parts(
     bad_so_far = len(store.staged_bad_rows(run_id)) if durable else 0
     progress = _Progress(n, min(len(durable) * chunk_size, n), f"scoring {run_id}")
     try:
+        produced: Iterable[ScoredPart]
         if engine == "local":
-            assert pop.features is not None
-            produced = _local_parts(models, pop.features, todo, chunk_size, lambda: allowed_bad + 1 - bad_so_far)
+            produced = _local_parts(models, pop, todo, chunk_size, lambda: allowed_bad + 1 - bad_so_far)
         else:
             from service.spark_scoring import spark_parts
 
@@ -386,6 +505,7 @@ def _write_parts(
                 source_url=str(record["source_url"]),
                 as_of=pop.as_of,
                 ids=pop.ids,
+                skip=set(pop.quarantined),
                 todo=todo,
                 chunk_size=chunk_size,
                 models=models,
@@ -393,7 +513,7 @@ def _write_parts(
                 spark_master=spark_master,
                 top_reasons=top_reasons,
             )
-        for item in produced:
+        for item in _with_set_aside(produced, pop, chunk_size):
             store.write_part(run_id, item.part, item.scored, item.bad)
             bad_so_far += len(item.bad)
             progress.advance(len(item.scored) + len(item.bad))
@@ -452,7 +572,7 @@ def run_batch(
         cutoff = recorded
         record = {**record, "status": "running", "resumed": int(record.get("resumed", 0)) + 1, "error": None}
 
-    pop = _load_population(source_url, cutoff, engine, models)
+    pop = _load_population(source_url, cutoff, engine, models, settings.bad_row_examples)
     if record is None:
         record = _new_record(
             source_url=source_url,
@@ -470,13 +590,15 @@ def run_batch(
             f"since it started ({record.get('n_customers')} then, {len(pop.ids)} now); start a new run"
         )
     else:
+        record = {**record, "input_problems": pop.input_problems}
         store.save_run(record)
     run_id = str(record["run_id"])
     n = len(pop.ids)
     log.info("score run %s started (%d customers, %d parts, engine %s)", run_id, n, record["parts_total"], engine)
     print(f"run {run_id}", file=sys.stderr, flush=True)  # the id to pass to --resume if this run is killed
 
-    allowed_bad = math.floor(settings.max_bad_row_fraction * n)
+    # rejected input rows of no scored customer count against the threshold too (they can only fail a run)
+    allowed_bad = math.floor(settings.max_bad_row_fraction * n) - pop.unattributed_rows
     skipped = _write_parts(
         store,
         {**record, "source_url": source_url},
@@ -488,7 +610,13 @@ def run_batch(
         top_reasons=top_reasons,
     )
     record = _finish(
-        store=store, record=record, n=n, allowed_bad=allowed_bad, settings=settings, skipped=skipped, started=started
+        store=store,
+        record=record,
+        n=n,
+        unattributed=pop.unattributed_rows,
+        settings=settings,
+        skipped=skipped,
+        started=started,
     )
     return _result(record, store, skipped, started)
 
@@ -498,7 +626,7 @@ def _finish(
     store: ScoreStore,
     record: dict[str, Any],
     n: int,
-    allowed_bad: int,
+    unattributed: int,
     settings: BatchScoringSettings,
     skipped: int,
     started: float,
@@ -507,14 +635,18 @@ def _finish(
     run_id = str(record["run_id"])
     bad_summary = _summarise_bad(store.staged_bad_rows(run_id), settings.bad_row_examples)
     record = {**record, "bad_rows": bad_summary}
-    if bad_summary["count"] > allowed_bad:
-        error = (
-            f"{bad_summary['count']} bad rows exceed the threshold "
-            f"({settings.max_bad_row_fraction:.2%} of {n} = {allowed_bad})"
-        )
+    allowed = math.floor(settings.max_bad_row_fraction * n)
+    if bad_summary["count"] + unattributed > allowed:
+        counted = f"{bad_summary['count']} bad rows"
+        if unattributed:
+            counted += f" + {unattributed} rejected input row(s) of no scored customer"
+        error = f"{counted} exceed the threshold ({settings.max_bad_row_fraction:.2%} of {n} = {allowed})"
         failed = {**record, "status": "failed", "finished_at": now_utc(), "error": error}
         store.fail_run(run_id, failed, discard=True)
-        examples = "; ".join(f"{e['customer_id']}: {e['reason']}" for e in bad_summary["examples"][:5])
+        shown = [f"{e['customer_id']}: {e['reason']}" for e in bad_summary["examples"][:5]]
+        if not shown:
+            shown = list(record.get("input_problems", {}).get("examples", []))[:5]
+        examples = "; ".join(shown)
         raise ScoreRunError(
             f"score run {run_id} failed: {error} (CHURNLTV_SCORE_MAX_BAD_ROW_FRACTION); "
             f"the previous run is still served. Examples: {examples}",

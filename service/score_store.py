@@ -264,11 +264,29 @@ class ScoreStore:
 def _write_atomic(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` so that a crash leaves the old file or the new one, never half of one."""
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with tmp.open("wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    with _named_on_error(path, tmp):
+        with tmp.open("wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+
+
+@contextlib.contextmanager
+def _named_on_error(path: Path, tmp: Path) -> Iterator[None]:
+    """A failed write (disk full, permissions) removes its temporary file and names the target in the error.
+
+    Writers (Parquet, json) raise OSErrors without a file name; "No space left on device" alone does not tell the
+    operator which volume filled up.
+    """
+    try:
+        yield
+    except OSError as err:
+        tmp.unlink(missing_ok=True)
+        raise OSError(err.errno, err.strerror or str(err), str(path)) from err
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 class ParquetScoreStore(ScoreStore):
@@ -379,10 +397,11 @@ class ParquetScoreStore(ScoreStore):
         final = self._part_path(run_id, part)
         tmp = final.with_name(f".{final.name}.tmp-{os.getpid()}")
         table = pa.Table.from_pandas(to_storage(scored, run_id), preserve_index=False)
-        pq.write_table(table, tmp, compression="zstd")
-        with tmp.open("rb") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, final)
+        with _named_on_error(final, tmp):
+            pq.write_table(table, tmp, compression="zstd")
+            with tmp.open("rb") as fh:
+                os.fsync(fh.fileno())
+            os.replace(tmp, final)
 
     def staged_bad_rows(self, run_id: str) -> pd.DataFrame:
         import pandas as pd

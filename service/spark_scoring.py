@@ -182,13 +182,18 @@ def spark_parts(
     as_of: pd.Timestamp,
     ids: Sequence[str],
     todo: Sequence[int],
+    skip: set[str] | None = None,
     chunk_size: int,
     models: ModelSet,
     feature_settings: FeatureSettings,
     spark_master: str | None = None,
     top_reasons: int = 3,
 ) -> Iterator[ScoredPart]:
-    """Score the parts ``todo`` on Spark and yield them in part order (the driver writes them to the store)."""
+    """Score the parts ``todo`` on Spark and yield them in part order (the driver writes them to the store).
+
+    Parts are cut from ``ids`` exactly as the local engine cuts them; ids in ``skip`` (customers set aside for bad
+    input rows) are not sent to the executors, and the caller reports them as bad rows of their part.
+    """
     import pandas as pd
 
     from service.batch_scoring import ScoredPart
@@ -207,12 +212,9 @@ def spark_parts(
             shutil.copytree(models.ltv_info.path, ship / ltv_name)
             spark.sparkContext.addFile(str(ship / ltv_name), recursive=True)
         payload = _model_payload(models, churn_name, ltv_name)
-        rows = pd.DataFrame(
-            {
-                "part": [p for p in todo for _ in ids[p * chunk_size : (p + 1) * chunk_size]],
-                "customer_id": [c for p in todo for c in ids[p * chunk_size : (p + 1) * chunk_size]],
-            }
-        )
+        skip = skip or set()
+        pairs = [(p, c) for p in todo for c in ids[p * chunk_size : (p + 1) * chunk_size] if c not in skip]
+        rows = pd.DataFrame(pairs, columns=["part", "customer_id"])
         rows["part"] = rows["part"].astype("int32")
         parallelism = int(spark.sparkContext.defaultParallelism)
         n_partitions = max(1, min(len(todo), parallelism * 2))

@@ -17,6 +17,7 @@ import hashlib
 import json
 import math
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -99,6 +100,16 @@ CATALOGUE: dict[str, tuple[str, str, str]] = {
         "2",
         "events.csv, row 1, column 'customer_id': unknown customer (not in customers) (value: 'c9')",
     ),
+    "unknown_customer_in_transactions": (
+        "CLI",
+        "2",
+        "transactions.csv, row 1, column 'customer_id': unknown customer (not in customers) (value: 'c7')",
+    ),
+    "nps_not_whole": (
+        "CLI",
+        "2",
+        "nps_responses.csv, row 1, column 'score', customer 'c1': not a whole number (value: '7.5')",
+    ),
     "empty_file": ("CLI", "2", "events.csv: the file is empty (expected a header line with the column names)"),
     "header_only_file": ("CLI", "2", "events.csv: the table has no rows"),
     "ragged_row": (
@@ -115,6 +126,11 @@ CATALOGUE: dict[str, tuple[str, str, str]] = {
         "postgresql:// URL)",
     ),
     "unreachable_postgres": ("CLI", "2", "cannot connect to PostgreSQL at postgresql://postgres:***@127.0.0.1:"),
+    "validate_bad_extracted_at": (
+        "CLI",
+        "2",
+        "--extracted-at 'last tuesday' is not a date/time (use e.g. 2025-01-01 or 2025-01-01T12:00:00)",
+    ),
     "features_bad_as_of": (
         "CLI",
         "2",
@@ -130,10 +146,20 @@ CATALOGUE: dict[str, tuple[str, str, str]] = {
     "score_bad_data": (
         "CLI",
         "2",
-        "the data breaks the contract (1 problem(s)):\n  - transactions.csv, row 1, column 'amount', customer 'c1': "
-        "negative amount (value: '-3.5')",
+        "1 bad rows exceed the threshold (0.00% of 3000 = 0) (CHURNLTV_SCORE_MAX_BAD_ROW_FRACTION); the previous "
+        "run is still served.",
     ),
-    "score_disk_full": ("CLI", "2", "Error writing bytes to file. Detail: [errno 28] No space left on device"),
+    "score_model_data_mismatch": (
+        "CLI",
+        "2",
+        "does not fit the features of this data (15 difference(s)):\n  - missing feature 'sub_active' (int, from "
+        "subscriptions) (left out: no subscriptions table)",
+    ),
+    "score_disk_full": (
+        "CLI",
+        "2",
+        "part-00000.parquet': Error writing bytes to file. Detail: [errno 28] No space left on device",
+    ),
     # --- HTTP API -------------------------------------------------------------------------------------------
     "api_unknown_customer": ("API", "404", "customer_id: unknown customer 'ghost' (or signed up after as_of)"),
     "api_empty_batch": ("API", "422", "customer_ids: List should have at least 1 item after validation, not 0"),
@@ -206,6 +232,8 @@ DATA_CASES: dict[str, tuple[str, bytes | None]] = {
     "nps_out_of_range": ("nps_responses.csv", b"customer_id,answered_at,score\nc1,2024-03-01,11\n"),
     "duplicate_ids": ("customers.csv", (CUSTOMERS + "c1,2024-01-03,ads,b2c,\n").encode()),
     "unknown_customer_in_events": ("events.csv", f"{EVENTS_HEADER}c9,2024-02-03,login,app\n".encode()),
+    "unknown_customer_in_transactions": ("transactions.csv", f"{TX_HEADER}c7,2024-02-01,9.5,o1\n".encode()),
+    "nps_not_whole": ("nps_responses.csv", b"customer_id,answered_at,score\nc1,2024-03-01,7.5\n"),
     "empty_file": ("events.csv", b""),
     "header_only_file": ("events.csv", EVENTS_HEADER.encode()),
     "ragged_row": ("events.csv", f"{EVENTS_HEADER}c1,2024-02-01,login,app\nc1,2024-02-01,login\n".encode()),
@@ -252,14 +280,31 @@ def record(case: str, status: int, message: str) -> None:
             fh.write(json.dumps({"case": case, "status": status, "message": message}) + "\n")
 
 
-def expect_cli(case: str, code: int, output: str) -> None:
-    """Exit code 2, the catalogue's message, and no traceback."""
+PLACEHOLDER = re.compile(r"<[a-z][a-z ]*>")
+
+
+def doc_message(case: str) -> re.Pattern[str]:
+    """The whole message docs/BAD_INPUTS.md shows for ``case``, as a pattern: placeholders such as ``<dir>``,
+    ``<now>`` or ``<port>`` (temporary paths, the clock) match any text, everything else must be identical."""
+    cell = _doc_rows()[case][3]
+    lines = [part.strip().strip("`") for part in cell.split("<br>")]
+    literal = "\n".join(lines)
+    pieces = PLACEHOLDER.split(literal)
+    return re.compile(".+?".join(re.escape(piece) for piece in pieces), re.S)
+
+
+def expect_cli(case: str, code: int, output: str, *, exact: bool = True) -> None:
+    """Exit code 2, exactly the doc's message (with ``exact``; else the catalogue's fragment), no traceback."""
     record(case, code, output)
     assert CATALOGUE[case][1] == "2"
     assert code == 2, f"{case}: exit {code}\n{output}"
     assert "Traceback" not in output, output
     assert "error: unexpected " not in output, output  # the CLI's wording for a bug (exit 1)
     assert CATALOGUE[case][2] in output, f"{case}: expected {CATALOGUE[case][2]!r} in\n{output}"
+    if exact:
+        message = output[output.index("error: ") :].rstrip() if "error: " in output else output
+        pattern = doc_message(case)
+        assert pattern.fullmatch(message), f"{case}: the message is not the documented one:\n{message}\n---\n{pattern}"
 
 
 def expect_http(case: str, response: Any) -> None:
@@ -320,7 +365,7 @@ def test_bad_data_file_is_named_and_nothing_is_written(tmp_path: Path, case: str
 
     report = tmp_path / "dq.json"
     code, output = run_cli(["validate", "--data", str(data), "--report", str(report)])
-    expect_cli(case, code, output)
+    expect_cli(case, code, output, exact=False)  # validate prints a summary, then its own closing line
     if report.exists():  # validate saves the summary of what is wrong, and never calls bad data clean
         saved = json.loads(report.read_text())
         assert saved["ok"] is False
@@ -357,6 +402,14 @@ def test_unreachable_postgres_is_named_without_its_password(tmp_path: Path) -> N
     assert "Connection refused" in output
     assert "s3cret" not in output
     assert not out.exists()
+
+
+def test_validate_bad_extracted_at(tmp_path: Path) -> None:
+    data = write_base(tmp_path / "data")
+    report = tmp_path / "dq.json"
+    code, output = run_cli(["validate", "--data", str(data), "--extracted-at", "last tuesday", "--report", str(report)])
+    expect_cli("validate_bad_extracted_at", code, output)
+    assert not report.exists()
 
 
 def test_features_bad_as_of(tmp_path: Path) -> None:
@@ -536,17 +589,36 @@ def test_score_corrupt_bundle_is_refused_not_a_crash(
 
 @pytest.mark.slow
 def test_score_bad_data_keeps_the_previous_run(trained_world: TrainedWorld, scores_copy: Path, tmp_path: Path) -> None:
-    data = write_base(tmp_path / "data", "negative_amount")
+    import duckdb
+
+    data = tmp_path / "bad.duckdb"
+    shutil.copy(trained_world.data, data)
+    con = duckdb.connect(str(data))
+    try:
+        con.execute("UPDATE transactions SET amount = -3.5 WHERE rowid = (SELECT min(rowid) FROM transactions)")
+    finally:
+        con.close()
     before = store_state(scores_copy)
-    expect_cli(
-        "score_bad_data", *run_cli(["score", "--data", str(data), "--output", str(scores_copy)], env=trained_world.env)
-    )
+    # with no bad row allowed, one negative amount fails the run; the customer and the row are named
+    env = {**trained_world.env, "CHURNLTV_SCORE_MAX_BAD_ROW_FRACTION": "0"}
+    expect_cli("score_bad_data", *run_cli(["score", "--data", str(data), "--output", str(scores_copy)], env=env))
+    assert store_state(scores_copy) == before
+
+
+@pytest.mark.slow
+def test_score_with_a_model_the_data_cannot_feed(
+    trained_world: TrainedWorld, scores_copy: Path, tmp_path: Path
+) -> None:
+    data = write_base(tmp_path / "data")  # no subscriptions, NPS or tickets: the trained model needs them
+    before = store_state(scores_copy)
+    args = ["score", "--data", str(data), "--output", str(scores_copy)]
+    expect_cli("score_model_data_mismatch", *run_cli(args, env=trained_world.env))
     assert store_state(scores_copy) == before
 
 
 @pytest.mark.slow
 def test_score_on_a_full_disk_keeps_the_previous_run(trained_world: TrainedWorld, tmp_path: Path) -> None:
-    with full_disk(tmp_path, copy_in=trained_world.scores, free_kb=16) as disk:
+    with full_disk(tmp_path, copy_in=trained_world.scores, free_kb=64) as disk:
         target = disk / trained_world.scores.name
         before = store_state(target)
         code, output = run_cli(
