@@ -132,12 +132,52 @@ def run_demo(  # noqa: PLR0915 - a straight-line script reads best as one functi
         f"  BTYD holdout: MAE of repeat purchases per customer {_fmt(ltv.metrics.get('ltv_holdout_mae'))} "
         f"vs naive {_fmt(ltv.metrics.get('ltv_baseline_mae'))}"
     )
+    buckets = _holdout_buckets(ltv.run_id)
+    summary["btyd_buckets"] = buckets
+    if buckets:
+        # the CDNOW-style check (Fader, Hardie & Lee 2005, Figure 4): mean holdout purchases per calibration frequency
+        echo("    calibration purchases   customers   actual   BG/NBD   naive")
+        for b in buckets:
+            echo(
+                f"    {b['bucket']:>21}   {b['n_customers']:>9,}   {_fmt(b['actual'], 2):>6}   "
+                f"{_fmt(b['predicted'], 2):>6}   {_fmt(b['baseline'], 2):>5}"
+            )
     echo("  risk tiers: " + ", ".join(f"{k} {v:,}" for k, v in sorted(tiers.items())))
     echo("  top value at risk: " + ", ".join(f"{r['customer_id']} ({_fmt(r['value_at_risk'], 0)})" for r in top_rows))
     echo(f"  report: {report}")
-    echo(f"  MLflow UI: mlflow ui --backend-store-uri {training_settings.tracking_uri}")
+    echo(f"  MLflow UI: {_mlflow_command()} ui --backend-store-uri {training_settings.tracking_uri}")
     echo(f"  total {sum(timings.values()):.0f} s")
     return summary
+
+
+def _holdout_buckets(run_id: str) -> list[dict[str, Any]]:
+    """The LTV run's predicted-vs-actual table (logged as holdout_buckets.json), one dict per frequency bucket."""
+    import mlflow
+
+    try:
+        table = mlflow.artifacts.load_dict(f"runs:/{run_id}/holdout_buckets.json")
+    except Exception as err:  # the summary is still useful without it; say why it is missing
+        log.warning("no BTYD holdout table for run %s: %s", run_id, err)
+        return []
+    columns = list(table)
+    rows = zip(*(table[c] for c in columns), strict=True)
+    return [dict(zip(columns, row, strict=True)) for row in rows]
+
+
+def _mlflow_command() -> str:
+    """``mlflow`` when it is on PATH (venv activated), else its path in this interpreter's environment."""
+    import shutil
+    import sys
+
+    if shutil.which("mlflow"):
+        return "mlflow"
+    beside = Path(sys.executable).parent / "mlflow"
+    if beside.exists():
+        try:
+            return str(beside.relative_to(Path.cwd()))
+        except ValueError:
+            return str(beside)
+    return "mlflow"
 
 
 def register(app: typer.Typer) -> None:
