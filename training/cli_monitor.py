@@ -1,16 +1,35 @@
-"""`churnltv monitor`: drift of the scoring snapshot against the training snapshot (exit 1 on alert)."""
+"""`churnltv monitor`: drift of the scoring snapshot against the training snapshot (exit 1 on alert).
+
+Exit codes are the scheduler's contract: 0 stable or watch, 1 alert (only), 2 bad input (a message naming the
+file, date or setting), 3 an internal error. An unexpected exception must not look like an alert (the root CLI
+maps it to 1 for every other command), nor like a clean run.
+"""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import typer
+
+EXIT_ALERT = 1
+EXIT_BAD_INPUT = 2
+EXIT_INTERNAL_ERROR = 3
+
+HELP = (
+    "PSI per feature and for the churn score, BTYD purchases check, calibration on matured labels against the "
+    "model's holdout ECE. Band limits: CHURNLTV_MONITOR_* settings (PSI 0.1/0.2).\n\n"
+    "Writes drift.json + drift.html and logs them to MLflow (experiment churnltv-monitor), where "
+    "`churnltv report` finds the latest run.\n\n"
+    "Exit codes: 0 stable or watch; 1 alert (any check, including a statistic that is not a finite number); "
+    "2 bad input (message names it); 3 internal error (set CHURNLTV_DEBUG=1 for the traceback)."
+)
 
 
 def register(app: typer.Typer) -> None:
     """Add `churnltv monitor` to the root app."""
 
-    @app.command("monitor")
+    @app.command("monitor", help=HELP)
     def monitor(  # noqa: PLR0917 (typer maps each option to a parameter)
         data: str = typer.Option(
             "data/demo.duckdb",
@@ -28,15 +47,17 @@ def register(app: typer.Typer) -> None:
         out: str = typer.Option(
             None, "--out", help="Directory for drift.json and drift.html (default reports/monitor/<as-of>)."
         ),
-        no_mlflow: bool = typer.Option(False, "--no-mlflow", help="Do not log the result to MLflow."),
+        no_mlflow: bool = typer.Option(
+            False, "--no-mlflow", help="Do not log the result to MLflow (then `churnltv report --drift FILE`)."
+        ),
     ) -> None:
-        """PSI per feature and for the churn score, BTYD purchases check, calibration on matured labels."""
         import logging
 
         import pandas as pd
 
         from features.errors import UserInputError
         from training.drift_monitor import run_drift_monitor
+        from training.monitor_settings import load_monitor_settings
         from training.settings import TrainingSettings
 
         if not logging.getLogger().handlers:
@@ -46,16 +67,30 @@ def register(app: typer.Typer) -> None:
             reference = None if reference_as_of is None else pd.Timestamp(reference_as_of)
         except (ValueError, TypeError):
             raise UserInputError("--as-of / --reference-as-of must be dates (YYYY-MM-DD)") from None
-        report = run_drift_monitor(
-            data,
-            cutoff,
-            settings=TrainingSettings(),
-            reference_as_of=reference,
-            churn_ref=churn_model,
-            ltv_ref=None if ltv_model.lower() == "none" else ltv_model,
-            out_dir=None if out is None else Path(out),
-            log_to_mlflow=not no_mlflow,
-        )
+        limits = load_monitor_settings()
+        try:
+            report = run_drift_monitor(
+                data,
+                cutoff,
+                settings=TrainingSettings(),
+                reference_as_of=reference,
+                churn_ref=churn_model,
+                ltv_ref=None if ltv_model.lower() == "none" else ltv_model,
+                out_dir=None if out is None else Path(out),
+                log_to_mlflow=not no_mlflow,
+                limits=limits,
+            )
+        except (UserInputError, OSError):
+            raise  # the root CLI prints the message and exits 2
+        except Exception as err:
+            if os.environ.get("CHURNLTV_DEBUG"):
+                raise
+            typer.echo(
+                f"error: internal error in the drift monitor: {type(err).__name__}: {err} "
+                "(set CHURNLTV_DEBUG=1 for the traceback)",
+                err=True,
+            )
+            raise typer.Exit(EXIT_INTERNAL_ERROR) from None
         typer.echo(f"drift as of {cutoff.date()} vs {pd.Timestamp(report.reference_as_of).date()}: {report.status}")
         typer.echo(f"  score PSI {report.score['psi']:.3f} ({report.score['band']})")
         for f in report.features[:10]:
@@ -66,4 +101,4 @@ def register(app: typer.Typer) -> None:
                 typer.echo(f"  {name}: {summary}")
         typer.echo(f"  report: {report.files.get('html')}")
         if report.status == "alert":
-            raise typer.Exit(1)
+            raise typer.Exit(EXIT_ALERT)

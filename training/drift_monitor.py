@@ -1,6 +1,7 @@
 """Drift monitoring: is the scoring snapshot still the population the champion models were trained on?
 
-Four checks, each with a band (stable / watch / alert):
+Four checks, each with a band (stable / watch / alert; limits in ``training.monitor_settings``, env prefix
+``CHURNLTV_MONITOR_``):
 
 * **Feature drift** — Population Stability Index per model feature between the reference snapshot (features
   recomputed, point in time, at the champion's latest training cutoff, recorded in its metadata) and the scoring
@@ -11,11 +12,18 @@ Four checks, each with a band (stable / watch / alert):
 * **BTYD check** — purchases the LTV model expected since its fit (sum over customers of BG/NBD's conditional
   expectation E[Y(t) | x, t_x, T], Fader, Hardie & Lee 2005, eq. 10, with t = time since the fit) against the
   purchase days actually observed. Band on the relative error: < 10% stable, 10-20% watch, > 20% alert.
-* **Calibration drift** (once labels mature, i.e. at ``as_of - horizon``) — expected calibration error of the
-  champion on the matured cutoff (10 equal-width bins). Band: < 0.02 stable, 0.02-0.05 watch, > 0.05 alert.
+* **Calibration drift** (once labels mature, i.e. at ``as_of - horizon``) — expected calibration error
+  ``ECE = sum_b |B_b|/n * |mean(y_b) - mean(p_b)|`` (10 equal-width bins) of the champion on the matured cutoff,
+  compared with the ECE the same model had on its own holdout at training time (``metrics.test_ece`` in the
+  bundle; recomputed at the reference cutoff for a bundle that lacks it). Band on the rise ``ECE - ECE_holdout``:
+  < 0.02 stable, 0.02-0.05 watch, > 0.05 alert; a model that got better calibrated is stable.
 
-The result is logged to MLflow (experiment ``churnltv-monitor``) and written as JSON + HTML; the CLI exits 1 on
-any alert so a scheduler can react.
+A statistic that is not a finite number (NaN, infinite, missing) is an **alert**: a check that cannot say
+"stable" must wake someone up rather than pass silently.
+
+The result is written as ``drift.json`` + ``drift.html`` and logged to MLflow (experiment ``churnltv-monitor``,
+both files as artifacts); ``churnltv report`` shows the latest such run (``latest_drift_report``). The CLI exits
+1 on any alert so a scheduler can react.
 """
 
 from __future__ import annotations
@@ -39,28 +47,32 @@ if TYPE_CHECKING:
     from models.churn_bundle import ChurnBundle
     from training.settings import TrainingSettings
 
+from training.monitor_settings import MonitorSettings
+
 log = logging.getLogger(__name__)
 
 Band = Literal["stable", "watch", "alert"]
 MONITOR_EXPERIMENT = "churnltv-monitor"
-PSI_WATCH, PSI_ALERT = 0.1, 0.2
-BTYD_WATCH, BTYD_ALERT = 0.1, 0.2
-ECE_WATCH, ECE_ALERT = 0.02, 0.05
+DRIFT_FILE = "drift.json"
 PSI_FLOOR = 1e-4
 _ORDER: dict[str, int] = {"stable": 0, "watch": 1, "alert": 2}
 
 
 def band_for(value: float | None, watch: float, alert: float) -> Band:
-    """Band of a drift statistic: below ``watch`` stable, up to ``alert`` watch, above alert."""
+    """Band of a drift statistic: below ``watch`` stable, up to ``alert`` watch, above alert.
+
+    NaN, infinity and None are "alert": a statistic that could not be measured is not evidence of stability.
+    """
     if value is None or not math.isfinite(value):
-        return "stable"
+        return "alert"
     if value > alert:
         return "alert"
     return "watch" if value >= watch else "stable"
 
 
-def psi_band(psi: float) -> Band:
-    return band_for(psi, PSI_WATCH, PSI_ALERT)
+def psi_band(psi: float, limits: MonitorSettings | None = None) -> Band:
+    limits = limits or MonitorSettings()
+    return band_for(psi, limits.psi_watch, limits.psi_alert)
 
 
 def _shares(codes: np.ndarray[Any, Any], n_bins: int) -> np.ndarray[Any, np.dtype[np.float64]]:
@@ -104,16 +116,28 @@ def population_stability_index(reference: Any, current: Any, *, bins: int = 10, 
 
 
 def expected_calibration_error(y: Any, p: Any, bins: int = 10) -> float:
-    """ECE with equal-width probability bins: sum_b |B|/n * |mean(y_b) - mean(p_b)|."""
-    y_arr = np.asarray(y, dtype=np.float64)
-    p_arr = np.asarray(p, dtype=np.float64)
-    idx = np.minimum((p_arr * bins).astype(int), bins - 1)
-    total = 0.0
-    for b in range(bins):
-        mask = idx == b
-        if mask.any():
-            total += mask.mean() * abs(y_arr[mask].mean() - p_arr[mask].mean())
-    return float(total)
+    """ECE with equal-width probability bins: sum_b |B|/n * |mean(y_b) - mean(p_b)|.
+
+    The definition training uses for the holdout's ``test_ece`` (``training.churn_evaluation``), so the two compare.
+    """
+    from training.churn_evaluation import expected_calibration_error as ece
+
+    return ece(y, p, n_bins=bins)
+
+
+def calibration_drift(ece: float, reference_ece: float | None, limits: MonitorSettings) -> dict[str, Any]:
+    """Band the rise of ECE over the reference (holdout) ECE; an unknown reference or ECE is an alert."""
+    known = reference_ece is not None and math.isfinite(reference_ece) and math.isfinite(ece)
+    rise = ece - float(reference_ece) if known else math.nan  # type: ignore[arg-type]
+    out: dict[str, Any] = {
+        "ece": ece,
+        "reference_ece": reference_ece,
+        "ece_increase": rise,
+        "band": band_for(rise, limits.calibration_watch, limits.calibration_alert),
+    }
+    if not known:
+        out["reason"] = "no finite ECE to compare with the holdout ECE"
+    return out
 
 
 @dataclass
@@ -130,6 +154,7 @@ class DriftReport:
     score: dict[str, Any]
     btyd: dict[str, Any] | None
     calibration: dict[str, Any] | None
+    limits: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     status: Band = "stable"
     mlflow_run_id: str | None = None
@@ -150,13 +175,16 @@ def _feature_settings(bundle: ChurnBundle) -> Any:
     return FeatureSettings(**{k: v for k, v in recorded.items() if k in FeatureSettings.model_fields and v is not None})
 
 
-def _btyd_check(con: duckdb.DuckDBPyConnection, ltv_path: Path, as_of: pd.Timestamp) -> dict[str, Any]:
+def _btyd_check(
+    con: duckdb.DuckDBPyConnection, ltv_path: Path, as_of: pd.Timestamp, limits: MonitorSettings | None = None
+) -> dict[str, Any]:
     """Purchases predicted by the LTV model since its fit vs purchase days observed (repeat purchases)."""
     import pandas as pd
 
     from features.btyd_summary import btyd_summary_sql
     from models.customer_value import LtvPredictor
 
+    limits = limits or MonitorSettings()
     ltv = LtvPredictor.from_bundle(ltv_path)
     fitted = pd.Timestamp(ltv.metadata["as_of"])
     if as_of <= fitted:
@@ -184,41 +212,73 @@ def _btyd_check(con: duckdb.DuckDBPyConnection, ltv_path: Path, as_of: pd.Timest
         "actual_purchases": actual,
         "actual_over_predicted": actual / total_predicted if total_predicted > 0 else None,
         "relative_error": rel_error,
-        "band": band_for(rel_error, BTYD_WATCH, BTYD_ALERT),
+        "band": band_for(rel_error, limits.btyd_watch, limits.btyd_alert),
     }
 
 
-def _calibration_check(
-    con: duckdb.DuckDBPyConnection, bundle: ChurnBundle, feature_settings: Any, as_of: pd.Timestamp
-) -> dict[str, Any]:
-    """ECE on the latest cutoff whose labels have matured (as_of - horizon)."""
-    import pandas as pd
-
+def _labelled_scores(
+    con: duckdb.DuckDBPyConnection, bundle: ChurnBundle, feature_settings: Any, cutoff: pd.Timestamp
+) -> tuple[np.ndarray[Any, np.dtype[np.float64]], np.ndarray[Any, np.dtype[np.float64]]] | str:
+    """Churn labels and the model's probabilities at ``cutoff``, or why there are none (labels not mature)."""
     from features.labels import build_labels
     from features.point_in_time import build_features
 
-    horizon = int(feature_settings.horizon_days)
-    cutoff = as_of - pd.Timedelta(days=horizon)
     try:
         labels = build_labels(con, [cutoff], feature_settings)
     except UserInputError as err:
-        return {"skipped": f"labels at {cutoff.date()} are not mature yet: {err}"}
+        return f"labels at {cutoff.date()} are not mature yet: {err}"
     features, _ = build_features(con, [cutoff], feature_settings)
     frame = labels.merge(features, on=["customer_id", "as_of"], how="inner")
     if frame.empty:
-        return {"skipped": f"no labelled customers at {cutoff.date()}"}
-    p = bundle.predict_proba(frame)
-    y = frame["churned"].to_numpy(dtype=np.float64)
-    ece = expected_calibration_error(y, p)
-    return {
+        return f"no labelled customers at {cutoff.date()}"
+    return frame["churned"].to_numpy(dtype=np.float64), np.asarray(bundle.predict_proba(frame), dtype=np.float64)
+
+
+def _calibration_check(
+    con: duckdb.DuckDBPyConnection,
+    bundle: ChurnBundle,
+    feature_settings: Any,
+    as_of: pd.Timestamp,
+    *,
+    reference: pd.Timestamp,
+    limits: MonitorSettings,
+) -> dict[str, Any]:
+    """ECE on the latest cutoff whose labels have matured (as_of - horizon) against the holdout ECE."""
+    import pandas as pd
+
+    horizon = int(feature_settings.horizon_days)
+    cutoff = as_of - pd.Timedelta(days=horizon)
+    current = _labelled_scores(con, bundle, feature_settings, cutoff)
+    if isinstance(current, str):
+        return {"skipped": current}
+    y, p = current
+    recorded = bundle.metadata.get("metrics", {}).get("test_ece")
+    if recorded is not None and math.isfinite(float(recorded)):
+        reference_ece: float | None = float(recorded)
+        reference_from = "the model's holdout ECE at training (metadata metrics.test_ece)"
+    else:
+        at_reference = _labelled_scores(con, bundle, feature_settings, reference)
+        reference_ece = None if isinstance(at_reference, str) else expected_calibration_error(*at_reference)
+        reference_from = (
+            f"recomputed at the reference cutoff {reference.date()}"
+            if reference_ece is not None
+            else f"unavailable: {at_reference}"
+        )
+    test_cutoff = bundle.metadata.get("cutoffs", {}).get("test")
+    out: dict[str, Any] = {
         "cutoff": str(cutoff),
-        "customers": len(frame),
+        "customers": int(y.size),
         "mean_predicted": float(np.mean(p)),
         "observed_rate": float(np.mean(y)),
-        "ece": ece,
-        "training_ece": bundle.metadata.get("metrics", {}).get("test_ece"),
-        "band": band_for(ece, ECE_WATCH, ECE_ALERT),
+        **calibration_drift(expected_calibration_error(y, p), reference_ece, limits),
+        "reference_ece_from": reference_from,
     }
+    if test_cutoff is not None and cutoff <= pd.Timestamp(test_cutoff):
+        out["note"] = (
+            f"the latest matured cutoff ({cutoff.date()}) is not after the model's test window ({test_cutoff}): "
+            "the model is compared with data it was evaluated (or trained) on"
+        )
+    return out
 
 
 def _reference_cutoff(bundle: ChurnBundle, churn_ref: str, given: pd.Timestamp | str | None) -> pd.Timestamp:
@@ -233,7 +293,9 @@ def _reference_cutoff(bundle: ChurnBundle, churn_ref: str, given: pd.Timestamp |
     return pd.Timestamp(recorded)
 
 
-def _feature_drift(bundle: ChurnBundle, ref: pd.DataFrame, cur: pd.DataFrame, notes: list[str]) -> list[dict[str, Any]]:
+def _feature_drift(
+    bundle: ChurnBundle, ref: pd.DataFrame, cur: pd.DataFrame, notes: list[str], limits: MonitorSettings
+) -> list[dict[str, Any]]:
     """PSI and band of every model feature, worst first."""
     categorical = set(bundle.spec.categorical)
     out: list[dict[str, Any]] = []
@@ -242,8 +304,9 @@ def _feature_drift(bundle: ChurnBundle, ref: pd.DataFrame, cur: pd.DataFrame, no
             notes.append(f"feature {name} is missing from the data; not compared")
             continue
         value = population_stability_index(ref[name], cur[name], categorical=name in categorical)
-        out.append({"feature": name, "psi": value, "band": psi_band(value)})
-    out.sort(key=lambda f: -float(f["psi"]))
+        out.append({"feature": name, "psi": value, "band": psi_band(value, limits)})
+    # worst first; a non-finite PSI (an alert) sorts to the top
+    out.sort(key=lambda f: -float(f["psi"]) if math.isfinite(float(f["psi"])) else -math.inf)
     return out
 
 
@@ -257,6 +320,7 @@ def run_drift_monitor(
     ltv_ref: str | None = "champion",
     out_dir: Path | None = None,
     log_to_mlflow: bool = True,
+    limits: MonitorSettings | None = None,
 ) -> DriftReport:
     """Compare the scoring snapshot at ``as_of`` with the champion's training snapshot; see the module docstring."""
     import pandas as pd
@@ -267,6 +331,7 @@ def run_drift_monitor(
     from models.churn_bundle import ChurnBundle
     from training.registry import CHURN_MODEL, LTV_MODEL
 
+    limits = limits or MonitorSettings()
     cutoff = pd.Timestamp(as_of)
     churn_path = resolve_bundle(churn_ref, default_name=CHURN_MODEL, tracking_uri=settings.tracking_uri)
     bundle = ChurnBundle.load(churn_path)
@@ -280,13 +345,13 @@ def run_drift_monitor(
         con = source.connect()
         ref_feats, _ = build_features(con, [reference], feature_settings)
         cur_feats, _ = build_features(con, [cutoff], feature_settings)
-        features = _feature_drift(bundle, ref_feats, cur_feats, notes)
+        features = _feature_drift(bundle, ref_feats, cur_feats, notes, limits)
         p_ref = bundle.predict_proba(ref_feats)
         p_cur = bundle.predict_proba(cur_feats)
         score_psi = population_stability_index(p_ref, p_cur)
         score = {
             "psi": score_psi,
-            "band": psi_band(score_psi),
+            "band": psi_band(score_psi, limits),
             "mean_reference": float(np.mean(p_ref)),
             "mean_current": float(np.mean(p_cur)),
         }
@@ -294,10 +359,10 @@ def run_drift_monitor(
         if ltv_ref and ltv_ref.lower() != "none":
             if "transactions" in source.raw_tables:
                 ltv_path = resolve_bundle(ltv_ref, default_name=LTV_MODEL, tracking_uri=settings.tracking_uri)
-                btyd = _btyd_check(con, ltv_path, cutoff)
+                btyd = _btyd_check(con, ltv_path, cutoff, limits)
             else:
                 notes.append("no transactions table: BTYD check skipped")
-        calibration = _calibration_check(con, bundle, feature_settings, cutoff)
+        calibration = _calibration_check(con, bundle, feature_settings, cutoff, reference=reference, limits=limits)
         con.close()
     finally:
         source.close()
@@ -316,6 +381,7 @@ def run_drift_monitor(
         score=score,
         btyd=btyd,
         calibration=calibration,
+        limits=limits.model_dump(),
         notes=notes,
         status=_worst(bands),
     )
@@ -327,13 +393,31 @@ def run_drift_monitor(
     return report
 
 
+def _finite_or_none(value: Any) -> Any:
+    """``value`` with every NaN/infinite float replaced by None, recursively (strict JSON has neither)."""
+    if isinstance(value, dict):
+        return {k: _finite_or_none(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite_or_none(v) for v in value]
+    if isinstance(value, float | np.floating) and not math.isfinite(float(value)):
+        return None
+    if isinstance(value, np.floating):
+        return float(value)
+    return value
+
+
 def write_report(report: DriftReport, out_dir: Path) -> dict[str, str]:
-    """Write ``drift.json`` and ``drift.html`` into ``out_dir``; returns their paths."""
+    """Write ``drift.json`` and ``drift.html`` into ``out_dir``; returns their paths.
+
+    NaN/infinite statistics are written as JSON ``null`` (strict JSON; the band says "alert").
+    """
     out_dir.mkdir(parents=True, exist_ok=True)
-    json_path = out_dir / "drift.json"
+    json_path = out_dir / DRIFT_FILE
     html_path = out_dir / "drift.html"
-    json_path.write_text(json.dumps(report.to_dict(), indent=2, default=str))
+    json_path.write_text(json.dumps(_finite_or_none(report.to_dict()), indent=2, default=str, allow_nan=False))
     colour = {"stable": "#2e7d32", "watch": "#f9a825", "alert": "#c62828"}
+    limits = report.limits or MonitorSettings().model_dump()
+    watch, alert = float(limits["psi_watch"]), float(limits["psi_alert"])
 
     def badge(b: str) -> str:
         return f'<b style="color:{colour.get(b, "#000")}">{html.escape(b)}</b>'
@@ -354,7 +438,8 @@ def write_report(report: DriftReport, out_dir: Path) -> dict[str, str]:
         f"<h1>Drift as of {html.escape(report.as_of)}: {badge(report.status)}</h1>"
         f"<p>Reference: {html.escape(report.reference_as_of)} ({report.n_reference} customers); "
         f"current: {report.n_current} customers; source {html.escape(report.source)}.</p>"
-        f"<p>PSI bands: &lt; {PSI_WATCH} stable, {PSI_WATCH}-{PSI_ALERT} watch, &gt; {PSI_ALERT} alert.</p>"
+        f"<p>PSI bands: &lt; {watch:g} stable, {watch:g}-{alert:g} watch, &gt; {alert:g} alert; a value that is not "
+        "a finite number is an alert.</p>"
         f"{block('Score distribution', report.score)}"
         f"{block('BTYD: purchases predicted vs actual', report.btyd)}"
         f"{block('Calibration on matured labels', report.calibration)}"
@@ -384,7 +469,46 @@ def _log_mlflow(report: DriftReport, settings: TrainingSettings) -> str:
             metrics["btyd_relative_error"] = report.btyd["relative_error"]
         if report.calibration and "ece" in report.calibration:
             metrics["calibration_ece"] = report.calibration["ece"]
-        mlflow.log_metrics(metrics)
+            metrics["calibration_ece_increase"] = report.calibration["ece_increase"]
+        mlflow.log_metrics({k: float(v) for k, v in metrics.items() if v is not None and math.isfinite(float(v))})
         for path in report.files.values():
             mlflow.log_artifact(path)
         return str(run.info.run_id)
+
+
+def latest_drift_report(tracking_uri: str) -> dict[str, Any] | None:
+    """The ``drift.json`` of the most recent finished monitor run in MLflow (``churnltv-monitor``), or None.
+
+    This is how ``churnltv report`` gets the drift section: every ``churnltv monitor`` run logs its result there
+    (unless ``--no-mlflow``; then pass the file with ``churnltv report --drift``). Read-only: the experiment is
+    not created when absent.
+    """
+    import tempfile
+
+    import mlflow
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+    experiment = client.get_experiment_by_name(MONITOR_EXPERIMENT)
+    if experiment is None:
+        return None
+    runs = client.search_runs(
+        [experiment.experiment_id],
+        filter_string="attributes.status = 'FINISHED'",
+        order_by=["attributes.start_time DESC"],
+        max_results=1,
+    )
+    if not runs:
+        return None
+    run = runs[0]
+    with tempfile.TemporaryDirectory(prefix="churnltv-drift-") as tmp:
+        try:
+            local = mlflow.artifacts.download_artifacts(
+                run_id=run.info.run_id, artifact_path=DRIFT_FILE, dst_path=tmp, tracking_uri=tracking_uri
+            )
+        except Exception as err:  # MlflowException, OSError: artifact store moved, run without the file
+            log.warning("monitor run %s has no readable %s: %s", run.info.run_id, DRIFT_FILE, err)
+            return None
+        data: dict[str, Any] = json.loads(Path(local).read_text(encoding="utf-8"))
+    data["mlflow_run_id"] = run.info.run_id
+    return data
