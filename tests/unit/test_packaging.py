@@ -1,7 +1,7 @@
 """The Docker image and the local install get exactly the pinned dependency set and the same entry point.
 
-The test machines have no Docker engine, so this checks the Dockerfile's instructions and the lock
-file instead of building the image (the build itself is exercised with tools/docker-here, see README).
+The test machines have no Docker engine, so this checks the Dockerfile's instructions, the lock file (it must pin
+the whole runtime closure, or the image's install could float) and the compose file instead of building the image.
 """
 
 from __future__ import annotations
