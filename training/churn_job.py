@@ -26,7 +26,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
@@ -252,13 +252,24 @@ def tune(
 
 @dataclass(frozen=True)
 class HoldoutComparison:
-    """Model vs baselines (and oracle) on the test rows."""
+    """Model vs baselines (and oracle) on the test rows.
+
+    ``baselines``/``oracle`` are the JSON-able summaries logged as ``evaluation.json``; ``baseline_scores`` are the
+    baselines' calibrated probabilities on the test rows; ``baseline_evaluations``/``oracle_evaluation`` carry the
+    full metric set with bootstrap intervals (the oracle's on the rows where it is defined).
+    """
 
     model: Evaluation
     baselines: dict[str, dict[str, Any]]
     oracle: dict[str, Any] | None
     metrics: dict[str, float]
     baseline_scores: dict[str, NDArray[np.float64]]
+    baseline_evaluations: dict[str, Evaluation] = field(default_factory=dict)
+    oracle_evaluation: Evaluation | None = None
+
+
+def _summary(evaluation: Evaluation) -> dict[str, Any]:
+    return {"metrics": dict(evaluation.metrics), "intervals": {k: list(v) for k, v in evaluation.intervals.items()}}
 
 
 def compare_on_holdout(
@@ -270,36 +281,62 @@ def compare_on_holdout(
     source_url: str,
     horizon_days: int,
     seed: int,
+    summary_at: Callable[[pd.Timestamp], pd.DataFrame] | None = None,
 ) -> HoldoutComparison:
-    """Evaluate the calibrated model, every baseline (paired AUC difference CI) and the oracle."""
+    """Evaluate the calibrated model, every baseline and the oracle with the same metric set on the same rows.
+
+    Each baseline's score is calibrated like the model (isotonic on the validation window), then gets every
+    metric of ``METRICS`` with a bootstrap interval (``baseline_<name>_test_<metric>``, ``..._ci_low/high``) and
+    the paired ROC-AUC difference model - baseline. The oracle (generated data only) is scored raw: it is the
+    generator's true probability, not something fitted to labels (``oracle_test_<metric>``).
+    """
     import pandas as pd
 
+    from models.probability_calibration import ProbabilityCalibration
     from training.churn_baselines import baseline_scores
-    from training.churn_evaluation import evaluate, expected_calibration_error, paired_bootstrap_difference, roc_auc
+    from training.churn_evaluation import evaluate, paired_bootstrap_difference, roc_auc
 
     model_eval = evaluate(y_test, p_test, n_boot=N_BOOT, seed=seed)
     metrics = model_eval.flat("test_")
     metrics["test_rows"] = float(model_eval.n_rows)
     metrics["test_churn_rate"] = model_eval.churn_rate
+    y_val = split.validation[LABEL].to_numpy(np.float64)
     baselines: dict[str, dict[str, Any]] = {}
     scores: dict[str, NDArray[np.float64]] = {}
+    evaluations: dict[str, Evaluation] = {}
     for base in baseline_scores(
-        _features(split.train, spec), split.train[LABEL].to_numpy(np.float64), split.test, spec
+        _features(split.train, spec),
+        split.train[LABEL].to_numpy(np.float64),
+        split.test,
+        spec,
+        validation=split.validation,
+        summary_at=summary_at,
     ):
         info: dict[str, Any] = {"note": base.note}
         if base.scores is not None:
-            scores[base.name] = base.scores
-            auc = roc_auc(y_test, base.scores)
-            diff = paired_bootstrap_difference(roc_auc, y_test, p_test, base.scores, n_boot=N_BOOT, seed=seed)
-            info.update(test_roc_auc=auc, auc_diff=diff.difference, auc_diff_ci=(diff.lower, diff.upper))
-            metrics[f"baseline_{base.name}_test_roc_auc"] = auc
+            calibrated = base.scores
+            if base.validation is not None:
+                calibrated = ProbabilityCalibration("isotonic").fit(base.validation, y_val).predict(base.scores)
+                info["calibration"] = "isotonic on the validation window"
+            scores[base.name] = calibrated
+            evaluation = evaluate(y_test, calibrated, n_boot=N_BOOT, seed=seed)
+            evaluations[base.name] = evaluation
+            diff = paired_bootstrap_difference(roc_auc, y_test, p_test, calibrated, n_boot=N_BOOT, seed=seed)
+            info.update(_summary(evaluation))
+            info.update(
+                test_roc_auc=evaluation.metrics["roc_auc"],
+                auc_diff=diff.difference,
+                auc_diff_ci=(diff.lower, diff.upper),
+            )
+            metrics.update(evaluation.flat(f"baseline_{base.name}_test_"))
             metrics[f"baseline_{base.name}_auc_diff"] = diff.difference
             metrics[f"baseline_{base.name}_auc_diff_ci_low"] = diff.lower
             metrics[f"baseline_{base.name}_auc_diff_ci_high"] = diff.upper
         baselines[base.name] = info
-        logger.info("baseline %s: %s", base.name, info)
+        logger.info("baseline %s: %s", base.name, {k: v for k, v in info.items() if k != "intervals"})
 
     oracle: dict[str, Any] | None = None
+    oracle_eval: Evaluation | None = None
     truth_file = _truth_path(source_url)
     if truth_file is not None and truth_file.is_file():
         from features.demo_generator import oracle_churn_probability
@@ -308,7 +345,8 @@ def compare_on_holdout(
         ids = split.test["customer_id"].astype(str).tolist()
         p_oracle = oracle_churn_probability(truth, split.test_cutoff, horizon_days, customer_ids=ids).to_numpy()
         ok = np.isfinite(p_oracle)
-        oracle_auc = roc_auc(y_test[ok], p_oracle[ok])
+        oracle_eval = evaluate(y_test[ok], p_oracle[ok], n_boot=N_BOOT, seed=seed)
+        oracle_auc = oracle_eval.metrics["roc_auc"]
         model_auc_same_rows = roc_auc(y_test[ok], p_test[ok])
         oracle = {
             "truth_file": str(truth_file),
@@ -317,12 +355,24 @@ def compare_on_holdout(
             "oracle_test_roc_auc": oracle_auc,
             "model_test_roc_auc_same_rows": model_auc_same_rows,
             "ratio": model_auc_same_rows / oracle_auc if oracle_auc else float("nan"),
+            **_summary(oracle_eval),
         }
-        metrics["oracle_test_roc_auc"] = oracle_auc
+        metrics.update(oracle_eval.flat("oracle_test_"))
         metrics["oracle_ratio_test_roc_auc"] = oracle["ratio"]
-        metrics["oracle_test_ece"] = expected_calibration_error(y_test[ok], p_oracle[ok])
-        logger.info("oracle: %s", oracle)
-    return HoldoutComparison(model_eval, baselines, oracle, metrics, scores)
+        logger.info("oracle: %s", {k: v for k, v in oracle.items() if k not in ("metrics", "intervals")})
+    return HoldoutComparison(model_eval, baselines, oracle, metrics, scores, evaluations, oracle_eval)
+
+
+def _summary_source(con: Any, spec: FeatureSpec) -> Callable[[pd.Timestamp], pd.DataFrame] | None:
+    """The BTYD summary of all buyers before a cutoff, from the job's connection (None without transactions)."""
+    if "btyd_frequency" not in spec.names:
+        return None
+    from features.btyd_summary import btyd_summary_sql
+
+    def summary_at(cutoff: pd.Timestamp) -> pd.DataFrame:
+        return btyd_summary_sql(con, cutoff, spec.time_unit)
+
+    return summary_at
 
 
 def _truth_path(source_url: str) -> Path | None:
@@ -413,7 +463,14 @@ def train_churn(
         raw_test = clf.predict_proba(_features(split.test, spec))[:, 1]
         p_test = calibrator.predict(raw_test)
         comparison = compare_on_holdout(
-            y_test, p_test, split, spec, source_url=source_url, horizon_days=horizon, seed=settings.random_seed
+            y_test,
+            p_test,
+            split,
+            spec,
+            source_url=source_url,
+            horizon_days=horizon,
+            seed=settings.random_seed,
+            summary_at=_summary_source(con, spec),
         )
         metrics = dict(comparison.metrics)
         metrics["val_roc_auc"] = max(t["val_roc_auc"] for t in trials)

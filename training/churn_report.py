@@ -1,5 +1,7 @@
 """The churn evaluation page: one self-contained HTML file with the holdout numbers and four plots.
 
+The metric table shows every holdout metric (ROC-AUC, PR-AUC, Brier, log loss, lift and capture at 10%/20%,
+ECE) with its bootstrap 95% interval for the model, each baseline and the oracle, on the same test rows.
 Plots (PNG, also embedded as base64 so the page works when downloaded alone): ROC curves of the model and the
 baselines, cumulative lift/capture chart, calibration curve (reliability diagram), and feature importance
 (total gain). The numbers are the same ones logged as MLflow metrics.
@@ -17,6 +19,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 if TYPE_CHECKING:
+    from training.churn_evaluation import Evaluation
     from training.churn_job import HoldoutComparison
 
 _CSS = """
@@ -104,6 +107,27 @@ def _fmt(value: Any) -> str:
     return html.escape(str(value))
 
 
+def _cell(evaluation: Evaluation | None, name: str) -> str:
+    if evaluation is None or name not in evaluation.metrics:
+        return "<td>n/a</td>"
+    low, high = evaluation.intervals.get(name, (float("nan"), float("nan")))
+    return f"<td>{_fmt(evaluation.metrics[name])}<br><small>{_fmt(low)} .. {_fmt(high)}</small></td>"
+
+
+def comparison_table(comparison: HoldoutComparison) -> str:
+    """Every holdout metric (rows) for the model, each baseline and the oracle (columns), with 95% intervals."""
+    scorers: list[tuple[str, Evaluation | None]] = [("model", comparison.model)]
+    scorers += list(comparison.baseline_evaluations.items())
+    if comparison.oracle_evaluation is not None:
+        scorers.append(("oracle", comparison.oracle_evaluation))
+    head = "".join(f"<th>{html.escape(name)}</th>" for name, _ in scorers)
+    rows = [
+        f"<tr><td>{html.escape(metric)}</td>{''.join(_cell(ev, metric) for _, ev in scorers)}</tr>"
+        for metric in comparison.model.metrics
+    ]
+    return f"<table><tr><th>metric</th>{head}</tr>{''.join(rows)}</table>"
+
+
 def write_report(
     out_dir: Path,
     *,
@@ -151,7 +175,12 @@ validation {html.escape(str(cutoffs.get("validation")))}; training cutoffs
 {html.escape(", ".join(cutoffs.get("train", [])))}.</p>
 <h2>Model (calibrated, {html.escape(str(metadata.get("calibration")))})</h2>
 <table><tr><th>metric</th><th>value</th><th>bootstrap 95% interval</th></tr>{"".join(rows)}</table>
-<h2>Baselines on the same rows</h2>
+<h2>Model, baselines and oracle on the same rows</h2>
+{comparison_table(comparison)}
+<p class=note>Each cell: value and bootstrap 95% interval. Baseline scores are calibrated like the model (isotonic
+on the validation window), which leaves their ranking metrics unchanged; the oracle is the generator's true
+probability, uncalibrated, on the rows where it is defined.</p>
+<h2>Model minus baseline (ROC-AUC)</h2>
 <table><tr><th>baseline</th><th>ROC-AUC</th><th>model minus baseline</th><th>paired 95% interval</th><th>what</th></tr>
 {"".join(base_rows)}</table>
 {oracle_html}

@@ -71,6 +71,7 @@ def test_metrics_use_the_stable_names(trained: Trained) -> None:
         "test_lift_at_10pct",
         "baseline_recency_test_roc_auc",
         "baseline_rfm_logistic_test_roc_auc",
+        "baseline_btyd_test_roc_auc",
         "oracle_test_roc_auc",
     ):
         assert name in m, name
@@ -82,6 +83,52 @@ def test_metrics_use_the_stable_names(trained: Trained) -> None:
     assert run.data.params["test_cutoff"]
     assert "report.html" in trained.first.report_path.name
     assert trained.first.report_path.read_text().count("<img") == 4
+
+
+METRIC_SET = (
+    "roc_auc",
+    "pr_auc",
+    "brier",
+    "log_loss",
+    "lift_at_10pct",
+    "lift_at_20pct",
+    "capture_at_10pct",
+    "capture_at_20pct",
+    "ece",
+)
+
+
+@pytest.mark.slow
+def test_baselines_and_oracle_get_the_full_metric_set_with_intervals(trained: Trained) -> None:
+    logged = mlflow.get_run(trained.first.run_id).data.metrics
+    for prefix in (
+        "test_",
+        "baseline_recency_test_",
+        "baseline_rfm_logistic_test_",
+        "baseline_btyd_test_",
+        "oracle_test_",
+    ):
+        for metric in METRIC_SET:
+            name = prefix + metric
+            assert name in logged, name
+            low, high = logged[f"{name}_ci_low"], logged[f"{name}_ci_high"]
+            assert np.isfinite([logged[name], low, high]).all(), name
+            assert low <= high, name
+            if metric in ("roc_auc", "brier"):  # smooth metrics; ECE and top-k ones may sit outside a percentile CI
+                assert low - 1e-9 <= logged[name] <= high + 1e-9, name
+    for base in ("recency", "rfm_logistic", "btyd"):
+        assert f"baseline_{base}_auc_diff_ci_low" in logged  # the existing names stay
+        # the same rows: baseline probabilities are calibrated like the model, so they are on [0, 1]
+        assert 0.0 <= logged[f"baseline_{base}_test_brier"] <= 1.0
+    # the BTYD baseline is honest (it may be weak) but it is computed, not skipped
+    assert 0.5 < logged["baseline_btyd_test_roc_auc"] < logged["test_roc_auc"]
+    page = trained.first.report_path.read_text()
+    table = page[page.index("Model, baselines and oracle on the same rows") :]
+    header = table[: table.index("</tr>")]
+    for column in ("model", "recency", "rfm_logistic", "btyd", "oracle"):
+        assert f"<th>{column}</th>" in header, column
+    for metric in METRIC_SET:
+        assert f"<tr><td>{metric}</td>" in table, metric
 
 
 @pytest.mark.slow
