@@ -301,7 +301,9 @@ class _Customers:
         return np.minimum(self.c2, float(HISTORY_DAYS))
 
 
-def _draw_customers(rng: np.random.Generator, n: int, origin_weekday: int) -> _Customers:
+def _draw_customers(
+    rng: np.random.Generator, n: int, origin_weekday: int, hazard_scale: float = 1.0, activity_scale: float = 1.0
+) -> _Customers:
     days = np.arange(HISTORY_DAYS)
     weights = np.exp(math.log(SIGNUP_GROWTH) * days / HISTORY_DAYS) * _SIGNUP_WEEKDAY[(days + origin_weekday) % 7]
     s = np.sort(rng.choice(HISTORY_DAYS, size=n, p=weights / weights.sum()) + _time_of_day(rng, n))
@@ -337,7 +339,8 @@ def _draw_customers(rng: np.random.Generator, n: int, origin_weekday: int) -> _C
     price = rng.normal(0.0, 1.0, n)
     subscribed = rng.random(n) < _sigmoid(-1.25 + 0.6 * eng - 0.5 * price + 1.2 * b2b)
 
-    a0 = np.minimum((0.04 + 0.08 * np.exp(0.5 * eng)) * np.where(b2b, 1.3, 1.0), 0.9)
+    # the knobs multiply last: x * 1.0 is exactly x, so the default output stays bit-identical
+    a0 = np.minimum((0.04 + 0.08 * np.exp(0.5 * eng)) * np.where(b2b, 1.3, 1.0) * activity_scale, 0.9)
     session_mu = 1.5 * np.exp(0.25 * eng)
     keys = np.log(_MODULE_POPULARITY)[None, :] + rng.gumbel(size=(n, len(MODULES)))
     modules = np.argsort(-keys, axis=1).astype(np.int8)
@@ -356,7 +359,7 @@ def _draw_customers(rng: np.random.Generator, n: int, origin_weekday: int) -> _C
         - quality
         + acct_effect
     )
-    b = np.exp(log_b)
+    b = np.exp(log_b) * hazard_scale
     g = np.full(n, DECLINE_MULTIPLIER)
     d = s + rng.exponential(220.0, n)
     acct_onset = s[first_user] + rng.exponential(300.0, n_accounts)
@@ -488,16 +491,26 @@ def generate(
     end: str | pd.Timestamp = "2026-06-30",
     *,
     on_progress: ProgressCallback | None = None,
+    hazard_scale: float = 1.0,
+    activity_scale: float = 1.0,
 ) -> GeneratedBase:
     """Generate a base of ``n_customers`` customers whose data ends just before ``end``.
 
     Same ``seed`` and arguments -> identical frames. ``on_progress(step, fraction)`` is called as the
     work advances (the CLI shows it as a progress bar).
+
+    Two knobs reshape the base for robustness tests (the defaults, 1.0, leave the output unchanged):
+    ``hazard_scale`` multiplies every customer's base churn hazard ``b`` (and so the return-life hazard), and
+    ``activity_scale`` multiplies the active-day rate ``a0`` (capped at 0.9 a day). A low hazard with more
+    activity gives a rarely-churning base (about 2% in 30 days), a high hazard a fast-churning one.
     """
     from features.errors import UserInputError
 
     if n_customers < 1:
         raise UserInputError(f"--customers must be at least 1 (got {n_customers})")
+    for name, value in (("hazard_scale", hazard_scale), ("activity_scale", activity_scale)):
+        if not (math.isfinite(value) and value > 0):
+            raise UserInputError(f"{name} must be a positive number (got {value})")
     end_ts = pd.Timestamp(end)
     if end_ts.tzinfo is not None:
         end_ts = end_ts.tz_convert("UTC").tz_localize(None)
@@ -507,7 +520,7 @@ def generate(
 
     rng = np.random.default_rng([seed, 0])
     report("customers", 0.0)
-    cu = _draw_customers(rng, n_customers, origin_weekday)
+    cu = _draw_customers(rng, n_customers, origin_weekday, hazard_scale, activity_scale)
 
     n_chunks = max(1, math.ceil(n_customers / _CHUNK))
     parts: list[dict[str, npt.NDArray[Any]]] = []
