@@ -162,6 +162,7 @@ CATALOGUE: dict[str, tuple[str, str, str]] = {
     ),
     # --- HTTP API -------------------------------------------------------------------------------------------
     "api_unknown_customer": ("API", "404", "customer_id: unknown customer 'ghost' (or signed up after as_of)"),
+    "api_unknown_account": ("API", "404", "account_id: unknown account 'ghost' (or no user signed up before as_of)"),
     "api_empty_batch": ("API", "422", "customer_ids: List should have at least 1 item after validation, not 0"),
     "api_empty_predict": ("API", "422", "customers: List should have at least 1 item after validation, not 0"),
     "api_oversized_batch": ("API", "413", "customer_ids: 101 given, at most 100 per call"),
@@ -178,12 +179,17 @@ CATALOGUE: dict[str, tuple[str, str, str]] = {
     "api_wrong_types": (
         "API",
         "422",
-        "customers.0.events_30d: Input should be a valid number, unable to parse string as a number",
+        "customers.0.events_30d: Input should be a valid integer, unable to parse string as an integer",
+    ),
+    "api_fractional_count": (
+        "API",
+        "422",
+        "customers.0.events_30d: Input should be a valid integer, got a number with a fractional part",
     ),
     "api_nan": ("API", "422", "customers.0.tenure_days: Input should be a finite number"),
     "api_negative_count": ("API", "422", "customers.0.events_30d: Input should be greater than or equal to 0"),
     "api_missing_feature": ("API", "422", "the loaded churn model needs these features: customers.0.events_30d"),
-    "api_future_as_of": ("API", "422", "as_of: 2999-01-01T00:00:00 is in the future"),
+    "api_future_as_of": ("API", "422", "customers.0.as_of: 2999-01-01T00:00:00 is in the future"),
     "api_extra_field": ("API", "422", "customers.0.favourite_colour: Extra inputs are not permitted"),
     "api_bad_as_of_query": ("API", "422", "query.as_of: Input should be a valid datetime or date"),
     "api_reload_unknown_alias": (
@@ -195,6 +201,11 @@ CATALOGUE: dict[str, tuple[str, str, str]] = {
         "API",
         "409",
         "reload failed, still serving the previous models: ",
+    ),
+    "api_reload_different_spec": (
+        "API",
+        "409",
+        "does not fit the features this service feeds it (1 difference(s)):\n  - serving model: setting 'aha' is ",
     ),
     "api_start_corrupt_bundle": ("API", "503", "model.txt is truncated: no 'end of trees' marker"),
 }
@@ -706,6 +717,12 @@ def test_api_unknown_customer(api: Any, good_features: dict[str, Any]) -> None:
 
 
 @pytest.mark.slow
+def test_api_unknown_account(api: Any, good_features: dict[str, Any]) -> None:
+    expect_http("api_unknown_account", api.get("/v1/accounts/ghost"))
+    _still_serving(api, good_features)
+
+
+@pytest.mark.slow
 def test_api_empty_and_oversized_batches(api: Any, good_features: dict[str, Any]) -> None:
     expect_http("api_empty_batch", api.post("/v1/customers:batchGet", json={"customer_ids": []}))
     expect_http("api_empty_predict", api.post("/v1/predict", json={"customers": []}))
@@ -748,6 +765,8 @@ def test_api_bad_bodies_name_the_field(api: Any, good_features: dict[str, Any]) 
     expect_http("api_malformed_json", api.post("/v1/predict", content=b"{not json", headers=json_headers))
     wrong = {**good, "events_30d": "lots"}
     expect_http("api_wrong_types", api.post("/v1/predict", json={"customers": [wrong]}))
+    fractional = {**good, "events_30d": 2.5}  # a count is a whole number; 2.0 is accepted
+    expect_http("api_fractional_count", api.post("/v1/predict", json={"customers": [fractional]}))
     nan = json.dumps({"customers": [{**good, "tenure_days": float("nan")}]})
     expect_http("api_nan", api.post("/v1/predict", content=nan, headers=json_headers))
     expect_http("api_negative_count", api.post("/v1/predict", json={"customers": [{**good, "events_30d": -1}]}))
@@ -795,6 +814,31 @@ def test_api_reload_of_a_corrupt_bundle_keeps_the_old_models(
         r = c.post("/admin/reload")
         expect_http("api_reload_corrupt_bundle", r)
         assert "model.txt is truncated" in r.json()["detail"]
+        assert c.get("/v1/models").json()["churn"] == before
+        assert c.get("/ready").status_code == 200
+        _still_serving(c, good_features)
+
+
+@pytest.mark.slow
+def test_api_reload_of_a_bundle_with_another_feature_spec_keeps_the_old_models(
+    trained_world: TrainedWorld, champion_bundle: Path, good_features: dict[str, Any], tmp_path: Path
+) -> None:
+    """The deployed bundle is replaced by one trained with another Aha rule: reload names the difference, refuses."""
+    from fastapi.testclient import TestClient
+
+    from service.app import create_app
+
+    bundle = tmp_path / "churn-bundle"
+    shutil.copytree(champion_bundle, bundle)
+    with TestClient(create_app(_settings(trained_world, churn_model=str(bundle))), headers={"X-API-Key": KEY}) as c:
+        before = c.get("/v1/models").json()["churn"]
+        spec_file = bundle / "feature_spec.json"
+        spec = json.loads(spec_file.read_text())
+        spec["settings"]["aha"] = {**spec["settings"]["aha"], "count": spec["settings"]["aha"]["count"] + 1}
+        spec_file.write_text(json.dumps(spec))
+        r = c.post("/admin/reload")
+        expect_http("api_reload_different_spec", r)
+        assert r.json()["detail"].startswith(f"reload failed, still serving the previous models: churn bundle {bundle}")
         assert c.get("/v1/models").json()["churn"] == before
         assert c.get("/ready").status_code == 200
         _still_serving(c, good_features)
