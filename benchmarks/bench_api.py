@@ -4,7 +4,8 @@
 
 1. Generates a small demo base and trains + promotes the churn and LTV models into a temporary MLflow store
    (the same steps as tests/conftest.py's ``build_trained_world``).
-2. Starts the real service (``uvicorn service.asgi:app``) on a free loopback port and, side by side,
+2. Starts the real service (``uvicorn --factory service.app:create_app``, as `churnltv serve` runs it) on a
+   free loopback port and, side by side,
    ``mlflow models serve -m models:/churnltv-churn/<N> --env-manager local`` on another.
 3. With one keep-alive ``httpx.Client`` per server, sends single-customer requests one after another and times
    each full round trip (request out, whole response body read):
@@ -117,8 +118,8 @@ def start_service(env: dict[str, str], data: Path) -> tuple[str, subprocess.Pope
     """Our API under uvicorn (one worker, as `churnltv serve` runs it) on a free loopback port."""
     port = _free_port()
     env = {**env, "CHURNLTV_API_KEYS": KEY, "CHURNLTV_DATA": str(data), "CHURNLTV_SCORE_STORE": ""}
-    cmd = [sys.executable, "-m", "uvicorn", "service.asgi:app", "--host", "127.0.0.1", "--port", str(port)]
-    cmd += ["--log-level", "warning", "--no-access-log"]
+    cmd = [sys.executable, "-m", "uvicorn", "--factory", "service.app:create_app", "--host", "127.0.0.1"]
+    cmd += ["--port", str(port), "--log-level", "warning", "--no-access-log"]
     proc = subprocess.Popen(cmd, env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     url = f"http://127.0.0.1:{port}"
     _wait(url, proc, "/ready", 120)

@@ -1,9 +1,13 @@
 """The HTTP API: ``create_app(settings)`` builds it; the lifespan loads models, data source and score store.
 
-Nothing happens at import. Handlers that do CPU work are plain ``def`` so FastAPI runs them in its
-threadpool, off the event loop. The loaded ``ModelSet`` sits behind one reference that
-``/admin/reload`` replaces whole: a request reads it once and keeps that pair of models to the end,
-so a reload never mixes versions inside a response or fails a request in flight.
+Nothing happens at import: ``churnltv serve`` runs uvicorn in factory mode on ``service.app:create_app``.
+Handlers that do CPU or I/O work (live feature building, score-store reads, reload) are plain ``def`` so
+FastAPI runs them in its threadpool, off the event loop; the one exception is a small ``/v1/predict`` body
+(see ``INLINE_CUSTOMERS``). The loaded ``ModelSet`` sits behind one reference that ``/admin/reload``
+replaces whole: a request reads it once and keeps that pair of models to the end, so a reload never mixes
+versions inside a response or fails a request in flight. A bundle that fails to load or whose feature
+specification differs from what the service feeds it (``service.model_set.serving_spec_differences``)
+never replaces the serving one.
 """
 
 from __future__ import annotations
@@ -14,16 +18,17 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Annotated, Any
 
 import numpy as np
-from fastapi import Depends, FastAPI, Header, HTTPException, Path, Query, Request, Response
+from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request, Response, Security
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.security import APIKeyHeader
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -31,28 +36,38 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from features.errors import SourceUnreachableError, UserInputError
 from service.metrics import ServiceMetrics
 from service.schemas import (
+    AccountPrediction,
     BatchGetRequest,
     BatchGetResponse,
     ContractualClvRequest,
     ContractualClvResponse,
     CustomerPrediction,
     ErrorResponse,
+    HealthResponse,
+    ModelsResponse,
     PredictRequest,
     PredictResponse,
+    ReadyResponse,
+    ReloadResponse,
+    RetentionListResponse,
 )
-from service.settings import ServiceSettings
+from service.settings import ServiceSettings, require_auth_configured
 
 if TYPE_CHECKING:
     import duckdb
     import pandas as pd
 
+    from features.feature_spec import FeatureSpec
     from features.sources import DataSource
     from service.model_set import ModelSet
     from service.score_store import ScoreStore
 
 log = logging.getLogger(__name__)
 
-# /v1/predict scores bodies of up to this many customers on the event loop (see ``predict``), bigger ones in a thread
+# /v1/predict scores bodies of up to this many customers on the event loop, bigger ones in the threadpool. Why: one
+# customer costs ~1 ms of numpy/LightGBM (single-threaded for one row), less than the two thread wake-ups a threadpool
+# round trip adds on a busy 2-core box, and the event loop is blocked for at most ~4 ms; everything that reads data
+# (live lookups, accounts, batchGet, the score store) always runs in the threadpool.
 INLINE_CUSTOMERS = 4
 
 PUBLIC_PATHS = {"/health", "/ready", "/metrics", "/docs", "/openapi.json", "/redoc", "/docs/oauth2-redirect"}
@@ -74,12 +89,47 @@ class AppState:
     data_lock: threading.Lock = field(default_factory=threading.Lock)
 
 
-def _load_models(settings: ServiceSettings) -> ModelSet:
-    from service.model_set import load_model_set
+def _load_models(state: AppState) -> ModelSet:
+    """Load the configured bundles and check the churn bundle's features against what this service feeds it.
 
-    return load_model_set(
+    Raises ``UserInputError`` (``FeatureSpecMismatchError`` for a spec check) naming the bundle and every
+    difference; the caller keeps whatever was serving.
+    """
+    from service.model_set import FeatureSpecMismatchError, load_model_set, serving_spec_differences
+
+    settings = state.settings
+    fresh = load_model_set(
         churn_ref=settings.churn_model, ltv_ref=settings.ltv_model, tracking_uri=settings.tracking_uri
     )
+    spec = fresh.churn.spec
+    serving = None if state.models is None else state.models.churn.spec
+    differences = serving_spec_differences(spec, serving=serving, source=_source_spec(state, spec))
+    if differences:
+        version = fresh.churn_info.version
+        raise FeatureSpecMismatchError(
+            settings.churn_model if version is None else f"{settings.churn_model} (version {version})", differences
+        )
+    return fresh
+
+
+def _source_spec(state: AppState, spec: FeatureSpec) -> FeatureSpec | None:
+    """The features the data source yields with the bundle's settings (None without a reachable source)."""
+    _open_source(state)
+    if state.source_con is None:
+        return None
+    import pandas as pd
+
+    from features.point_in_time import build_features
+    from features.settings import FeatureSettings
+
+    feature_settings = FeatureSettings.model_validate(spec.settings) if spec.settings else FeatureSettings()
+    cursor = state.source_con.cursor()
+    try:
+        # no customer rows: only the specification (which tables and columns exist) is wanted
+        _, source_spec = build_features(cursor, [pd.Timestamp(_now())], feature_settings, customer_ids=[])
+    finally:
+        cursor.close()
+    return source_spec
 
 
 def _open_data(state: AppState) -> None:
@@ -123,24 +173,31 @@ def _open_store(state: AppState) -> None:
 
 
 def create_app(settings: ServiceSettings | None = None) -> FastAPI:
-    """Build the API. ``settings`` default to the environment (``CHURNLTV_*``)."""
+    """Build the API. ``settings`` default to the environment (``CHURNLTV_*``).
+
+    Raises ``UserInputError`` when no API key is configured and anonymous access was not allowed
+    explicitly (``CHURNLTV_ALLOW_ANONYMOUS=true``): an open API must be a decision, not an accident.
+    """
     from service.version import service_version
 
     __version__ = service_version()
     settings = settings or ServiceSettings()
+    require_auth_configured(settings)
     state = AppState(settings=settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if not settings.api_keys:
-            log.warning("CHURNLTV_API_KEYS is empty: the API accepts requests without a key")
+            log.warning(
+                "CHURNLTV_ALLOW_ANONYMOUS=true and no CHURNLTV_API_KEYS: the API accepts requests without a key"
+            )
+        await run_in_threadpool(_open_data, state)  # first: the models' feature check reads the data source
         try:
-            state.models = await run_in_threadpool(_load_models, settings)
+            state.models = await run_in_threadpool(_load_models, state)
             state.metrics.set_models(state.models.versions)
         except Exception as err:
             state.model_error = str(err)
             log.error("models not loaded: %s", err)
-        await run_in_threadpool(_open_data, state)
         yield
         if state.source_con is not None:
             state.source_con.close()
@@ -155,7 +212,8 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         description=(
             "Churn probability, P(alive), expected purchases, predicted LTV with an interval, risk tier with the "
             "triggers that fired and the recommended action, health score, lifecycle stage and reason codes.\n\n"
-            "Send the API key in the `X-API-Key` header (all routes but /health, /ready, /metrics)."
+            "Send the API key in the `X-API-Key` header (security scheme `ApiKey`; all routes but /health, /ready, "
+            "/metrics): 401 without one, 403 with a wrong one."
         ),
         lifespan=lifespan,
     )
@@ -287,10 +345,15 @@ def _install_error_handlers(app: FastAPI) -> None:
         return await http_exception_handler(request, exc)
 
 
-async def require_api_key(
-    request: Request, x_api_key: Annotated[str | None, Header(description="API key (CHURNLTV_API_KEYS)")] = None
-) -> None:
-    """401 without a key, 403 with a wrong one; no keys configured = open (logged at start).
+# auto_error=False: the scheme only documents the header (OpenAPI ``securitySchemes``); the 401/403 answers and their
+# messages are ours
+api_key_header = APIKeyHeader(
+    name="X-API-Key", scheme_name="ApiKey", description="One of the keys in CHURNLTV_API_KEYS.", auto_error=False
+)
+
+
+async def require_api_key(request: Request, x_api_key: Annotated[str | None, Security(api_key_header)]) -> None:
+    """401 without a key, 403 with a wrong one; no keys = open, only with CHURNLTV_ALLOW_ANONYMOUS=true.
 
     ``async`` because it does no I/O: a plain ``def`` dependency costs a threadpool round trip per request.
     """
@@ -312,10 +375,12 @@ _ERROR_TEXT = {
     401: "No API key (send it in the X-API-Key header).",
     403: "API key not accepted.",
     404: "Not found (the message says what).",
-    409: "Reload failed; the previous models keep serving.",
+    409: "Reload failed (the bundle cannot be loaded or its feature specification differs, each difference "
+    "named); the previous models keep serving.",
     413: "Request body or list too large.",
     422: "Invalid request; `detail` names the field and `errors` lists every field.",
-    503: "Models not loaded, or the data source or score store unreachable (`detail` names it); retry later.",
+    503: "Models not loaded, or the data source or score store unreachable or busy (`detail` names it; "
+    "`Retry-After` says when to retry).",
 }
 
 
@@ -350,17 +415,38 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
-def _naive(when: dt.datetime | None) -> dt.datetime:
+def _naive(when: dt.datetime | None, field: str = "as_of") -> dt.datetime:
+    """``when`` as naive UTC (now when None); 422 naming ``field`` (e.g. ``customers.2.as_of``) when unusable."""
     if when is None:
         return _now()
     if when.tzinfo is not None:
         try:
             when = when.astimezone(dt.UTC).replace(tzinfo=None)
         except OverflowError:  # e.g. 0001-01-01T00:00+14:00 is before datetime.min in UTC
-            raise HTTPException(422, detail=f"as_of: {when.isoformat()} is out of the supported date range") from None
+            raise HTTPException(422, detail=f"{field}: {when.isoformat()} is out of the supported date range") from None
     if when > _now() + dt.timedelta(minutes=5):
-        raise HTTPException(422, detail=f"as_of: {when.isoformat()} is in the future")
+        raise HTTPException(422, detail=f"{field}: {when.isoformat()} is in the future")
     return when
+
+
+@contextmanager
+def _store_reads(settings: ServiceSettings) -> Iterator[None]:
+    """A score store that cannot be read is never the client's fault: 503 with Retry-After, naming the store.
+
+    The DuckDB store raises a plain ``UserInputError`` when ``churnltv score`` holds the file's write lock
+    (DuckDB locks per process), and any other store error on a read is equally a server-side state; a
+    PostgreSQL outage (``SourceUnreachableError``) keeps its own 503 handler.
+    """
+    try:
+        yield
+    except SourceUnreachableError:
+        raise
+    except UserInputError as err:
+        raise HTTPException(
+            503,
+            detail=f"score store {settings.score_store} is busy or unreadable (a batch run may be writing it): {err}",
+            headers={"Retry-After": str(settings.store_retry_after_seconds)},
+        ) from None
 
 
 def _add_routes(app: FastAPI, state: AppState, version: str) -> None:  # noqa: PLR0915 - one place lists the API
@@ -372,15 +458,17 @@ def _add_routes(app: FastAPI, state: AppState, version: str) -> None:  # noqa: P
         for r in records:
             state.metrics.predictions.labels(tier=str(r.get("risk_tier"))).inc()
 
-    @app.get("/health", tags=["operations"], summary="Liveness")
-    def health() -> dict[str, str]:
+    @app.get("/health", response_model=HealthResponse, tags=["operations"], summary="Liveness")
+    async def health() -> dict[str, str]:
         return {"status": "ok"}
 
     @app.get(
         "/ready",
+        response_model=ReadyResponse,
+        response_model_exclude_none=True,
         tags=["operations"],
         summary="Readiness: models loaded and data source reachable",
-        responses={503: {"description": "Not ready: `checks` says which check failed."}},
+        responses={503: {"model": ReadyResponse, "description": "Not ready: `checks` says which check failed."}},
     )
     def ready(response: Response) -> dict[str, Any]:
         checks: dict[str, str] = {}
@@ -439,10 +527,10 @@ def _add_routes(app: FastAPI, state: AppState, version: str) -> None:  # noqa: P
                 413, detail=f"customers: {len(body.customers)} given, at most {settings.max_predict_customers} per call"
             )
         rows = []
-        for c in body.customers:
+        for i, c in enumerate(body.customers):
             row = {k: getattr(c, k) for k in c.model_fields_set}
             row["customer_id"] = c.customer_id
-            row["as_of"] = _naive(c.as_of)
+            row["as_of"] = _naive(c.as_of, f"customers.{i}.as_of")
             rows.append(row)
         if len(rows) <= INLINE_CUSTOMERS:
             return score_request(models, rows)
@@ -489,9 +577,10 @@ def _add_routes(app: FastAPI, state: AppState, version: str) -> None:  # noqa: P
         found: list[dict[str, Any]] = []
         remaining = list(dict.fromkeys(ids))
         if as_of is None and state.store is not None:
-            run = state.store.latest_run()
-            if run is not None:
-                batch = state.store.read_scores(remaining)
+            with _store_reads(settings):
+                run = state.store.latest_run()
+                batch = None if run is None else state.store.read_scores(remaining)
+            if run is not None and batch is not None:
                 for rec in to_records(batch):
                     found.append({**rec, "source": "batch", "run_id": run.get("run_id")})
                 have = {r["customer_id"] for r in found}
@@ -546,6 +635,7 @@ def _add_routes(app: FastAPI, state: AppState, version: str) -> None:  # noqa: P
 
     @app.get(
         "/v1/retention-list",
+        response_model=RetentionListResponse,
         tags=["predictions"],
         summary="Customers ranked by value at risk",
         responses=_errors(401, 403, 404, 422, 503),
@@ -559,33 +649,43 @@ def _add_routes(app: FastAPI, state: AppState, version: str) -> None:  # noqa: P
         cost_per_action: Annotated[float, Query(ge=0)] = 10.0,
         save_rate: Annotated[float, Query(ge=0, le=1, description="Share of contacted churners saved.")] = 0.2,
     ) -> dict[str, Any]:
-        """From the latest complete batch score run: value at risk = P(churn) x predicted LTV, largest first."""
-        if state.store is None or state.store.latest_run() is None:
-            raise HTTPException(404, detail="no complete batch score run yet: run `churnltv score` first")
+        """From the latest complete batch score run: value at risk = P(churn) x predicted LTV, largest first.
+
+        With ``budget``: the customers to contact for the largest expected saved value within the budget
+        (models/value_at_risk.py), with their cost and expected gain; tier and action as without a budget.
+        """
         from service.prediction import _clean
 
-        run = state.store.latest_run() or {}
-        ranked = state.store.retention_list(tier=tier, segment=segment, limit=limit if budget is None else 1_000_000)
+        store = state.store
+        with _store_reads(settings):
+            run = None if store is None else store.latest_run()
+            if store is None or run is None:
+                raise HTTPException(404, detail="no complete batch score run yet: run `churnltv score` first")
+            ranked = store.retention_list(tier=tier, segment=segment, limit=limit if budget is None else 1_000_000)
+        cols = [
+            c
+            for c in (
+                "customer_id",
+                "segment",
+                "churn_probability",
+                "predicted_ltv",
+                "value_at_risk",
+                "risk_tier",
+                "action_key",
+                "action_text",
+            )
+            if c in ranked.columns
+        ]
+        listed = ranked[cols]
         if budget is not None:
             from models.value_at_risk import select_for_budget
 
             chosen = select_for_budget(ranked, budget, cost_per_action, save_rate).head(limit)
-            rows = [{k: _clean(v) for k, v in r.items()} for r in chosen.to_dict(orient="records")]
-        else:
-            cols = [
-                c
-                for c in (
-                    "customer_id",
-                    "segment",
-                    "churn_probability",
-                    "predicted_ltv",
-                    "value_at_risk",
-                    "risk_tier",
-                    "action_key",
-                )
-                if c in ranked.columns
-            ]
-            rows = [{k: _clean(v) for k, v in r.items()} for r in ranked[cols].to_dict(orient="records")]
+            # the selection carries only the money columns: tier, action and scores come from the ranked rows
+            listed = chosen.merge(
+                listed.drop(columns="value_at_risk"), on="customer_id", how="left", validate="one_to_one", sort=False
+            )
+        rows = [{k: _clean(v) for k, v in r.items()} for r in listed.to_dict(orient="records")]
         return {"run_id": run.get("run_id"), "as_of": _clean(run.get("as_of")), "customers": rows}
 
     @app.post(
@@ -628,11 +728,12 @@ def _add_routes(app: FastAPI, state: AppState, version: str) -> None:  # noqa: P
 
     @app.get(
         "/v1/models",
+        response_model=ModelsResponse,
         tags=["models"],
-        summary="Loaded model versions, aliases, data range and metrics",
+        summary="Loaded model versions, aliases, data range and holdout metrics",
         responses=_errors(401, 403),
     )
-    def models_info(_: Authorized) -> dict[str, Any]:
+    async def models_info(_: Authorized) -> dict[str, Any]:
         models = state.models
         return {
             "service_version": version,
@@ -645,25 +746,144 @@ def _add_routes(app: FastAPI, state: AppState, version: str) -> None:  # noqa: P
 
     @app.post(
         "/admin/reload",
+        response_model=ReloadResponse,
         tags=["operations"],
         summary="Swap to the current champion models",
         responses=_errors(401, 403, 409),
     )
     def reload(_: Authorized) -> dict[str, Any]:
-        """Loads the configured models; on failure the old ones keep serving and the error is returned (409)."""
+        """Load the configured models and check them; on any failure the old ones keep serving (409 says why).
+
+        The check: the churn bundle's feature specification must equal the serving model's, fit the request
+        schema's feature catalog and match what the data source yields (each difference is named). Changing the
+        feature specification is a redeploy (restart), not a hot reload.
+        """
         with state.reload_lock:
             try:
-                fresh = _load_models(settings)
+                fresh = _load_models(state)
             except Exception as err:
                 state.metrics.reloads.labels(outcome="failed").inc()
                 raise HTTPException(409, detail=f"reload failed, still serving the previous models: {err}") from None
             old = state.models
-            if old is not None:
-                diff = old.churn.spec.diff(fresh.churn.spec)
-                if diff and old.churn.spec.names != fresh.churn.spec.names:
-                    log.warning("reload changes the feature specification: %s", "; ".join(diff))
             state.models = fresh  # one reference assignment: in-flight requests keep the set they started with
             state.model_error = None
             state.metrics.set_models(fresh.versions)
             state.metrics.reloads.labels(outcome="ok").inc()
         return {"status": "reloaded", "versions": fresh.versions, "previous": None if old is None else old.versions}
+
+    _add_account_route(app, state, count_tiers)
+
+
+def _add_account_route(app: FastAPI, state: AppState, count_tiers: Any) -> None:
+    @app.get(
+        "/v1/accounts/{account_id}",
+        response_model=AccountPrediction,
+        tags=["predictions"],
+        summary="Prediction for a B2B account, rolled up from its users",
+        responses=_errors(401, 403, 404, 422, 503),
+    )
+    def get_account(
+        account_id: Annotated[str, Path(min_length=1, max_length=200)],
+        _: Authorized,
+        as_of: Annotated[dt.datetime | None, Query(description="Score as of this time (default: now).")] = None,
+    ) -> dict[str, Any]:
+        """Computed live from the data source: the account's users (``customers.account_id``) are scored, then rolled
+        up to the account (models/account_rollup.py) and the policy runs on the account's signals."""
+        models = _require_models(state)
+        when = _naive(as_of)
+        users, scored = _account_users(state, models, account_id, when)
+        count_tiers(scored.to_dict(orient="records"))
+        return _account_record(models, account_id, when, users, scored)
+
+
+def _account_users(
+    state: AppState, models: ModelSet, account_id: str, when: dt.datetime
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The account's users' point-in-time features and their scores (``score_frame``), in the same order."""
+    import pandas as pd
+
+    from features.point_in_time import build_features, present_columns
+    from features.settings import FeatureSettings
+    from service.prediction import score_frame
+
+    _open_source(state)
+    if state.source_con is None:
+        raise HTTPException(503, detail=f"no customer data source: {state.source_error or 'not configured'}")
+    spec = models.churn.spec
+    feature_settings = FeatureSettings.model_validate(spec.settings) if spec.settings else FeatureSettings()
+    no_accounts = HTTPException(
+        422, detail="account_id: the customer data has no accounts (customers.account_id is empty)"
+    )
+    cursor = state.source_con.cursor()
+    try:
+        if "account_id" not in present_columns(cursor).get("customers", set()):
+            raise no_accounts
+        ids = [
+            str(r[0])
+            for r in cursor.execute(
+                "SELECT customer_id FROM customers WHERE account_id = ? AND signup_at < ? ORDER BY customer_id",
+                [account_id, pd.Timestamp(when)],
+            ).fetchall()
+        ]
+        if not ids:
+            # sources show every contract column, so data without accounts usually has an all-null account_id
+            if not cursor.execute("SELECT 1 FROM customers WHERE account_id IS NOT NULL LIMIT 1").fetchall():
+                raise no_accounts
+            raise HTTPException(
+                404, detail=f"account_id: unknown account {account_id!r} (or no user signed up before as_of)"
+            )
+        frame, _ = build_features(cursor, [pd.Timestamp(when)], feature_settings, customer_ids=ids)
+    finally:
+        cursor.close()
+    frame = frame.reset_index(drop=True)
+    scored = score_frame(models, frame, top_reasons=state.settings.top_reasons)
+    return frame, scored
+
+
+def _account_record(
+    models: ModelSet, account_id: str, when: dt.datetime, users: pd.DataFrame, scored: pd.DataFrame
+) -> dict[str, Any]:
+    """Roll the users up (features + their model outputs) and apply the policy at account level."""
+    import pandas as pd
+
+    from models.account_rollup import account_policy
+    from service.prediction import _clean
+
+    outputs = scored[["customer_id", "churn_probability", "p_alive", "predicted_ltv"]]
+    inputs = users.drop(columns=[c for c in ("churn_probability", "p_alive", "predicted_ltv") if c in users.columns])
+    merged = inputs.merge(outputs, on="customer_id", how="inner", validate="one_to_one")
+    merged["account_id"] = account_id
+    account = account_policy(merged, settings=models.policy)
+    row = {k: _clean(v) for k, v in account.iloc[0].to_dict().items()}
+    members = [
+        {
+            "customer_id": r["customer_id"],
+            "risk_tier": r["risk_tier"],
+            "churn_probability": _clean(r["churn_probability"]),
+            "predicted_ltv": _clean(r["predicted_ltv"]),
+            "value_at_risk": _clean(r["value_at_risk"]),
+        }
+        for r in scored.to_dict(orient="records")
+    ]
+    return {
+        "account_id": account_id,
+        "as_of": pd.Timestamp(when).isoformat(),
+        "users": int(row["users"]),
+        "risk_tier": row["risk_tier"],
+        "triggers": row["triggers"] or [],
+        "recommended_action": {"key": row["action_key"], "text": row["action_text"]},
+        "churn_probability": row["churn_probability"],
+        "p_alive": row.get("p_alive"),
+        "predicted_ltv": row.get("predicted_ltv"),
+        "value_at_risk": row.get("value_at_risk"),
+        "health": {
+            "score": row["health_score"],
+            "activity": row["health_activity"],
+            "penetration": row["health_penetration"],
+            "service": row["health_service"],
+            "feedback": row["health_feedback"],
+        },
+        "lifecycle_stage": {"b2c": row["stage_b2c"], "b2b": row["stage_b2b"]},
+        "members": members,
+        "model_versions": models.versions,
+    }

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from features.errors import UserInputError
 
 if TYPE_CHECKING:
+    from features.feature_spec import FeatureSpec
     from models.churn_bundle import ChurnBundle
     from models.customer_value import LtvPredictor
     from models.policy_settings import PolicySettings
@@ -36,17 +38,76 @@ class LoadedModel:
     aliases: tuple[str, ...]
     path: Path
     metadata: dict[str, Any]
+    registered_at: str | None = None
 
     def describe(self) -> dict[str, Any]:
+        """What ``GET /v1/models`` says about this bundle (schema ``service.schemas.ModelInfo``).
+
+        The two bundle kinds record their history under different keys (training/churn_job.py,
+        training/ltv_job.py), so they are read into one shape here:
+
+        * churn: ``created_at``; ``data_range`` {start, end}; holdout = the test cutoff and the
+          ``horizon_days`` after it; ``metrics`` (measured on that holdout);
+        * LTV: no ``created_at`` (the registry version's creation time stands in); the data run from
+          the first purchase (``as_of - diagnostics.history_days``) to ``as_of``; holdout =
+          [``calibration_end``, ``as_of``); ``holdout_metrics``.
+        """
+        meta = self.metadata
+        if meta.get("kind") == "churn" or "data_range" in meta:
+            data_range = _range(meta.get("data_range", {}).get("start"), meta.get("data_range", {}).get("end"))
+            test_cutoff = (meta.get("cutoffs") or {}).get("test")
+            horizon = meta.get("horizon_days")
+            holdout = _range(test_cutoff, _plus_days(test_cutoff, horizon))
+            metrics = meta.get("metrics", {})
+        else:
+            as_of = meta.get("as_of")
+            history = (meta.get("diagnostics") or {}).get("history_days")
+            data_range = _range(_plus_days(as_of, None if history is None else -float(history)), as_of)
+            holdout = _range(meta.get("calibration_end"), as_of)
+            metrics = meta.get("holdout_metrics", {})
         return {
             "name": self.name,
             "ref": self.ref,
             "version": self.version,
             "aliases": list(self.aliases),
-            "trained_at": self.metadata.get("trained_at"),
-            "data_range": self.metadata.get("data_range"),
-            "metrics": self.metadata.get("metrics", {}),
+            "created_at": _iso(meta.get("created_at")) or self.registered_at,
+            "data_range": data_range,
+            "holdout": holdout,
+            "holdout_metrics": _numbers(metrics),
         }
+
+
+def _iso(value: object) -> str | None:
+    """A timestamp from a bundle's metadata as ISO 8601 (None when absent or unreadable)."""
+    if value is None:
+        return None
+    try:
+        return dt.datetime.fromisoformat(str(value)).isoformat()
+    except ValueError:
+        return None
+
+
+def _plus_days(value: object, days: object) -> str | None:
+    start = _iso(value)
+    if start is None or not isinstance(days, int | float):
+        return None
+    return (dt.datetime.fromisoformat(start) + dt.timedelta(days=float(days))).isoformat()
+
+
+def _range(start: object, end: object) -> dict[str, str | None] | None:
+    first, last = _iso(start), _iso(end)
+    return None if first is None and last is None else {"start": first, "end": last}
+
+
+def _numbers(metrics: object) -> dict[str, float]:
+    """The finite numeric entries of a metrics mapping (a metric is a number; NaN is not JSON)."""
+    if not isinstance(metrics, dict):
+        return {}
+    out: dict[str, float] = {}
+    for key, value in metrics.items():
+        if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+            out[str(key)] = float(value)
+    return out
 
 
 @dataclass(frozen=True)
@@ -66,12 +127,15 @@ class ModelSet:
         }
 
 
-def _registry_version(ref: str, name: str, tracking_uri: str) -> tuple[str, str | None, tuple[str, ...]]:
-    """Map an alias/``models:/`` reference to ``(models:/name/version, version, aliases)``; paths pass through."""
+def _registry_version(ref: str, name: str, tracking_uri: str) -> tuple[str, str | None, tuple[str, ...], str | None]:
+    """Map an alias/``models:/`` reference to ``(models:/name/version, version, aliases, registered at)``.
+
+    A path passes through with no version.
+    """
     import re
 
     if Path(ref).is_dir() or ("/" in ref and not ref.startswith("models:/")):
-        return ref, None, ()
+        return ref, None, (), None
     from mlflow.exceptions import MlflowException
     from mlflow.tracking import MlflowClient
 
@@ -91,7 +155,15 @@ def _registry_version(ref: str, name: str, tracking_uri: str) -> tuple[str, str 
         what = f"alias {alias!r}" if alias else f"version {version}"
         hint = "run `churnltv promote`" if alias == "champion" else "train a model first (`churnltv train`)"
         raise UserInputError(f"no version of {name} has {what}; {hint} (registry: {uri})") from None
-    return f"models:/{name}/{mv.version}", str(mv.version), tuple(getattr(mv, "aliases", ()) or ())
+    created_ms = getattr(mv, "creation_timestamp", None)
+    registered = (
+        None
+        if created_ms is None
+        else dt.datetime.fromtimestamp(int(created_ms) / 1000, dt.UTC)
+        .replace(tzinfo=None)
+        .isoformat(timespec="seconds")
+    )
+    return f"models:/{name}/{mv.version}", str(mv.version), tuple(getattr(mv, "aliases", ()) or ()), registered
 
 
 def load_model_set(
@@ -108,14 +180,14 @@ def load_model_set(
     from models.policy_settings import PolicySettings
 
     def fetch(ref: str, name: str) -> tuple[Path, LoadedModel]:
-        pinned, version, aliases = _registry_version(ref, name, tracking_uri)
+        pinned, version, aliases, registered = _registry_version(ref, name, tracking_uri)
         dst = None if cache_dir is None else cache_dir / f"{name}-{version or 'local'}"
         path = resolve_bundle(pinned, default_name=name, tracking_uri=tracking_uri, dst_dir=dst)
         import json
 
         meta_file = path / "metadata.json"
         metadata = json.loads(meta_file.read_text()) if meta_file.is_file() else {}
-        return path, LoadedModel(name, ref, version, aliases, path, metadata)
+        return path, LoadedModel(name, ref, version, aliases, path, metadata, registered)
 
     churn_path, churn_info = fetch(churn_ref, CHURN_MODEL)
     try:
@@ -144,3 +216,72 @@ def load_model_set(
         None if ltv_info is None else ltv_info.version,
     )
     return ModelSet(churn, ltv, churn_info, ltv_info, policy or PolicySettings())
+
+
+class FeatureSpecMismatchError(UserInputError):
+    """A churn bundle whose feature specification differs from what the service feeds it (``differences``)."""
+
+    def __init__(self, bundle: str, differences: list[str]) -> None:
+        self.differences = differences
+        shown = "\n".join(f"  - {d}" for d in differences)
+        super().__init__(
+            f"churn bundle {bundle} does not fit the features this service feeds it "
+            f"({len(differences)} difference(s)):\n{shown}"
+        )
+
+
+def serving_spec_differences(
+    spec: FeatureSpec, *, serving: FeatureSpec | None = None, source: FeatureSpec | None = None
+) -> list[str]:
+    """Every difference between a churn bundle's feature specification and what the service feeds it.
+
+    Three references, each named at the start of its lines:
+
+    * ``request schema``: the feature catalog ``POST /v1/predict``'s body is built from
+      (``features.feature_spec.feature_catalog``; tests/unit/test_request_schema.py keeps
+      ``CustomerFeatures`` equal to it). A feature outside it, or with another dtype, kind or unit,
+      cannot be sent by any client.
+    * ``serving model``: what clients send today, built with the serving bundle's settings. A bundle
+      that needs a feature the serving one did not, or other feature settings (core events, Aha rule,
+      time unit), would be fed inputs it was not trained on, so changing the feature specification is
+      a redeploy (restart, which checks only the catalog and the data), not a hot reload.
+    * ``data source``: the features the configured data yields when built with the bundle's own
+      settings (live lookups); a feature the data cannot produce (e.g. no transactions table) would
+      be scored as unknown for every customer.
+
+    Features a reference has and the bundle does not use are fine (the model reads its own columns by
+    name), as in batch scoring's check of a bundle against the data (service/batch_scoring.py).
+    """
+    from features.feature_spec import feature_catalog
+    from features.settings import FeatureSettings
+
+    settings = FeatureSettings.model_validate(spec.settings) if spec.settings else FeatureSettings()
+    catalog = {f.name: f for f in feature_catalog(settings)}
+    lines: list[str] = []
+    for f in spec.features:
+        known = catalog.get(f.name)
+        if known is None:
+            lines.append(
+                f"request schema: feature {f.name!r} is not in the feature catalog, so no request can carry it"
+            )
+            continue
+        for attr in ("dtype", "kind", "unit"):
+            if getattr(f, attr) != getattr(known, attr):
+                lines.append(
+                    f"request schema: feature {f.name!r}: {attr} is {getattr(known, attr)!r}, "
+                    f"the bundle expects {getattr(f, attr)!r}"
+                )
+    if serving is not None:
+        lines.extend(f"serving model: {d}" for d in spec.diff(_only(serving, spec.names)))
+    if source is not None:
+        lines.extend(f"data source: {d}" for d in spec.diff(_only(source, spec.names)))
+    return lines
+
+
+def _only(spec: FeatureSpec, names: list[str]) -> FeatureSpec:
+    """``spec`` without the features outside ``names`` (what is left out and why, the unit and settings kept)."""
+    from features.feature_spec import FeatureSpec
+
+    used = set(names)
+    kept = [f for f in spec.features if f.name in used]
+    return FeatureSpec(kept, dict(spec.absent), spec.time_unit, dict(spec.settings))

@@ -5,16 +5,19 @@ optional in the schema because a model trained on data without, say, transaction
 ``txn_*`` features; the loaded model's feature specification decides which fields a request must
 carry, and a missing one is a 422 naming it. ``null`` is an accepted value where a feature is
 undefined (``days_since_last_event`` of a customer who never acted); NaN and infinity are not.
+The fields, their order and their JSON types follow ``features.feature_spec.feature_catalog``
+(tests/unit/test_request_schema.py keeps the two equal).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 Count = Annotated[float | None, Field(ge=0)]
+WholeCount = Annotated[int | None, Field(ge=0)]  # the catalog's int counts (3.0 is accepted, 3.5 is not)
 Days = Annotated[float | None, Field(ge=0)]
 Flag = Annotated[int | None, Field(ge=0, le=1)]
 Ratio = Annotated[float | None, Field(ge=0)]
@@ -32,29 +35,29 @@ class CustomerFeatures(_Strict):
     tenure_days: Days = Field(None, description="Days from signup to as_of.")
     segment: Literal["b2c", "b2b"] | None = Field(None, description="Business model of the customer.")
     acquisition_channel: str | None = Field(None, max_length=200, description="Channel that acquired the customer.")
-    events_7d: Count = Field(None, description="Events in the 7 days before as_of.")
-    events_30d: Count = Field(None, description="Events in the 30 days before as_of.")
-    events_90d: Count = Field(None, description="Events in the 90 days before as_of.")
-    active_days_7d: Count = Field(None, description="Distinct active days in the last 7 days.")
-    active_days_30d: Count = Field(None, description="Distinct active days in the last 30 days.")
-    active_days_90d: Count = Field(None, description="Distinct active days in the last 90 days.")
-    core_actions_30d: Count = Field(None, description="Core actions in the last 30 days.")
-    core_actions_prev_30d: Count = Field(None, description="Core actions in the 30 days before those.")
+    events_7d: WholeCount = Field(None, description="Events in the 7 days before as_of.")
+    events_30d: WholeCount = Field(None, description="Events in the 30 days before as_of.")
+    events_90d: WholeCount = Field(None, description="Events in the 90 days before as_of.")
+    active_days_7d: WholeCount = Field(None, description="Distinct active days in the last 7 days.")
+    active_days_30d: WholeCount = Field(None, description="Distinct active days in the last 30 days.")
+    active_days_90d: WholeCount = Field(None, description="Distinct active days in the last 90 days.")
+    core_actions_30d: WholeCount = Field(None, description="Core actions in the last 30 days.")
+    core_actions_prev_30d: WholeCount = Field(None, description="Core actions in the 30 days before those.")
     core_trend_ratio: Ratio = Field(None, description="core_actions_30d / core_actions_prev_30d (null if prev is 0).")
     days_since_last_event: Days = Field(None, description="Days since the last event (null if never).")
     days_since_last_core_action: Days = Field(None, description="Days since the last core action (null if never).")
-    modules_used_90d: Count = Field(None, description="Distinct modules with any event in 90 days.")
-    core_modules_used_90d: Count = Field(None, description="Distinct modules with a core action in 90 days.")
+    modules_used_90d: WholeCount = Field(None, description="Distinct modules with any event in 90 days.")
+    core_modules_used_90d: WholeCount = Field(None, description="Distinct modules with a core action in 90 days.")
     uses_3plus_modules: Flag = Field(None, description="1 when core_modules_used_90d >= 3.")
     aha_reached: Flag = Field(None, description="1 when the activation (Aha) rule was met before as_of.")
     days_to_aha: Days = Field(None, description="Days from signup to the Aha moment (null if not reached).")
-    weeks_below_aha_bar: Count = Field(None, description="Consecutive recent weeks below the weekly Aha bar.")
+    weeks_below_aha_bar: WholeCount = Field(None, description="Consecutive recent weeks below the weekly Aha bar.")
     usual_gap_days: Days = Field(None, description="Median gap between active days (the customer's own rhythm).")
     idle_ratio: Ratio = Field(None, description="days_since_last_event / usual_gap_days.")
     days_since_reactivation: Days = Field(None, description="Days since coming back after a dormant gap.")
-    txn_count_90d: Count = Field(None, description="Purchases in the last 90 days.")
+    txn_count_90d: WholeCount = Field(None, description="Purchases in the last 90 days.")
     txn_amount_90d: Count = Field(None, description="Spend in the last 90 days.")
-    txn_count_total: Count = Field(None, description="Purchases before as_of.")
+    txn_count_total: WholeCount = Field(None, description="Purchases before as_of.")
     txn_amount_total: Count = Field(None, description="Spend before as_of.")
     days_since_last_txn: Days = Field(None, description="Days since the last purchase (null if never).")
     btyd_frequency: Count = Field(None, description="BTYD frequency: repeat purchase days.")
@@ -65,14 +68,14 @@ class CustomerFeatures(_Strict):
     sub_plan: str | None = Field(None, max_length=200, description="Current or last plan.")
     sub_mrr: Count = Field(None, description="Monthly recurring revenue.")
     sub_tenure_days: Days = Field(None, description="Days since the current subscription started.")
-    sub_ended_count: Count = Field(None, description="Subscriptions ended before as_of.")
+    sub_ended_count: WholeCount = Field(None, description="Subscriptions ended before as_of.")
     nps_last: Annotated[float | None, Field(ge=0, le=10)] = Field(None, description="Last NPS answer (0-10).")
     nps_mean: Annotated[float | None, Field(ge=0, le=10)] = Field(None, description="Mean NPS answer.")
-    nps_count: Count = Field(None, description="NPS answers before as_of.")
+    nps_count: WholeCount = Field(None, description="NPS answers before as_of.")
     days_since_last_nps: Days = Field(None, description="Days since the last NPS answer.")
-    tickets_90d: Count = Field(None, description="Support tickets opened in 90 days.")
-    tickets_open: Count = Field(None, description="Tickets open at as_of.")
-    tickets_resolved_90d: Count = Field(None, description="Tickets resolved in 90 days.")
+    tickets_90d: WholeCount = Field(None, description="Support tickets opened in 90 days.")
+    tickets_open: WholeCount = Field(None, description="Tickets open at as_of.")
+    tickets_resolved_90d: WholeCount = Field(None, description="Tickets resolved in 90 days.")
     ticket_satisfaction_mean: Annotated[float | None, Field(ge=1, le=5)] = Field(None, description="Mean rating 1-5.")
     days_since_last_ticket_resolved: Days = Field(None, description="Days since a ticket was last resolved.")
     ticket_resolution_hours_mean: Days = Field(None, description="Mean hours to resolve a ticket.")
@@ -86,22 +89,36 @@ class PredictRequest(_Strict):
     customers: list[CustomerFeatures] = Field(min_length=1, description="One or more customers to score.")
 
 
+RiskTier = Literal["none", "low", "medium", "high"]
+StageB2C = Literal["acquisition", "activation", "retention", "monetization", "referral", "reactivated"]
+StageB2B = Literal["acquisition", "growth", "maturity", "maintenance", "churn", "reactivated"]
+NpsSegment = Literal["promoter", "passive", "detractor"]
+
+
 class Trigger(BaseModel):
-    model_config = ConfigDict(extra="allow")
-    name: str = Field(description="Rule that fired (e.g. core_actions_down).")
+    """One early-warning rule that fired (models/risk_tiers.py), with the value it measured."""
+
+    trigger: str = Field(
+        description="Rule that fired: core_frequency_drop, below_aha_bar, idle_vs_own_rhythm, low_p_alive, "
+        "idle_too_long or churn_probability_band."
+    )
+    tier: Literal["low", "medium", "high"] = Field(description="Tier this rule raises the customer to.")
+    column: str = Field(description="Feature or model output the rule reads, e.g. core_trend_ratio.")
+    value: float = Field(description="The customer's measured value of `column`.")
+    operator: Literal["<=", ">=", "<"] = Field(description="The rule fires when `value operator threshold`.")
+    threshold: float = Field(description="The rule's threshold (a CHURNLTV_POLICY_* setting).")
 
 
 class Reason(BaseModel):
-    model_config = ConfigDict(extra="allow")
-    feature: str
-    value: Any = None
-    contribution: float | None = None
+    feature: str = Field(description="Feature behind this reason (a field of CustomerFeatures).")
+    value: float | str | None = Field(description="The customer's value of the feature (null when unknown).")
+    contribution: float = Field(description="Contribution to the churn score in log-odds (positive raises risk).")
     phrase: str = Field(description="The reason in plain words.")
 
 
 class Action(BaseModel):
-    key: str | None
-    text: str | None
+    key: str | None = Field(description="Recommended action for the tier (CHURNLTV_POLICY_ACTION_<TIER>_KEY).")
+    text: str | None = Field(description="The action in words, for the CRM user.")
 
 
 class Ltv(BaseModel):
@@ -120,16 +137,21 @@ class Health(BaseModel):
 
 
 class Stage(BaseModel):
-    b2c: str | None
-    b2b: str | None
+    b2c: StageB2C = Field(description="Growth-funnel stage (DOMAIN.md section 1).")
+    b2b: StageB2B = Field(description="Relationship stage (DOMAIN.md section 1).")
+
+
+class ModelVersions(BaseModel):
+    churn: str | None = Field(description="Registry version (or bundle path) of the churn model.")
+    ltv: str | None = Field(description="Registry version (or bundle path) of the LTV model; null when none.")
 
 
 class Prediction(BaseModel):
     customer_id: str
     as_of: str | None
     churn_probability: float = Field(description="Calibrated probability of churn within the model's horizon.")
-    risk_tier: str = Field(description="none, low, medium or high.")
-    triggers: list[dict[str, Any]] = Field(description="Every rule trigger that fired, with its measured value.")
+    risk_tier: RiskTier = Field(description="max(rule tier, probability band tier).")
+    triggers: list[Trigger] = Field(description="Every rule trigger that fired, with its measured value.")
     recommended_action: Action
     reasons: list[Reason] = Field(description="Top contributions to the churn probability, in plain words.")
     p_alive: float | None
@@ -140,8 +162,8 @@ class Prediction(BaseModel):
     value_at_risk: float | None = Field(description="churn_probability x predicted LTV.")
     health: Health
     lifecycle_stage: Stage
-    nps_segment: str | None
-    model_versions: dict[str, str | None]
+    nps_segment: NpsSegment | None = Field(description="Segment of the last NPS answer; null when never answered.")
+    model_versions: ModelVersions
 
 
 class PredictResponse(BaseModel):
@@ -166,6 +188,100 @@ class NotFound(BaseModel):
 class BatchGetResponse(BaseModel):
     predictions: list[CustomerPrediction]
     not_found: list[NotFound]
+
+
+class AccountMember(BaseModel):
+    customer_id: str
+    risk_tier: RiskTier
+    churn_probability: float
+    predicted_ltv: float | None
+    value_at_risk: float | None
+
+
+class AccountPrediction(BaseModel):
+    """A B2B account, scored from its users (models/account_rollup.py, DOMAIN.md section 9)."""
+
+    account_id: str
+    as_of: str = Field(description="Cutoff the users' features were built at (exclusive).")
+    users: int = Field(description="Users of the account signed up before as_of.")
+    risk_tier: RiskTier = Field(description="The account's tier, from the policy run on its rolled-up signals.")
+    triggers: list[Trigger] = Field(description="Rule triggers that fired on the account's signals.")
+    recommended_action: Action
+    churn_probability: float = Field(description="Mean churn probability of the users (expected share lost).")
+    p_alive: float | None = Field(description="Max P(alive) over users: the account is alive while any user is.")
+    predicted_ltv: float | None = Field(description="Sum of the users' predicted LTV.")
+    value_at_risk: float | None = Field(description="churn_probability x predicted_ltv.")
+    health: Health
+    lifecycle_stage: Stage
+    members: list[AccountMember] = Field(description="Every user with their own tier and scores.")
+    model_versions: ModelVersions
+
+
+class RetentionEntry(BaseModel):
+    customer_id: str
+    segment: Literal["b2c", "b2b"] | None
+    churn_probability: float | None
+    predicted_ltv: float | None
+    value_at_risk: float | None = Field(description="churn_probability x predicted LTV.")
+    risk_tier: RiskTier | None
+    action_key: str | None
+    action_text: str | None
+    cost: float | None = Field(None, description="budget mode: cost of the action (cost_per_action).")
+    expected_saved_value: float | None = Field(None, description="budget mode: save_rate x value_at_risk.")
+    expected_net_gain: float | None = Field(None, description="budget mode: expected_saved_value - cost.")
+    cumulative_cost: float | None = Field(None, description="budget mode: spend up to and including this customer.")
+
+
+class RetentionListResponse(BaseModel):
+    run_id: str | None = Field(description="The batch score run the list is read from.")
+    as_of: str | None = Field(description="Cutoff of that run.")
+    customers: list[RetentionEntry] = Field(description="Largest value at risk first (budget mode: best gain/cost).")
+
+
+class DateRange(BaseModel):
+    start: str | None
+    end: str | None
+
+
+class ModelInfo(BaseModel):
+    name: str = Field(description="Registered model name (churnltv-churn / churnltv-ltv).")
+    ref: str = Field(description="What the service was configured to load (alias, models:/ URI or path).")
+    version: str | None = Field(description="Registry version; null for a bundle loaded from a path.")
+    aliases: list[str] = Field(description="Registry aliases of that version, e.g. champion.")
+    created_at: str | None = Field(description="When the bundle was trained (LTV: when it was registered).")
+    data_range: DateRange | None = Field(description="Time span of the training data.")
+    holdout: DateRange | None = Field(description="Time window the holdout metrics were measured on.")
+    holdout_metrics: dict[str, float] = Field(description="Holdout metrics, e.g. test_roc_auc, ltv_holdout_mae.")
+
+
+class ModelsResponse(BaseModel):
+    service_version: str
+    loaded: bool
+    error: str | None = Field(description="Why no models are loaded (null when loaded).")
+    loaded_at: str | None
+    churn: ModelInfo | None
+    ltv: ModelInfo | None
+
+
+class ReloadResponse(BaseModel):
+    status: Literal["reloaded"]
+    versions: ModelVersions
+    previous: ModelVersions | None
+
+
+class HealthResponse(BaseModel):
+    status: Literal["ok"]
+
+
+class ReadyChecks(BaseModel):
+    models: str = Field(description="ok, or why the models are not loaded.")
+    data: str | None = Field(None, description="ok or unreachable: why (absent when no data source is configured).")
+    score_store: str | None = Field(None, description="ok or unreachable: why (absent when none is configured).")
+
+
+class ReadyResponse(BaseModel):
+    status: Literal["ready", "not ready"]
+    checks: ReadyChecks
 
 
 class ContractualClvRequest(_Strict):

@@ -16,7 +16,12 @@ class ServiceSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CHURNLTV_", extra="ignore", frozen=True)
 
     api_keys: Annotated[tuple[str, ...], NoDecode] = Field(
-        (), description="Comma-separated API keys accepted in the X-API-Key header; empty = no auth (logged)."
+        (),
+        description="Comma-separated API keys accepted in the X-API-Key header; the API refuses to start without one "
+        "unless CHURNLTV_ALLOW_ANONYMOUS=true.",
+    )
+    allow_anonymous: bool = Field(
+        False, description="Serve without API keys (every route open). Off by default: the API fails closed."
     )
     tracking_uri: str = Field("sqlite:///mlruns/mlflow.db", description="MLflow tracking store holding the registry.")
     churn_model: str = Field(
@@ -36,6 +41,9 @@ class ServiceSettings(BaseSettings):
     max_predict_customers: int = Field(1000, ge=1, description="Most customers in one POST /v1/predict body.")
     max_body_bytes: int = Field(1_000_000, ge=1024, description="Largest request body accepted (413 above).")
     top_reasons: int = Field(3, ge=1, le=20, description="Reason codes returned per customer.")
+    store_retry_after_seconds: int = Field(
+        5, ge=1, description="Retry-After of the 503 answered while the score store is busy (a batch run writing it)."
+    )
 
     @field_validator("api_keys", mode="before")
     @classmethod
@@ -52,3 +60,12 @@ def load_service_settings(**overrides: object) -> ServiceSettings:
     except ValidationError as err:
         lines = [f"CHURNLTV_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}" for e in err.errors()]
         raise UserInputError("invalid service settings:\n  - " + "\n  - ".join(lines)) from err
+
+
+def require_auth_configured(settings: ServiceSettings) -> None:
+    """Fail closed: refuse to serve without API keys unless anonymous access was allowed explicitly."""
+    if not settings.api_keys and not settings.allow_anonymous:
+        raise UserInputError(
+            "CHURNLTV_API_KEYS is empty: set it to one or more comma-separated API keys (clients send one in the "
+            "X-API-Key header), or set CHURNLTV_ALLOW_ANONYMOUS=true to serve without authentication"
+        )
