@@ -27,6 +27,7 @@ import pandas as pd
 
 from features.errors import UserInputError
 from features.time_units import TimeUnit
+from features.value_repr import shown
 
 if TYPE_CHECKING:
     import duckdb
@@ -93,7 +94,7 @@ def btyd_summary(
         value = transactions[amount_col].iloc[pos]
         raise UserInputError(
             f"transactions: row {pos + 1}, column {amount_col!r}: amount must be a non-negative number "
-            f"(value: {value!r}; {int(bad.sum())} such row(s))"
+            f"(value: {shown(value)}; {int(bad.sum())} such row(s))"
         )
     if bool(times.isna().any()):
         pos = int(np.flatnonzero(times.isna().to_numpy())[0])

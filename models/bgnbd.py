@@ -5,7 +5,10 @@ While alive a customer buys as a Poisson process with rate lambda ~ Gamma(r, alp
 drop out with probability p ~ Beta(a, b). A customer is summarised by x (repeat purchases), t_x (time of the
 last purchase) and T (time since the first purchase), all in one explicit ``TimeUnit``.
 
-Fitting uses ``lifetimes.BetaGeoFitter`` (maximum likelihood with an optional L2 penalizer). Every prediction
+Fitting uses ``lifetimes.BetaGeoFitter`` (maximum likelihood with an optional L2 penalizer). lifetimes minimises
+-LL/n + c (r^2 + (alpha/max T)^2 + a^2 + b^2) (alpha on its time scale where the oldest customer has T = 1), so the
+covariance of the estimate is taken from the Hessian of that same penalised objective, LL - n c (...), not of LL
+alone (``bgnbd_penalty``). Every prediction
 is closed-form numpy/scipy on the fitted parameters (no lifetimes at prediction time), vectorised over
 customers:
 
@@ -97,6 +100,13 @@ def bgnbd_no_purchase(  # noqa: PLR0917 - the papers' parameter list
     return 1.0 - p_alive * (1.0 - ((alpha + T) / (alpha + T + t)) ** (r + x))
 
 
+def bgnbd_penalty(params: FloatArray, n_customers: int, max_T: float, penalizer_coef: float) -> float:
+    """n c (r^2 + (alpha / max T)^2 + a^2 + b^2): lifetimes' L2 term on its rescaled alpha, times n (its objective
+    is the mean log-likelihood), i.e. what the total log-likelihood loses to the penalty at these parameters."""
+    r, alpha, a, b = params
+    return float(n_customers * penalizer_coef * (r**2 + (alpha / max_T) ** 2 + a**2 + b**2))
+
+
 class BetaGeoModel:
     """BG/NBD fitted with lifetimes and predicted in closed form; parameters ``r_``, ``alpha_``, ``a_``, ``b_``.
 
@@ -108,8 +118,13 @@ class BetaGeoModel:
         self.time_unit = time_unit
 
     # -- fitting ------------------------------------------------------------------------------
-    def fit(self, frequency: Any, recency: Any, T: Any) -> Self:
-        """Maximum-likelihood fit (lifetimes.BetaGeoFitter); a failed convergence raises ``UserInputError``."""
+    def fit(self, frequency: Any, recency: Any, T: Any, *, compute_covariance: bool = True) -> Self:
+        """Maximum-likelihood fit (lifetimes.BetaGeoFitter); a failed convergence raises ``UserInputError``.
+
+        ``compute_covariance`` (default) also sets ``log_params_covariance_`` from the Hessian of the objective that
+        was optimised (penalised when ``penalizer_coef`` > 0); without it the fit skips the 33 extra likelihood
+        evaluations and cannot fail on a flat likelihood (a point estimate only, e.g. for a baseline).
+        """
         from lifetimes import BetaGeoFitter
         from lifetimes.utils import ConvergenceError
 
@@ -118,30 +133,37 @@ class BetaGeoModel:
             raise UserInputError(f"BG/NBD needs customers to fit, got {len(x)}")
         if not np.any(x > 0):
             raise UserInputError("BG/NBD: no customer made a repeat purchase (frequency is 0 for all); cannot fit")
+        if not np.max(t) > 0:
+            raise UserInputError("BG/NBD: every customer has T = 0 (all first purchases on the cutoff day); cannot fit")
         fitter = BetaGeoFitter(penalizer_coef=self.penalizer_coef)
         try:
             with contextlib.redirect_stdout(io.StringIO()):  # lifetimes prints the optimiser state on failure
                 fitter.fit(x.astype(int), t_x, t)
         except ConvergenceError:
-            raise UserInputError(
-                f"BG/NBD did not converge on {len(x)} customers; try CHURNLTV_LTV_PENALIZER_COEF=0.001 or more history"
-            ) from None
+            penalised = self.penalizer_coef > 0
+            hint = "raise CHURNLTV_LTV_PENALIZER_COEF" if penalised else "try CHURNLTV_LTV_PENALIZER_COEF=0.001"
+            raise UserInputError(f"BG/NBD did not converge on {len(x)} customers; {hint} or more history") from None
         params = fitter.params_
         values = np.array([float(params[name]) for name in PARAM_NAMES])
         if not np.all(np.isfinite(values)) or np.any(values <= 0):
-            raise UserInputError(
-                f"BG/NBD converged to invalid parameters {dict(zip(PARAM_NAMES, values, strict=True))}"
-            )
+            shown_params = ", ".join(f"{n} = {float(v):.6g}" for n, v in zip(PARAM_NAMES, values, strict=True))
+            raise UserInputError(f"BG/NBD converged to invalid parameters ({shown_params})")
         self.r_, self.alpha_, self.a_, self.b_ = (float(v) for v in values)
         self.n_customers_ = len(x)
         self.n_repeat_customers_ = int(np.sum(x > 0))
         self.log_likelihood_ = float(self.log_likelihood(x, t_x, t).sum())
+        if compute_covariance:
+            n, max_T, coef = len(x), float(np.max(t)), self.penalizer_coef
 
-        def total(log_params: FloatArray) -> float:
-            r, alpha, a, b = np.exp(log_params)
-            return float(bgnbd_log_likelihood(r, alpha, a, b, x, t_x, t).sum())
+            def objective(log_params: FloatArray) -> float:
+                params = np.exp(log_params)
+                r, alpha, a, b = params
+                total = float(bgnbd_log_likelihood(r, alpha, a, b, x, t_x, t).sum())
+                return total - bgnbd_penalty(params, n, max_T, coef) if coef > 0 else total
 
-        self.log_params_covariance_ = log_parameter_covariance(total, np.log(values), PARAM_NAMES, "BG/NBD")
+            self.log_params_covariance_ = log_parameter_covariance(
+                objective, np.log(values), PARAM_NAMES, "BG/NBD", coef
+            )
         return self
 
     @classmethod

@@ -14,6 +14,7 @@ import numpy as np
 import numpy.typing as npt
 
 from features.errors import UserInputError
+from features.value_repr import shown
 
 FloatArray = npt.NDArray[np.float64]
 _RECENCY_SLACK = 1e-9  # recency == T within rounding (a purchase on the last observed day)
@@ -31,7 +32,9 @@ def as_float_array(values: Any, name: str) -> FloatArray:
 def _first_bad(mask: npt.NDArray[np.bool_], values: FloatArray, name: str, rule: str) -> None:
     if bool(mask.any()):
         pos = int(np.flatnonzero(mask)[0])
-        raise UserInputError(f"{name}: row {pos} has value {values[pos]!r}, but {rule} ({int(mask.sum())} such row(s))")
+        raise UserInputError(
+            f"{name}: row {pos} has value {shown(values[pos])}, but {rule} ({int(mask.sum())} such row(s))"
+        )
 
 
 def check_summary(frequency: Any, recency: Any, T: Any) -> tuple[FloatArray, FloatArray, FloatArray]:

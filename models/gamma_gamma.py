@@ -14,6 +14,10 @@ Assumptions enforced here: the model is fitted on repeat customers (x > 0) with 
 rest are excluded and counted, never silently dropped); the mean spend is assumed independent of purchase
 frequency, so the Pearson correlation between x and m_x is measured (``frequency_spend_correlation_``) and
 reported. q <= 1 means the population mean spend is infinite: that is an error, not a number.
+
+lifetimes' optional L2 penalizer c is on the parameters themselves: it minimises -LL/n + c (p^2 + q^2 + v^2), and v
+is in currency units, so even c = 0.01 pulls hard on CDNOW (v ~ 15 costs 2.25 per customer) and drags q below 1.
+The covariance comes from the Hessian of that same penalised objective (``gamma_gamma_penalty``).
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import numpy as np
 from scipy.special import gammaln
 
 from features.errors import UserInputError
+from features.value_repr import shown
 from models.btyd_inputs import FloatArray, as_float_array
 from models.parameter_draws import log_parameter_covariance
 
@@ -55,17 +60,38 @@ def gamma_gamma_expected_spend(p: float, q: float, v: float, x: FloatArray, m: F
     return result
 
 
+def gamma_gamma_penalty(params: FloatArray, n_customers: int, penalizer_coef: float) -> float:
+    """n c (p^2 + q^2 + v^2): lifetimes' L2 term times n (its objective is the mean log-likelihood)."""
+    return float(n_customers * penalizer_coef * np.sum(np.asarray(params) ** 2))
+
+
+def _lifetimes_fit(x: FloatArray, m: FloatArray, penalizer_coef: float, n_fitted: int) -> FloatArray:
+    """(p, q, v) from lifetimes.GammaGammaFitter; a failed convergence is a ``UserInputError``."""
+    from lifetimes import GammaGammaFitter
+    from lifetimes.utils import ConvergenceError
+
+    fitter = GammaGammaFitter(penalizer_coef=penalizer_coef)
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):  # lifetimes prints the optimiser state on failure
+            fitter.fit(x.astype(int), m)
+    except ConvergenceError:
+        hint = "raise CHURNLTV_LTV_PENALIZER_COEF" if penalizer_coef > 0 else "try CHURNLTV_LTV_PENALIZER_COEF=0.001"
+        raise UserInputError(f"Gamma-Gamma did not converge on {n_fitted} repeat customers; {hint}") from None
+    return np.array([float(fitter.params_[name]) for name in PARAM_NAMES])
+
+
 class GammaGammaModel:
     """Gamma-Gamma fitted with lifetimes on repeat customers with positive spend; parameters ``p_``, ``q_``, ``v_``."""
 
     def __init__(self, penalizer_coef: float = 0.0) -> None:
         self.penalizer_coef = penalizer_coef
 
-    def fit(self, frequency: Any, monetary_value: Any) -> Self:
-        """Fit on rows with x > 0 and m > 0; ``n_excluded_one_time_``/``n_excluded_zero_spend_`` count the rest."""
-        from lifetimes import GammaGammaFitter
-        from lifetimes.utils import ConvergenceError
+    def fit(self, frequency: Any, monetary_value: Any, *, compute_covariance: bool = True) -> Self:
+        """Fit on rows with x > 0 and m > 0; ``n_excluded_one_time_``/``n_excluded_zero_spend_`` count the rest.
 
+        ``compute_covariance`` (default) also sets ``log_params_covariance_`` from the Hessian of the optimised
+        (penalised when ``penalizer_coef`` > 0) objective.
+        """
         x = as_float_array(frequency, "frequency")
         m = as_float_array(monetary_value, "monetary_value")
         if len(x) != len(m):
@@ -73,7 +99,7 @@ class GammaGammaModel:
         negative = np.isfinite(m) & (m < 0)
         if np.any(negative):
             pos = int(np.flatnonzero(negative)[0])
-            raise UserInputError(f"monetary_value: row {pos} has value {m[pos]!r}; spend cannot be negative")
+            raise UserInputError(f"monetary_value: row {pos} has value {shown(m[pos])}; spend cannot be negative")
         repeat = x > 0
         usable = repeat & np.isfinite(m) & (m > 0)
         self.n_customers_ = len(x)
@@ -89,34 +115,43 @@ class GammaGammaModel:
         xf, mf = x[usable], m[usable]
         corr = float(np.corrcoef(xf, mf)[0, 1]) if np.std(xf) > 0 and np.std(mf) > 0 else float("nan")
         self.frequency_spend_correlation_ = corr
-        fitter = GammaGammaFitter(penalizer_coef=self.penalizer_coef)
-        try:
-            with contextlib.redirect_stdout(io.StringIO()):
-                fitter.fit(xf.astype(int), mf)
-        except ConvergenceError:
-            raise UserInputError(
-                f"Gamma-Gamma did not converge on {self.n_fitted_} repeat customers; try "
-                "CHURNLTV_LTV_PENALIZER_COEF=0.001"
-            ) from None
-        values = np.array([float(fitter.params_[name]) for name in PARAM_NAMES])
+        values = _lifetimes_fit(xf, mf, self.penalizer_coef, self.n_fitted_)
         if not np.all(np.isfinite(values)) or np.any(values <= 0):
-            raise UserInputError(
-                f"Gamma-Gamma converged to invalid parameters {dict(zip(PARAM_NAMES, values, strict=True))}"
-            )
+            shown_params = ", ".join(f"{n} = {float(v):.6g}" for n, v in zip(PARAM_NAMES, values, strict=True))
+            raise UserInputError(f"Gamma-Gamma converged to invalid parameters ({shown_params})")
         if values[1] <= 1.0:
-            raise UserInputError(
-                f"Gamma-Gamma: q = {values[1]:.3f} <= 1 means the spend distribution has no finite mean "
-                "(a few huge orders dominate); cap outliers or check the amount column"
-            )
+            raise UserInputError(self._infinite_mean_message(float(values[1]), xf, mf))
         self.p_, self.q_, self.v_ = (float(v) for v in values)
         self.log_likelihood_ = float(gamma_gamma_log_likelihood(self.p_, self.q_, self.v_, xf, mf).sum())
+        if compute_covariance:
+            n, coef = len(xf), self.penalizer_coef
 
-        def total(log_params: FloatArray) -> float:
-            p, q, v = np.exp(log_params)
-            return float(gamma_gamma_log_likelihood(p, q, v, xf, mf).sum())
+            def objective(log_params: FloatArray) -> float:
+                params = np.exp(log_params)
+                p, q, v = params
+                total = float(gamma_gamma_log_likelihood(p, q, v, xf, mf).sum())
+                return total - gamma_gamma_penalty(params, n, coef) if coef > 0 else total
 
-        self.log_params_covariance_ = log_parameter_covariance(total, np.log(values), PARAM_NAMES, "Gamma-Gamma")
+            self.log_params_covariance_ = log_parameter_covariance(
+                objective, np.log(values), PARAM_NAMES, "Gamma-Gamma", coef
+            )
         return self
+
+    def _infinite_mean_message(self, q: float, xf: FloatArray, mf: FloatArray) -> str:
+        """Why q <= 1: the penalizer when an unpenalised fit has q > 1, otherwise the spends' heavy tail."""
+        head = f"Gamma-Gamma: q = {q:.3f} <= 1 means the fitted spend distribution has no finite mean"
+        if self.penalizer_coef > 0:
+            try:
+                q0 = float(_lifetimes_fit(xf, mf, 0.0, len(xf))[1])
+            except UserInputError:
+                q0 = float("nan")
+            if q0 > 1.0:
+                return (
+                    f"{head}; the L2 penalty CHURNLTV_LTV_PENALIZER_COEF={self.penalizer_coef:g} caused it (lifetimes "
+                    f"penalises p, q and v themselves, and v is in currency units): without it q = {q0:.3f}. Lower "
+                    "or unset CHURNLTV_LTV_PENALIZER_COEF"
+                )
+        return f"{head} (a few very large orders dominate the spends); cap outliers or check the amount column"
 
     @classmethod
     def from_params(cls, p: float, q: float, v: float, *, penalizer_coef: float = 0.0) -> GammaGammaModel:

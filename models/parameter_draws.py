@@ -1,8 +1,11 @@
 """The sampling distribution of fitted BG/NBD + Gamma-Gamma parameters, as draws kept with the model.
 
-The draws come from the asymptotic normal distribution of the maximum-likelihood estimate in log-parameter
-space: theta_hat ~ N(theta, (-H)^-1) with H the Hessian of the total log-likelihood at the optimum (log scale
-keeps every draw positive). The two models are fitted on separate likelihoods, so their blocks are independent.
+The draws come from the asymptotic normal distribution of the estimate in log-parameter space:
+theta_hat ~ N(theta, (-H)^-1) with H the Hessian, at the optimum, of the objective that was maximised (log scale
+keeps every draw positive). With an L2 penalizer that objective is the penalised log-likelihood (the covariance is
+then the Laplace approximation around the penalised estimate, whose curvature includes the penalty's); without one
+it is the log-likelihood and this is the usual observed-information covariance. The two models are fitted on
+separate likelihoods, so their blocks are independent.
 Draws are stored in ``parameter_draws.json`` so an interval can be recomputed exactly later; fast prediction
 uses their covariance (see ``models.customer_value``).
 """
@@ -41,18 +44,32 @@ def numerical_hessian(f: Callable[[FloatArray], float], theta: FloatArray, step:
 
 
 def log_parameter_covariance(
-    loglik: Callable[[FloatArray], float], log_params: FloatArray, names: Sequence[str], model: str
+    objective: Callable[[FloatArray], float],
+    log_params: FloatArray,
+    names: Sequence[str],
+    model: str,
+    penalizer_coef: float = 0.0,
 ) -> FloatArray:
-    """Covariance of the log-parameters from the observed information; a flat likelihood is a user error."""
-    info = -numerical_hessian(loglik, log_params)
+    """Covariance of the log-parameters: the inverse of minus the Hessian of ``objective`` (the total log-likelihood
+    minus the L2 penalty when ``penalizer_coef`` > 0) at its maximum; a flat objective is a user error."""
+    info = -numerical_hessian(objective, log_params)
     try:
         np.linalg.cholesky(info)
         cov = np.asarray(np.linalg.inv(info), dtype="float64")
     except np.linalg.LinAlgError:
+        if penalizer_coef > 0:
+            advice = (
+                f"even with the L2 penalty CHURNLTV_LTV_PENALIZER_COEF={penalizer_coef:g}; add more customers or "
+                "history, or raise the penalizer"
+            )
+        else:
+            advice = (
+                "add more customers or history, or set CHURNLTV_LTV_PENALIZER_COEF (e.g. 0.001), whose L2 penalty "
+                "adds curvature in every direction"
+            )
         raise UserInputError(
-            f"{model}: the likelihood is flat in some direction at the fitted parameters "
-            f"({', '.join(names)}), so they are not identified by this data; add more customers or history, "
-            "or set CHURNLTV_LTV_PENALIZER_COEF"
+            f"{model}: the {'penalised ' if penalizer_coef > 0 else ''}likelihood is flat in some direction at the "
+            f"fitted parameters ({', '.join(names)}), so they are not identified by this data; {advice}"
         ) from None
     result: FloatArray = 0.5 * (cov + cov.T)
     return result
