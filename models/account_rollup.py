@@ -24,7 +24,9 @@ Aggregation per column (why):
   idle / below the bar when every user is;
 * usual_gap_days takes the min (the busiest user's rhythm sets the account's);
 * quality and sentiment (ticket_satisfaction_mean, ticket_resolution_hours_mean, nps_last) take
-  the mean over users who have a value;
+  the mean over users who have a value; the account's nps_last is then rounded half up to a whole
+  score (the 0-10 scale has no fractions, and the account's NPS segment is that of its typical
+  answer: users answering 9 and 6 make a 7.5 -> 8, a passive account);
 * model outputs: churn_probability is the mean over users (expected share of users lost),
   p_alive the max (the account is alive while any user is), predicted_ltv the sum.
 
@@ -99,6 +101,8 @@ def rollup_accounts(
         if column in out.columns:  # a sum over users who all lack the value stays missing, not 0
             present = grouped[column].count()
             out[column] = out[column].where(present > 0)
+    if "nps_last" in out.columns:
+        out["nps_last"] = np.floor(out["nps_last"] + 0.5)  # half up: np.round would send 8.5 to 8
     if "core_actions_30d" in out.columns and "core_actions_prev_30d" in out.columns:
         prev = out["core_actions_prev_30d"]
         out["core_trend_ratio"] = (out["core_actions_30d"] / prev).where(prev > 0)

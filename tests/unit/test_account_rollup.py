@@ -76,3 +76,20 @@ def test_user_without_account_is_an_error() -> None:
         rollup_accounts(frame)
     with pytest.raises(UserInputError, match="account_id"):
         rollup_accounts(_users())
+
+
+def test_account_nps_is_the_users_mean_rounded_to_a_whole_score() -> None:
+    # 9 and 6 -> 7.5 -> 8 (passive); 10, 9, 5 -> 8 exactly; 5 and 6 -> 5.5 -> 6 (detractor); none answered -> missing
+    users = pd.DataFrame(
+        {
+            "customer_id": ["a1", "a2", "b1", "b2", "b3", "c1", "c2", "d1"],
+            "account_id": ["a", "a", "b", "b", "b", "c", "c", "d"],
+            "nps_last": [9, 6, 10, 9, 5, 5, 6, np.nan],
+            "churn_probability": [0.1] * 8,
+        }
+    )
+    result = account_policy(users).set_index("account_id")  # raised on a fractional NPS before
+    assert result["nps_last"].tolist()[:3] == [8.0, 8.0, 6.0]
+    assert np.isnan(result.loc["d", "nps_last"])
+    assert result["nps_segment"].tolist() == ["passive", "passive", "detractor", None]
+    assert result.loc["a", "health_feedback"] == pytest.approx(80.0)
