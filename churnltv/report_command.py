@@ -6,6 +6,7 @@ the report builder (``training``); neither package may import the other.
 
 from __future__ import annotations
 
+import html
 import json
 import logging
 from pathlib import Path
@@ -38,6 +39,25 @@ def read_data_quality(path: Path | None) -> dict[str, Any] | None:
     return data
 
 
+def read_drift(path: Path | None) -> dict[str, Any] | None:
+    """The ``drift.json`` written by ``churnltv monitor``; None when no path was given.
+
+    Unlike the optional data-quality summary, a drift file that was asked for must exist: the report would
+    otherwise fall back to the latest MLflow monitor run and show a different result than the one requested.
+    """
+    if path is None:
+        return None
+    if not path.is_file():
+        raise UserInputError(f"{path}: drift file not found (write it with `churnltv monitor --out DIR`)")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise UserInputError(f"{path}: not a drift monitor result (invalid JSON: {err})") from None
+    if not isinstance(data, dict) or not {"status", "features", "score"} <= set(data):
+        raise UserInputError(f"{path}: not a drift monitor result (expected the drift.json of `churnltv monitor`)")
+    return data
+
+
 def make_report(
     data: str,
     score_store: str | None,
@@ -45,11 +65,13 @@ def make_report(
     data_quality: Path | None = None,
     *,
     tracking_uri: str | None = None,
+    drift: Path | None = None,
 ) -> Path:
     """Build the report for source ``data`` with the latest complete run of ``score_store``; write it to ``out``.
 
     ``score_store`` None (or a store without a complete run) gives a report whose score-based sections say the
-    scores are missing. Returns the written path.
+    scores are missing. ``drift`` is a ``drift.json`` of ``churnltv monitor``; without it the drift section shows
+    the latest monitor run logged to MLflow. Returns the written path.
     """
     from features.sources import open_source
     from service.score_store import open_score_store
@@ -66,11 +88,20 @@ def make_report(
         finally:
             store.close()
     quality = read_data_quality(data_quality)
+    drift_result = read_drift(drift)
     source = open_source(data)
     try:
         con = source.connect()
         try:
-            page = build_report(con=con, scores=scores, score_run=run, data_quality=quality, tracking_uri=tracking_uri)
+            page = build_report(
+                con=con,
+                scores=scores,
+                score_run=run,
+                data_quality=quality,
+                tracking_uri=tracking_uri,
+                drift=drift_result,
+                drift_from="" if drift is None else f"the file <code>{html.escape(str(drift))}</code>",
+            )
         finally:
             con.close()
     finally:
@@ -82,7 +113,7 @@ def register(app: typer.Typer) -> None:
     """Add `churnltv report` to the root app."""
 
     @app.command("report")
-    def report(
+    def report(  # noqa: PLR0917 (typer maps each option to a parameter)
         data: Annotated[
             str,
             typer.Option(help="Data source: a folder of CSV/Parquet files, a .duckdb file or a postgresql:// URL."),
@@ -101,10 +132,19 @@ def register(app: typer.Typer) -> None:
         ] = None,
         tracking_uri: Annotated[
             str | None,
-            typer.Option(help="MLflow registry with the champion models (default: CHURNLTV_TRACKING_URI)."),
+            typer.Option(
+                help="MLflow store with the champion models and the monitor runs (default: CHURNLTV_TRACKING_URI)."
+            ),
+        ] = None,
+        drift: Annotated[
+            Path | None,
+            typer.Option(
+                help="drift.json written by `churnltv monitor`; default: the latest monitor run logged to MLflow."
+            ),
         ] = None,
     ) -> None:
-        """Write the self-contained HTML report (data quality, models, tiers, health, NPS, LTV/CAC, value at risk)."""
+        """Write the self-contained HTML report (data quality, models, tiers, health, NPS, LTV/CAC, value at risk,
+        B2B accounts, referral, drift)."""
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-        path = make_report(data, scores, out, data_quality, tracking_uri=tracking_uri)
+        path = make_report(data, scores, out, data_quality, tracking_uri=tracking_uri, drift=drift)
         typer.echo(f"report written to {path.resolve()}")

@@ -11,15 +11,22 @@ Sections, each an HTML ``<section>`` with a stable id (tests and links find them
 ``ltv-distribution``   predicted LTV of the scored base with its intervals
 ``risk-tiers``         customers per risk tier, the action of each tier, which triggers fired
 ``health-retention``   the article's claim "health >= 85 renews at 92%" checked on this data at 30 and 90 days
+                       (policy settings healthy_score, healthy_renewal_rate, retention_horizons_days)
 ``lifecycle``          stage funnels in both vocabularies (B2C growth view and B2B relationship view)
 ``nps``                NPS trend by month (overall and per segment), by segment and by acquisition channel
 ``acquisition``        CAC, mean predicted LTV and LTV/CAC per channel with the > 3 rule and the 60/30/10 split
 ``value-at-risk``      the top customers by P(churn) x predicted LTV: the CRM's retention list
+``b2b-accounts``       users rolled up to their B2B account: tier counts, health distribution and the top accounts
+                       by value at risk (models.account_rollup.account_policy on features rebuilt at the run's as_of)
+``referral``           promoters with high predicted LTV to ask for referrals, and the referral events accepted or
+                       rejected (duplicate IP/device, self-referral, already referred) when the data has them
+``drift``              the latest ``churnltv monitor`` result: PSI per feature and of the score, BTYD check,
+                       calibration vs the holdout ECE (the run's drift.json from MLflow, or ``--drift FILE``)
 =====================  ==========================================================================================
 
 A missing input (no transactions table, no NPS table, no score run, no registered model) never fails the report:
 the section says what is missing and how to produce it. An unexpected error in one section is shown in that
-section (class ``section-error``) and logged, so one broken input does not hide the other nine sections.
+section (class ``section-error``) and logged, so one broken input does not hide the other sections.
 
 Layering: this module is in ``training`` (it reads the MLflow registry and runs), so it must not import
 ``service``. The scored frame and the score run record are passed in by the composition root
@@ -37,6 +44,7 @@ import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from itertools import pairwise
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -54,7 +62,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-HEALTH_HORIZONS = (30, 90)
 MIN_GROUP_FOR_VERDICT = 30  # labelled customers a group needs before the report calls a difference
 TOP_VALUE_AT_RISK = 20
 TIER_ORDER = ("none", "low", "medium", "high")
@@ -184,6 +191,8 @@ class ReportInputs:
     tracking_uri: str
     policy: PolicySettings
     tables: set[str] = field(default_factory=set)
+    drift: Mapping[str, Any] | None = None
+    drift_from: str = ""
 
     def table(self, name: str, columns: str) -> pd.DataFrame:
         frame: pd.DataFrame = self.con.execute(f"SELECT {columns} FROM {name}").df()
@@ -635,9 +644,11 @@ def risk_tiers_section(inputs: ReportInputs) -> str:
 
 
 def health_retention_frame(
-    con: duckdb.DuckDBPyConnection, policy: PolicySettings, horizons: Sequence[int] = HEALTH_HORIZONS
+    con: duckdb.DuckDBPyConnection, policy: PolicySettings, horizons: Sequence[int] | None = None
 ) -> tuple[pd.DataFrame, pd.Timestamp, int]:
     """Health at a past cutoff whose longest-horizon outcome is known, and retention per group and horizon.
+
+    ``horizons`` default: the setting ``retention_horizons_days`` (30 and 90 days, DOMAIN.md section 4).
 
     The cutoff is the data's last day minus the longest horizon. The population is the labelled one
     (``features.labels``: customers active in the lookback window before the cutoff); "retained within h days"
@@ -648,6 +659,7 @@ def health_retention_frame(
     from features.settings import load_feature_settings
     from models.health_score import compute_health_score, retention_by_health
 
+    horizons = tuple(horizons or policy.retention_horizons_days)
     base = load_feature_settings()
     _, end = data_time_range(con)
     longest = max(horizons)
@@ -670,20 +682,24 @@ def health_retention_frame(
 def health_retention_section(inputs: ReportInputs) -> str:
     if "events" not in inputs.tables:
         return missing("the data has no <code>events</code> table: health and retention need product usage.")
+    policy = inputs.policy
+    horizons = policy.retention_horizons_days
     try:
-        table, cutoff, population = health_retention_frame(inputs.con, inputs.policy)
+        table, cutoff, population = health_retention_frame(inputs.con, policy)
     except UserInputError as err:
-        return missing(f"the data is too short to observe {max(HEALTH_HORIZONS)}-day retention: {esc(err)}")
-    healthy = f"score >= {inputs.policy.healthy_score:g}"
+        return missing(f"the data is too short to observe {max(horizons)}-day retention: {esc(err)}")
+    healthy = f"score >= {policy.healthy_score:g}"
+    claim = pct(policy.healthy_renewal_rate, 0)
+    spans = " and ".join(str(h) for h in horizons)
     parts = [
-        f"<p>The article's claim: customers with a health score of {inputs.policy.healthy_score:g} or more renew at "
-        f"92%. Checked here on {population:,} customers active before {cutoff.date()} (a past cutoff whose "
-        f"{max(HEALTH_HORIZONS)}-day outcome is known): their health at that date vs whether they were retained "
-        f"over the next 30 and 90 days, by the churn label's definition (non-contractual: any activity in the "
+        f"<p>The article's claim: customers with a health score of {policy.healthy_score:g} or more renew at "
+        f"{claim}. Checked here on {population:,} customers active before {cutoff.date()} (a past cutoff whose "
+        f"{max(horizons)}-day outcome is known): their health at that date vs whether they were retained "
+        f"over the next {spans} days, by the churn label's definition (non-contractual: any activity in the "
         f"window; contractual: a subscription still active at its end).</p>"
     ]
     verdicts = []
-    for horizon in HEALTH_HORIZONS:
+    for horizon in horizons:
         rows = table[table["horizon_days"] == horizon]
         is_healthy = (rows["group"] == healthy).to_numpy()
         rates = rows["retention_rate"].to_numpy(np.float64)
@@ -702,10 +718,10 @@ def health_retention_section(inputs: ReportInputs) -> str:
             continue
         holds = bool(good > rest_rate)
         verdict = "healthy customers retain better" if holds else "no advantage"
-        article = "reached" if good >= 0.92 else "not reached"
+        article = "reached" if good >= policy.healthy_renewal_rate else "not reached"
         verdicts.append(
             f"<li>{horizon} days: {pct(good)} of healthy customers retained vs {pct(rest_rate)} of the rest "
-            f"({counts}; <span class='{'good' if holds else 'bad'}'>{verdict}</span>; the article's 92%: "
+            f"({counts}; <span class='{'good' if holds else 'bad'}'>{verdict}</span>; the article's {claim}: "
             f"{article})</li>"
         )
     parts.append("<ul>" + "".join(verdicts) + "</ul>")
@@ -713,14 +729,14 @@ def health_retention_section(inputs: ReportInputs) -> str:
     parts.append(
         image(
             report_plots.grouped_bars(
-                [f"{h} days" for h in HEALTH_HORIZONS],
+                [f"{h} days" for h in horizons],
                 {g: table[table["group"] == g]["retention_rate"].to_numpy() for g in groups},
                 title="Retention by health score group",
                 xlabel="horizon after the cutoff",
                 ylabel="retained",
                 percent=True,
             ),
-            "retention by health score at 30 and 90 days",
+            f"retention by health score at {spans} days",
         )
     )
     parts.append(html_table(table, percent=("retention_rate",), text=("group",)))
@@ -790,7 +806,8 @@ def nps_section(inputs: ReportInputs) -> str:
     cols = ["group", "responses", "pct_promoters", "pct_detractors", "nps"]
     pretty = {"pct_promoters": "% promoters", "pct_detractors": "% detractors", "nps": "NPS"}
     parts = [
-        f"<p>NPS = % promoters (9-10) - % detractors (0-6) over every answer. Overall: <b>{fmt(overall['nps'], 1)}</b> "
+        f"<p>NPS = % promoters ({inputs.policy.nps_promoter_min}-10) - % detractors "
+        f"(0-{inputs.policy.nps_detractor_max}) over every answer. Overall: <b>{fmt(overall['nps'], 1)}</b> "
         f"on {int(overall['responses']):,} answers.</p>",
         image(
             report_plots.lines(
@@ -890,6 +907,417 @@ def value_at_risk_section(inputs: ReportInputs) -> str:
     )
 
 
+# ------------------------------------------------------------------------------------- B2B accounts and referral
+TOP_ACCOUNTS = 20
+TOP_REFERRAL_CANDIDATES = 20
+REJECTED_EXAMPLES = 10
+HEALTH_BINS = tuple(range(0, 101, 10))
+
+
+def _scores_as_of(inputs: ReportInputs) -> pd.Timestamp:
+    """The score run's cutoff (the run record, else the rows' as_of)."""
+    run_as_of = (inputs.score_run or {}).get("as_of")
+    if run_as_of:
+        stamp = pd.Timestamp(run_as_of)
+        return stamp.tz_convert(None) if stamp.tzinfo else stamp  # naive UTC, like every cutoff
+    assert inputs.scores is not None
+    return pd.Timestamp(pd.to_datetime(inputs.scores["as_of"]).max())
+
+
+def _scoring_feature_settings(inputs: ReportInputs) -> tuple[Any, str]:
+    """The feature settings the score run's churn model was trained with, else the current ones (with a note).
+
+    Account-level rules must see the features the user-level scores saw (same Aha rule, core event types).
+    """
+    from features.feature_spec import FeatureSpec
+    from features.settings import FeatureSettings, load_feature_settings
+    from models.bundle_source import resolve_bundle
+    from training.registry import CHURN_MODEL
+
+    churn = ((inputs.score_run or {}).get("models") or {}).get("churn") or {}
+    version = churn.get("version") if isinstance(churn, dict) else None
+    if version and not registry_is_empty(inputs.tracking_uri):
+        try:
+            with tempfile.TemporaryDirectory(prefix="churnltv-report-") as tmp:
+                bundle = resolve_bundle(
+                    f"models:/{CHURN_MODEL}/{version}",
+                    default_name=CHURN_MODEL,
+                    tracking_uri=inputs.tracking_uri,
+                    dst_dir=Path(tmp) / "churn",
+                )
+                spec = FeatureSpec.from_json((bundle / "feature_spec.json").read_text(encoding="utf-8"))
+        except (UserInputError, OSError) as err:
+            logger.info("feature settings of churn model %s not available: %s", version, err)
+        else:
+            known = {k: v for k, v in spec.settings.items() if k in FeatureSettings.model_fields and v is not None}
+            return FeatureSettings(**known), f"the feature settings of churn model version {esc(version)}"
+    return load_feature_settings(), "the current feature settings (<code>CHURNLTV_FEATURES_*</code>)"
+
+
+def account_frame(inputs: ReportInputs) -> tuple[pd.DataFrame, str] | str:
+    """Account-level policy for every B2B account of the score run, or why there is none.
+
+    Features are rebuilt at the run's as_of for the users who have an account (point in time, the model's
+    feature settings) and joined with their scores (churn_probability, p_alive, predicted_ltv); then
+    ``models.account_rollup.account_policy`` rolls them up and applies the policy per account.
+    """
+    from features.point_in_time import build_features
+    from models.account_rollup import account_policy
+
+    if not inputs.has_scores or inputs.scores is None:
+        return NO_SCORES
+    columns = set(inputs.con.execute("SELECT * FROM customers LIMIT 0").df().columns)
+    if "account_id" not in columns:
+        return "the <code>customers</code> table has no <code>account_id</code> column: no B2B accounts to roll up."
+    users = inputs.table(
+        "customers",
+        "CAST(customer_id AS VARCHAR) AS customer_id, CAST(account_id AS VARCHAR) AS account_id",
+    ).dropna(subset=["account_id"])
+    scores = inputs.scores.assign(customer_id=inputs.scores["customer_id"].astype(str))
+    users = users[users["customer_id"].isin(scores["customer_id"])]
+    if users.empty:
+        return "no scored customer belongs to a B2B account (<code>customers.account_id</code> is empty)."
+    settings, settings_from = _scoring_feature_settings(inputs)
+    as_of = _scores_as_of(inputs)
+    features, _ = build_features(inputs.con, [as_of], settings, customer_ids=users["customer_id"].tolist())
+    features = features.assign(customer_id=features["customer_id"].astype(str))
+    features = features[features["customer_id"].isin(users["customer_id"])]
+    outputs = [c for c in ("churn_probability", "p_alive", "predicted_ltv") if c in scores.columns]
+    frame = features.merge(scores[["customer_id", *outputs]], on="customer_id", how="left")
+    accounts = account_policy(frame, users.set_index("customer_id")["account_id"], inputs.policy)
+    note = (
+        f"{len(frame):,} users of {len(accounts):,} accounts, features rebuilt at {as_of.date()} with {settings_from}"
+    )
+    return accounts, note
+
+
+def _trigger_names(triggers: Any) -> str:
+    if not isinstance(triggers, list):
+        return ""
+    return ", ".join(dict.fromkeys(str(t.get("trigger")) for t in triggers if isinstance(t, dict)))
+
+
+def b2b_accounts_section(inputs: ReportInputs) -> str:
+    built = account_frame(inputs)
+    if isinstance(built, str):
+        return missing(built)
+    accounts, note = built
+    policy = inputs.policy
+    counts = accounts["risk_tier"].value_counts()
+    users = accounts.groupby("risk_tier")["users"].sum()
+    order = [t for t in TIER_ORDER if t in counts.index]
+    action = accounts.drop_duplicates("risk_tier").set_index("risk_tier")["action_key"]
+    tiers = pd.DataFrame(
+        {
+            "tier": order,
+            "accounts": [int(counts[t]) for t in order],
+            "share": [counts[t] / counts.sum() for t in order],
+            "users": [int(users[t]) for t in order],
+            "action": [str(action[t]) for t in order],
+        }
+    )
+    health = numeric(accounts, "health_score")
+    binned = np.histogram(health.dropna().to_numpy(), bins=np.asarray(HEALTH_BINS, dtype=np.float64))[0]
+    labels = [f"{a}-{b}" for a, b in pairwise(HEALTH_BINS)]
+    healthy = float((health >= policy.healthy_score).mean())
+    parts = [
+        "<p>B2B customers act as accounts (DOMAIN.md section 9): the users' signals are rolled up to their account "
+        "(counts summed, breadth and reach the best user, idleness only when every user is idle, churn probability "
+        "the mean, predicted LTV the sum; docs/POLICY.md) and the account's tier, triggers, action and health are "
+        f"computed from the rolled-up row. {note}.</p>",
+        f'<div class="kpi"><b>{len(accounts):,}</b>accounts</div>'
+        f'<div class="kpi"><b>{int(accounts["users"].sum()):,}</b>users</div>'
+        f'<div class="kpi"><b>{pct(healthy)}</b>healthy (score &gt;= {policy.healthy_score:g})</div>'
+        f'<div class="kpi"><b>{fmt(health.median(), 1)}</b>median health</div>',
+        "<h3>Accounts per risk tier</h3>",
+        html_table(tiers, percent=("share",), text=("tier", "action")),
+        "<h3>Health distribution</h3>",
+        image(
+            report_plots.grouped_bars(
+                labels,
+                {"accounts": binned},
+                title="Account health score",
+                xlabel="health score (0-100)",
+                ylabel="accounts",
+            ),
+            "account health score distribution",
+        ),
+    ]
+    ltv = numeric(accounts, "predicted_ltv")
+    if ltv.notna().sum() == 0:
+        parts.append(missing("the score run has no predicted LTV, so account value at risk is unknown."))
+        return "".join(parts)
+    ranked = accounts.assign(_var=numeric(accounts, "value_at_risk")).sort_values(
+        "_var", ascending=False, na_position="last", kind="stable"
+    )
+    top = ranked.head(TOP_ACCOUNTS)
+    table = pd.DataFrame(
+        {
+            "account": top["account_id"].astype(str).to_numpy(),
+            "users": top["users"].astype(int).to_numpy(),
+            "risk tier": top["risk_tier"].to_numpy(),
+            "triggers": [_trigger_names(t) for t in top["triggers"]],
+            "action": top["action_key"].to_numpy(),
+            "churn_probability": numeric(top, "churn_probability").to_numpy(),
+            "predicted_ltv": numeric(top, "predicted_ltv").to_numpy(),
+            "value_at_risk": top["_var"].to_numpy(),
+            "health": numeric(top, "health_score").to_numpy(),
+        }
+    )
+    total = float(numeric(accounts, "value_at_risk").sum())
+    parts.append(
+        f"<h3>Top {len(table)} accounts by value at risk</h3><p>Account value at risk = mean P(churn) of its users x "
+        f"the account's predicted LTV; total {fmt(total, 0)} over all accounts. The customer-success team works "
+        "this list from the top.</p>"
+    )
+    parts.append(
+        html_table(
+            table,
+            digits={"churn_probability": 3, "predicted_ltv": 2, "value_at_risk": 2, "health": 1},
+            text=("account", "risk tier", "triggers", "action"),
+        )
+    )
+    return "".join(parts)
+
+
+def _last_nps(inputs: ReportInputs, as_of: pd.Timestamp) -> pd.DataFrame:
+    """Each customer's last NPS answer before ``as_of`` (the policy's nps_last)."""
+    frame: pd.DataFrame = inputs.con.execute(
+        "SELECT CAST(customer_id AS VARCHAR) AS customer_id, arg_max(score, answered_at) AS nps_last "
+        "FROM nps_responses WHERE answered_at < $1 GROUP BY ALL",
+        [as_of.to_pydatetime()],
+    ).df()
+    return frame
+
+
+def _referral_candidates_part(inputs: ReportInputs) -> str:
+    from models.referral_screening import referral_candidates
+
+    policy = inputs.policy
+    if not inputs.has_scores or inputs.scores is None:
+        return missing(NO_SCORES + "; referral candidates need predicted LTV.")
+    if "nps_responses" not in inputs.tables:
+        return missing("the data has no <code>nps_responses</code> table, so promoters are unknown.")
+    scores = inputs.scores.assign(customer_id=inputs.scores["customer_id"].astype(str))
+    if numeric(scores, "predicted_ltv").notna().sum() == 0:
+        return missing("the score run has no predicted LTV, so there are no referral candidates.")
+    nps = _last_nps(inputs, _scores_as_of(inputs))
+    frame = scores[["customer_id", "predicted_ltv"]].merge(nps, on="customer_id", how="left")
+    candidates = referral_candidates(frame, policy)
+    promoters = int((numeric(frame, "nps_last") >= policy.nps_promoter_min).sum())
+    threshold = float(candidates["ltv_threshold"].iloc[0]) if len(candidates) else np.nan
+    head = (
+        f"<p>Promoters (last NPS answer {policy.nps_promoter_min}-10) whose predicted LTV is in the top "
+        f"{pct(1 - policy.referral_ltv_quantile, 0)} of the scored base (LTV &gt;= {fmt(threshold, 2)}): "
+        f"<b>{len(candidates):,}</b> candidates of {promoters:,} promoters. Ask them first: they recommend the "
+        "product and bring the most valuable friends.</p>"
+    )
+    if candidates.empty:
+        return head
+    top = candidates.head(TOP_REFERRAL_CANDIDATES)[["customer_id", "nps_last", "predicted_ltv"]]
+    extra = [c for c in ("segment", "risk_tier") if c in scores.columns]
+    if extra:
+        top = top.merge(scores[["customer_id", *extra]], on="customer_id", how="left")
+    return head + html_table(
+        top.assign(nps_last=top["nps_last"].astype("Int64")),
+        digits={"predicted_ltv": 2},
+        text=("customer_id", "segment", "risk_tier"),
+    )
+
+
+def _referral_events_part(inputs: ReportInputs) -> str:
+    from models.referral_screening import screen_referrals
+
+    policy = inputs.policy
+    if "referrals" not in inputs.tables:
+        return missing("the data has no <code>referrals</code> table (referral events), so none were screened.")
+    available = set(inputs.con.execute("SELECT * FROM referrals LIMIT 0").df().columns)
+    wanted = ["referrer_id", "referred_id", "occurred_at", "ip", "device_id", "reward_type"]
+    casts = {"referrer_id", "referred_id"}
+    select = ", ".join(f"CAST({c} AS VARCHAR) AS {c}" if c in casts else c for c in wanted if c in available)
+    events = inputs.table("referrals", select)
+    if events.empty:
+        return missing("the <code>referrals</code> table is empty.")
+    screening = screen_referrals(events, policy)
+    accepted, rejected = screening.accepted, screening.rejected
+    rules = [
+        "self-referral",
+        "customer already referred",
+        f"duplicate IP ({'on' if policy.referral_dedup_ip else 'off'}, <code>referral_dedup_ip</code>)",
+        f"duplicate device ({'on' if policy.referral_dedup_device else 'off'}, <code>referral_dedup_device</code>)",
+    ]
+    parts = [
+        f"<p>{len(events):,} referral events screened in time order: <b>{len(accepted):,} accepted</b>, "
+        f"<b>{len(rejected):,} rejected</b> ({pct(len(rejected) / len(events))}). Rules, first match wins: "
+        + "; ".join(rules)
+        + ". An earlier rejected event counts too, so a farm reusing one IP is caught on every reuse.</p>"
+    ]
+    if len(rejected):
+        reasons = rejected["reason"].value_counts()
+        by_reason = pd.DataFrame({"reason": reasons.index.astype(str), "events": reasons.to_numpy()})
+        by_reason["share of rejected"] = by_reason["events"] / len(rejected)
+        parts.append(
+            "<h3>Rejected, by reason</h3>" + html_table(by_reason, percent=("share of rejected",), text=("reason",))
+        )
+        keep = [c for c in ("input_row", "referrer_id", "referred_id", "occurred_at", "reason", "detail")]
+        examples = rejected[keep].head(REJECTED_EXAMPLES).assign(occurred_at=lambda f: f["occurred_at"].astype(str))
+        parts.append(
+            f"<h3>First {len(examples)} rejected events</h3>"
+            + html_table(examples, text=("referrer_id", "referred_id", "occurred_at", "reason", "detail"))
+        )
+    if len(accepted) and "reward_type" in accepted.columns:
+        rewards = accepted["reward_type"].fillna("(none)").value_counts()
+        parts.append(
+            "<h3>Accepted, by reward type</h3>"
+            + html_table(
+                pd.DataFrame({"reward type": rewards.index.astype(str), "events": rewards.to_numpy()}),
+                text=("reward type",),
+            )
+        )
+    return "".join(parts)
+
+
+def referral_section(inputs: ReportInputs) -> str:
+    return (
+        "<h3>Whom to ask</h3>"
+        + _referral_candidates_part(inputs)
+        + "<h3>Referral events: anti-fraud screening</h3>"
+        + _referral_events_part(inputs)
+    )
+
+
+# --------------------------------------------------------------------------------------------------------- drift
+BAND_CLASS = {"stable": "good", "watch": "note", "alert": "bad"}
+TOP_DRIFT_FEATURES = 10
+
+
+def _band(band: Any) -> str:
+    text = str(band) if band else "n/a"
+    return f'<span class="{BAND_CLASS.get(text, "note")}">{esc(text)}</span>'
+
+
+def _drift_input(inputs: ReportInputs) -> tuple[Mapping[str, Any] | None, str]:
+    """The drift result given to the report, else the latest monitor run in MLflow (read-only)."""
+    from training.drift_monitor import latest_drift_report
+
+    if inputs.drift is not None:
+        return inputs.drift, inputs.drift_from or "the given drift.json"
+    if registry_is_empty(inputs.tracking_uri):
+        return None, ""
+    found = latest_drift_report(inputs.tracking_uri)
+    if found is None:
+        return None, ""
+    return found, f"MLflow run <code>{esc(found.get('mlflow_run_id'))}</code> (experiment churnltv-monitor)"
+
+
+def _check_rows(drift: Mapping[str, Any]) -> pd.DataFrame:
+    score = drift.get("score") or {}
+    features = list(drift.get("features") or [])
+    worst = features[0] if features else {}
+    rows: list[dict[str, Any]] = [
+        {"check": "churn score PSI", "value": score.get("psi"), "detail": "", "band": score.get("band")},
+        {
+            "check": "largest feature PSI",
+            "value": worst.get("psi"),
+            "detail": str(worst.get("feature", "no feature compared")),
+            "band": worst.get("band") if features else None,
+        },
+    ]
+    btyd = drift.get("btyd")
+    if not btyd:
+        rows.append({"check": "BTYD purchases", "value": None, "detail": "not run", "band": None})
+    elif "skipped" in btyd:
+        rows.append({"check": "BTYD purchases", "value": None, "detail": str(btyd["skipped"]), "band": None})
+    else:
+        rows.append(
+            {
+                "check": "BTYD purchases: relative error",
+                "value": btyd.get("relative_error"),
+                "detail": f"predicted {fmt(btyd.get('predicted_purchases'), 0)} vs actual "
+                f"{fmt(btyd.get('actual_purchases'), 0)} purchase days since the fit",
+                "band": btyd.get("band"),
+            }
+        )
+    calibration = drift.get("calibration")
+    if not calibration:
+        rows.append({"check": "calibration", "value": None, "detail": "not run", "band": None})
+    elif "skipped" in calibration:
+        rows.append({"check": "calibration", "value": None, "detail": str(calibration["skipped"]), "band": None})
+    else:
+        rows.append(
+            {
+                "check": "calibration: ECE rise over the holdout",
+                "value": calibration.get("ece_increase"),
+                "detail": f"ECE {fmt(calibration.get('ece'))} at {calibration.get('cutoff', '')[:10]} "
+                f"({fmt(calibration.get('customers'))} customers) vs holdout {fmt(calibration.get('reference_ece'))}",
+                "band": calibration.get("band"),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def drift_section(inputs: ReportInputs) -> str:
+    drift, where = _drift_input(inputs)
+    if drift is None:
+        return missing(
+            f"no drift monitor run was found in {esc(inputs.tracking_uri)}. Run <code>churnltv monitor --data SOURCE "
+            "--as-of DATE</code> (it logs to MLflow, where this report finds the latest run), or pass a "
+            "<code>drift.json</code> with <code>--drift</code>."
+        )
+    limits = dict(drift.get("limits") or {})
+    status = str(drift.get("status", "n/a"))
+    parts = [
+        f"<p>Overall: <b>{_band(status)}</b>. Scoring snapshot {esc(str(drift.get('as_of', ''))[:10])} "
+        f"({fmt(drift.get('n_current'))} customers) vs the champion's training snapshot "
+        f"{esc(str(drift.get('reference_as_of', ''))[:10])} ({fmt(drift.get('n_reference'))} customers); "
+        f"source <code>{esc(drift.get('source'))}</code>; from {where}.</p>",
+        "<p>Bands: PSI &lt; "
+        f"{fmt(limits.get('psi_watch'), 2)} stable, up to {fmt(limits.get('psi_alert'), 2)} watch, above alert; "
+        f"BTYD relative error {pct(limits.get('btyd_watch'), 0)} / {pct(limits.get('btyd_alert'), 0)}; ECE rise "
+        f"{fmt(limits.get('calibration_watch'), 2)} / {fmt(limits.get('calibration_alert'), 2)} "
+        "(<code>CHURNLTV_MONITOR_*</code>). A value that is not a number is an alert. "
+        "<code>churnltv monitor</code> exits 1 on alert.</p>",
+        html_table(
+            _check_rows(drift).assign(band=lambda f: f["band"].fillna("n/a")),
+            digits={"value": 4},
+            text=("check", "detail", "band"),
+        ),
+    ]
+    features = pd.DataFrame(list(drift.get("features") or []))
+    if len(features):
+        top = features.head(TOP_DRIFT_FEATURES)
+        psi = pd.to_numeric(top["psi"], errors="coerce")
+        colours = {"stable": "#2e7d32", "watch": "#e0a800", "alert": "#c0392b"}
+        lines = {}
+        if limits.get("psi_watch") is not None:
+            lines["watch"] = float(limits["psi_watch"])
+        if limits.get("psi_alert") is not None:
+            lines["alert"] = float(limits["psi_alert"])
+        parts.append(f"<h3>Features with the largest PSI (of {len(features)})</h3>")
+        parts.append(
+            image(
+                report_plots.horizontal_bars(
+                    top["feature"].astype(str).tolist(),
+                    psi.to_numpy(np.float64),
+                    title="Population stability index per feature",
+                    xlabel="PSI (current vs training snapshot)",
+                    color=[colours.get(str(b), "#777") for b in top["band"]],
+                    value_format=".3f",
+                    lines_at=lines,
+                ),
+                "PSI per feature",
+            )
+        )
+        parts.append(html_table(top[["feature", "psi", "band"]], digits={"psi": 4}, text=("feature", "band")))
+    notes = list(drift.get("notes") or [])
+    calibration = drift.get("calibration") or {}
+    if calibration.get("note"):
+        notes.append(str(calibration["note"]))
+    if notes:
+        parts.append("<p class=note>" + "<br>".join(esc(n) for n in notes) + "</p>")
+    return "".join(parts)
+
+
 SECTIONS: tuple[tuple[str, str, Callable[[ReportInputs], str]], ...] = (
     ("data-quality", "Data quality", data_quality_section),
     ("churn-model", "Churn model: holdout metrics vs baselines", churn_model_section),
@@ -901,6 +1329,9 @@ SECTIONS: tuple[tuple[str, str, Callable[[ReportInputs], str]], ...] = (
     ("nps", "Net Promoter Score", nps_section),
     ("acquisition", "Acquisition economics: LTV/CAC per channel", acquisition_section),
     ("value-at-risk", "Top customers by value at risk", value_at_risk_section),
+    ("b2b-accounts", "B2B accounts: tier, health and value at risk per account", b2b_accounts_section),
+    ("referral", "Referral: candidates and screened referral events", referral_section),
+    ("drift", "Drift: is today's base still the one the models learned from?", drift_section),
 )
 SECTION_IDS: tuple[str, ...] = tuple(s[0] for s in SECTIONS)
 
@@ -942,13 +1373,16 @@ def build_report(
     tracking_uri: str | None = None,
     title: str = "churnltv report",
     policy: PolicySettings | None = None,
+    drift: Mapping[str, Any] | None = None,
+    drift_from: str = "",
 ) -> str:
     """The whole report as one HTML string (plots inline; no external resources).
 
     ``con`` is a connection from ``features.sources.open_source(url).connect()``; ``scores`` the rows of one score
     run (``service.prediction.SCORE_COLUMNS``) and ``score_run`` its metadata record; ``data_quality`` the JSON
     of ``churnltv validate --report``; ``tracking_uri`` the MLflow registry with the champions (default
-    ``CHURNLTV_TRACKING_URI``).
+    ``CHURNLTV_TRACKING_URI``); ``drift`` a ``churnltv monitor`` result (its drift.json, described by
+    ``drift_from``), else the drift section reads the latest monitor run from that MLflow store.
     """
     from features.contract import TABLES
     from models.policy_settings import default_policy_settings
@@ -963,6 +1397,8 @@ def build_report(
         tracking_uri=resolve_tracking_uri(tracking_uri),
         policy=policy or default_policy_settings(),
         tables=visible & set(TABLES),
+        drift=drift,
+        drift_from=drift_from,
     )
     sections = []
     for section_id, section_title, build in SECTIONS:

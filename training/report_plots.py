@@ -78,15 +78,30 @@ def grouped_bars(
 
 
 def horizontal_bars(
-    labels: Sequence[str], values: ArrayLike, *, title: str, xlabel: str, color: str | None = None
+    labels: Sequence[str],
+    values: ArrayLike,
+    *,
+    title: str,
+    xlabel: str,
+    color: str | Sequence[str] | None = None,
+    value_format: str = ",.0f",
+    lines_at: Mapping[str, float] | None = None,
 ) -> str:
-    """Horizontal bars, first label on top (funnels, tier counts)."""
+    """Horizontal bars, first label on top (funnels, tier counts, PSI per feature).
+
+    ``value_format`` formats the number written at each bar; ``lines_at`` draws labelled dashed vertical lines
+    (e.g. the PSI watch and alert limits).
+    """
     plt = _pyplot()
     fig, axis = plt.subplots(figsize=(6.5, 0.45 * len(labels) + 1.4))
-    heights = np.asarray(values, dtype=np.float64)
-    axis.barh(list(labels)[::-1], heights[::-1], color=color)
+    heights = np.nan_to_num(np.asarray(values, dtype=np.float64), nan=0.0, posinf=0.0, neginf=0.0)
+    colours = list(color)[::-1] if isinstance(color, list | tuple) else color
+    axis.barh(list(labels)[::-1], heights[::-1], color=colours)
     for y, v in enumerate(heights[::-1]):
-        axis.annotate(f"{v:,.0f}", (v, y), xytext=(3, 0), textcoords="offset points", va="center", fontsize=8)
+        axis.annotate(f"{v:{value_format}}", (v, y), xytext=(3, 0), textcoords="offset points", va="center", fontsize=8)
+    for name, x in (lines_at or {}).items():
+        axis.axvline(x, color="#555", linestyle="--", linewidth=1)
+        axis.annotate(name, (x, 1.0), xycoords=("data", "axes fraction"), xytext=(2, -10), textcoords="offset points")
     axis.set(title=title, xlabel=xlabel)
     axis.margins(x=0.12)
     return figure_to_data_uri(fig)

@@ -10,12 +10,13 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pandas as pd
 import pytest
 
-from churnltv.report_command import read_data_quality
+from churnltv.report_command import read_data_quality, read_drift
 from conftest import TrainedWorld
 from features.errors import UserInputError
 from training.report import SECTION_IDS, build_report, write_report
@@ -37,13 +38,18 @@ def images(fragment: str) -> list[str]:
     return re.findall(r'<img alt="[^"]*" src="data:image/png;base64,([A-Za-z0-9+/=]+)"', fragment)
 
 
+NO_MONITOR_RUN = "no drift monitor run was found"
+
+
 @pytest.mark.slow
 def test_full_report_has_every_section_with_content_and_plots(world: TrainedWorld) -> None:
     page = world.report.read_text(encoding="utf-8")
-    for section_id in SECTION_IDS:
-        section(page, section_id)
     assert 'class="section-error"' not in page
-    assert 'class="missing"' not in page, "every input exists in the full world: no section may say it is missing"
+    for section_id in SECTION_IDS:
+        body = section(page, section_id)
+        if section_id == "drift" and NO_MONITOR_RUN in body:
+            continue  # the shared world (tests/conftest.py) runs no monitor; test_drift_section_* cover it
+        assert 'class="missing"' not in body, f"{section_id}: every input exists in the full world"
     # self-contained: no external resources
     assert not re.search(r'(src|href)="(https?:)?//', page)
     assert "<script" not in page
@@ -56,6 +62,7 @@ def test_full_report_has_every_section_with_content_and_plots(world: TrainedWorl
         "lifecycle": 1,
         "nps": 1,
         "acquisition": 1,
+        "b2b-accounts": 1,  # account health distribution
     }
     for section_id, n in expected_images.items():
         found = images(section(page, section_id))
@@ -76,7 +83,94 @@ def test_full_report_has_every_section_with_content_and_plots(world: TrainedWorl
     assert "(reserve)" in acquisition
     var = section(page, "value-at-risk")
     assert var.count("<tr>") == 21  # header + top 20
+    b2b = section(page, "b2b-accounts")
+    for text in ("Accounts per risk tier", "Health distribution", "accounts by value at risk", "time_limited_offer"):
+        assert text in b2b
+    referral = section(page, "referral")
+    for text in ("Whom to ask", "referral events screened", "duplicate_ip", "already used by the referral"):
+        assert text in referral
     assert world.seconds < 60, f"report took {world.seconds:.1f} s"
+
+
+def _world_inputs(world: TrainedWorld) -> tuple[Any, Any]:
+    """(connection, ReportInputs) over the shared world's data and latest score run."""
+    from features.contract import TABLES
+    from features.sources import open_source
+    from models.policy_settings import default_policy_settings
+    from service.score_store import open_score_store
+    from training import report
+
+    store = open_score_store(world.scores)
+    run = store.latest_run()
+    assert run is not None
+    scores = store.read_scores(run_id=str(run["run_id"]))
+    store.close()
+    con = open_source(world.data).connect()
+    tables = {str(r[0]) for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+    inputs = report.ReportInputs(
+        con=con,
+        scores=scores,
+        score_run=run,
+        data_quality=None,
+        tracking_uri=world.tracking_uri,
+        policy=default_policy_settings(),
+        tables=tables & set(TABLES),
+    )
+    return con, inputs
+
+
+@pytest.mark.slow
+def test_b2b_section_rolls_every_scored_b2b_user_up_to_their_account(world: TrainedWorld) -> None:
+    from training import report
+
+    con, inputs = _world_inputs(world)
+    try:
+        built = report.account_frame(inputs)
+        assert not isinstance(built, str), built
+        accounts, note = built
+        scored = set(inputs.scores["customer_id"].astype(str))
+        members = con.execute(
+            "SELECT CAST(customer_id AS VARCHAR), account_id FROM customers WHERE account_id IS NOT NULL"
+        ).fetchall()
+        members = [(c, a) for c, a in members if c in scored]
+        body = report.b2b_accounts_section(inputs)
+    finally:
+        con.close()
+    assert len(accounts) == len({a for _, a in members}) > 10
+    assert int(accounts["users"].sum()) == len(members), "every scored B2B user is in exactly one account"
+    assert "churn model version" in note  # features rebuilt with the scoring model's settings
+    # the account's probability is the mean of its users' scores, its LTV the sum (DOMAIN.md section 9)
+    by_user = inputs.scores.assign(customer_id=inputs.scores["customer_id"].astype(str)).set_index("customer_id")
+    first = accounts.iloc[0]
+    users = [c for c, a in members if a == first["account_id"]]
+    assert first["churn_probability"] == pytest.approx(by_user.loc[users, "churn_probability"].mean())
+    assert first["predicted_ltv"] == pytest.approx(by_user.loc[users, "predicted_ltv"].sum())
+    top = accounts.sort_values("value_at_risk", ascending=False).iloc[0]
+    assert body.index(f">{top['account_id']}<") < body.index("</table>", body.index("accounts by value at risk"))
+    tier_rows = re.findall(r'<tr><td class="text">(none|low|medium|high)</td><td>([\d,]+)</td>', body)
+    assert sum(int(n.replace(",", "")) for _, n in tier_rows) == len(accounts)
+
+
+@pytest.mark.slow
+def test_referral_section_accounts_for_every_referral_event(world: TrainedWorld) -> None:
+    from models.referral_screening import screen_referrals
+    from training import report
+
+    con, inputs = _world_inputs(world)
+    try:
+        events = con.execute(
+            "SELECT CAST(referrer_id AS VARCHAR) AS referrer_id, CAST(referred_id AS VARCHAR) AS referred_id, "
+            "occurred_at, ip, device_id FROM referrals"
+        ).df()
+        body = report.referral_section(inputs)
+    finally:
+        con.close()
+    expected = screen_referrals(events)
+    assert len(expected.rejected) > 0, "the demo generator plants referral fraud rings"
+    assert f"{len(events):,} referral events screened" in body
+    assert f"<b>{len(expected.accepted):,} accepted</b>, <b>{len(expected.rejected):,} rejected</b>" in body
+    for reason, n in expected.rejected["reason"].value_counts().items():
+        assert f'<td class="text">{reason}</td><td>{n:,}</td>' in body
 
 
 @pytest.mark.slow
@@ -159,8 +253,10 @@ def test_report_without_optional_inputs_says_what_is_missing(tmp_path: Path) -> 
     assert "no <code>nps_responses</code> table" in section(page, "nps")
     assert "no <code>acquisition_spend</code> table" in section(page, "acquisition")
     assert "too short" in section(page, "health-retention")
-    for section_id in ("ltv-distribution", "risk-tiers", "lifecycle", "value-at-risk"):
+    for section_id in ("ltv-distribution", "risk-tiers", "lifecycle", "value-at-risk", "b2b-accounts", "referral"):
         assert "no score run" in section(page, section_id)
+    assert "no <code>referrals</code> table" in section(page, "referral")
+    assert NO_MONITOR_RUN in section(page, "drift")
     out = write_report(page, tmp_path / "r" / "report.html")
     assert out.read_text(encoding="utf-8") == page
     assert [p.name for p in out.parent.iterdir()] == ["report.html"], "no temporary file may be left behind"
@@ -210,7 +306,7 @@ def test_churn_plots_are_redrawn_from_the_bundle_when_the_run_artifacts_are_gone
 
     monkeypatch.setattr(report, "_run_artifacts", lambda run_id, path, dst: None)
     con = open_source(world.data).connect()
-    page = build_report(con=con, scores=None, score_run=None, data_quality=None)
+    page = build_report(con=con, scores=None, score_run=None, data_quality=None, tracking_uri=world.tracking_uri)
     con.close()
     churn = section(page, "churn-model")
     assert 'class="section-error"' not in churn
@@ -260,3 +356,258 @@ def test_health_verdict_needs_enough_customers_in_each_group(monkeypatch: pytest
     body = report.health_retention_section(inputs)
     assert body.count("too few customers in a group to judge") == 2
     assert "retain better" not in body
+
+
+# ---------------------------------------------------------------------- B2B, referral and drift on hand-made data
+START = pd.Timestamp("2026-01-01")
+AS_OF = pd.Timestamp("2026-03-01")
+
+
+def _b2b_inputs(tmp_path: Path, *, referrals: bool = True, accounts: bool = True, policy: Any = None) -> Any:
+    """acme (U1, U2) and solo (U3) accounts plus a B2C customer C4, scored at AS_OF, with NPS and referrals."""
+    from features.contract import TABLES
+    from features.sources import open_frames
+    from models.policy_settings import PolicySettings
+    from training import report
+
+    customers = pd.DataFrame(
+        {
+            "customer_id": ["U1", "U2", "U3", "C4"],
+            "signup_at": [START] * 4,
+            "acquisition_channel": ["ads"] * 4,
+            "segment": ["b2b", "b2b", "b2b", "b2c"],
+            "account_id": ["acme", "acme", "solo", None],
+        }
+    )
+    days = [START + pd.Timedelta(days=d) for d in range(0, 59, 2)]
+    events = pd.DataFrame(
+        {
+            "customer_id": ["U1"] * len(days) + ["U2", "U3", "C4"],
+            "occurred_at": [*days, START + pd.Timedelta(days=50), START + pd.Timedelta(days=1), START],
+            "event_type": ["core_action"] * (len(days) + 3),
+            "module": ["m1"] * (len(days) + 3),
+            "value": [None] * (len(days) + 3),
+        }
+    )
+    nps = pd.DataFrame(
+        {
+            "customer_id": ["U1", "U3", "C4", "U3"],
+            "answered_at": [START + pd.Timedelta(days=d) for d in (10, 20, 30, 70)],  # U3's 2nd answer: after AS_OF
+            "score": [9, 10, 5, 0],
+        }
+    )
+    if not accounts:
+        customers = customers.drop(columns="account_id")
+    frames = {"customers": customers, "events": events, "nps_responses": nps}
+    if referrals:
+        frames["referrals"] = pd.DataFrame(
+            {
+                "referrer_id": ["U1", "U2", "U3", "U1"],
+                "referred_id": ["C4", "U2", "C4", "U3"],
+                "occurred_at": [START + pd.Timedelta(days=d) for d in (1, 2, 3, 4)],
+                "ip": ["1.1.1.1", "2.2.2.2", "3.3.3.3", "1.1.1.1"],
+                "device_id": ["d1", "d2", "d3", "d4"],
+            }
+        )
+    con = open_frames(frames, extracted_at="2026-12-31").connect()
+    scores = pd.DataFrame(
+        {
+            "customer_id": ["U1", "U2", "U3", "C4"],
+            "as_of": [AS_OF] * 4,
+            "segment": ["b2b", "b2b", "b2b", "b2c"],
+            "churn_probability": [0.2, 0.4, 0.9, 0.5],
+            "p_alive": [0.9, 0.8, 0.1, 0.5],
+            "predicted_ltv": [100.0, 50.0, 300.0, 10.0],
+            "risk_tier": ["low", "medium", "high", "medium"],
+        }
+    )
+    tables = {str(r[0]) for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+    return report.ReportInputs(
+        con=con,
+        scores=scores,
+        score_run=None,
+        data_quality=None,
+        tracking_uri=f"sqlite:///{tmp_path}/none.db",
+        policy=policy or PolicySettings(),
+        tables=tables & set(TABLES),
+    )
+
+
+def test_b2b_accounts_on_hand_made_accounts(tmp_path: Path) -> None:
+    from training import report
+
+    inputs = _b2b_inputs(tmp_path)
+    built = report.account_frame(inputs)
+    assert not isinstance(built, str), built
+    accounts = built[0].set_index("account_id")
+    assert accounts["users"].to_dict() == {"acme": 2, "solo": 1}  # C4 (B2C) is not rolled up
+    assert accounts.loc["acme", "churn_probability"] == pytest.approx(0.3)  # mean of 0.2 and 0.4
+    assert accounts.loc["acme", "value_at_risk"] == pytest.approx(0.3 * 150.0)
+    assert accounts.loc["solo", "value_at_risk"] == pytest.approx(0.9 * 300.0)
+    # acme is active every other day (U1), so its account is not idle although U2 is; solo idles 58 days, P(churn) 0.9
+    assert accounts.loc["solo", "risk_tier"] == "high"
+    assert accounts.loc["acme", "days_since_last_event"] == pytest.approx(1.0)
+    body = report.b2b_accounts_section(inputs)
+    assert len(images(body)) == 1
+    top = body[body.index("accounts by value at risk") :]
+    assert top.index(">solo<") < top.index(">acme<"), "accounts are ranked by value at risk"
+    assert "<td>270.00</td>" in top
+    assert "<td>45.00</td>" in top
+
+
+def test_b2b_section_says_so_without_accounts(tmp_path: Path) -> None:
+    from training import report
+
+    body = report.b2b_accounts_section(_b2b_inputs(tmp_path, accounts=False))
+    assert 'class="missing"' in body
+    assert "no scored customer belongs to a B2B account" in body
+
+
+def test_referral_candidates_and_screening_on_hand_made_events(tmp_path: Path) -> None:
+    from models.policy_settings import PolicySettings
+    from training import report
+
+    body = report.referral_section(_b2b_inputs(tmp_path))
+    # promoters at AS_OF: U1 (9, LTV 100) and U3 (10; its later 0 is after the cutoff). LTV >= the 75th percentile
+    # of (100, 50, 300, 10) = 150: only U3
+    assert "<b>1</b> candidates of 2 promoters" in body
+    candidates = body[: body.index("Referral events")]
+    assert ">U3<" in candidates
+    assert ">U1<" not in candidates
+    assert "<b>1 accepted</b>, <b>3 rejected</b>" in body
+    for reason in ("self_referral", "duplicate_referred", "duplicate_ip"):
+        assert f'<td class="text">{reason}</td><td>1</td>' in body
+    assert "ip 1.1.1.1 already used by the referral in input row 1" in body
+    no_ip_dedup = report.referral_section(_b2b_inputs(tmp_path, policy=PolicySettings(referral_dedup_ip=False)))
+    assert "<b>2 accepted</b>, <b>2 rejected</b>" in no_ip_dedup
+    assert "duplicate IP (off" in no_ip_dedup
+
+
+def test_referral_section_without_referral_events(tmp_path: Path) -> None:
+    from training import report
+
+    body = report.referral_section(_b2b_inputs(tmp_path, referrals=False))
+    assert "no <code>referrals</code> table" in body
+    assert "candidates of 2 promoters" in body  # the candidates part does not need the referrals table
+
+
+def _drift_result(**overrides: Any) -> dict[str, Any]:
+    result: dict[str, Any] = {
+        "as_of": "2026-06-30 00:00:00",
+        "reference_as_of": "2026-05-30 00:00:00",
+        "source": "demo.duckdb",
+        "n_reference": 1000,
+        "n_current": 1100,
+        "features": [
+            {"feature": "tenure_days", "psi": 0.31, "band": "alert"},
+            {"feature": "events_30d", "psi": None, "band": "alert"},  # non-finite PSI, written as null
+            {"feature": "segment", "psi": 0.01, "band": "stable"},
+        ],
+        "score": {"psi": 0.05, "band": "stable"},
+        "btyd": {"skipped": "the LTV model was fitted on data up to 2026-06-30"},
+        "calibration": {
+            "cutoff": "2026-05-31 00:00:00",
+            "customers": 900,
+            "ece": 0.09,
+            "reference_ece": 0.03,
+            "ece_increase": 0.06,
+            "band": "alert",
+        },
+        "limits": {
+            "psi_watch": 0.1,
+            "psi_alert": 0.2,
+            "btyd_watch": 0.1,
+            "btyd_alert": 0.2,
+            "calibration_watch": 0.02,
+            "calibration_alert": 0.05,
+        },
+        "notes": [],
+        "status": "alert",
+    }
+    return result | overrides
+
+
+def test_drift_section_from_a_given_result(tmp_path: Path) -> None:
+    con = _minimal_connection()
+    page = build_report(
+        con=con,
+        scores=None,
+        score_run=None,
+        data_quality=None,
+        tracking_uri=f"sqlite:///{tmp_path}/empty.db",
+        drift=_drift_result(),
+        drift_from="the file <code>drift.json</code>",
+    )
+    body = section(page, "drift")
+    assert 'class="missing"' not in body
+    assert 'Overall: <b><span class="bad">alert</span></b>' in body
+    assert "from the file <code>drift.json</code>" in body
+    assert "ECE 0.090 at 2026-05-31 (900 customers) vs holdout 0.030" in body
+    assert "<td>0.0600</td>" in body  # the rise is what is banded
+    assert "<td>n/a</td>" in body  # the non-finite PSI
+    assert "the LTV model was fitted" in body
+    assert len(images(body)) == 1
+
+
+def test_read_drift_requires_a_monitor_result(tmp_path: Path) -> None:
+    assert read_drift(None) is None
+    with pytest.raises(UserInputError, match="drift file not found"):
+        read_drift(tmp_path / "nope.json")
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps({"tables": []}))
+    with pytest.raises(UserInputError, match="not a drift monitor result"):
+        read_drift(other)
+    good = tmp_path / "drift.json"
+    good.write_text(json.dumps(_drift_result()))
+    assert read_drift(good)["status"] == "alert"  # type: ignore[index]
+
+
+@pytest.mark.slow
+def test_drift_section_shows_the_latest_monitor_run(world: TrainedWorld, tmp_path: Path) -> None:
+    """The report gets drift from `churnltv monitor`: the run logged to MLflow, or its drift.json via --drift."""
+    import os
+
+    import typer
+    from typer.testing import CliRunner
+
+    from churnltv import report_command
+    from models.bundle_source import resolve_bundle
+    from training import report
+    from training.drift_monitor import run_drift_monitor
+    from training.registry import CHURN_MODEL, LTV_MODEL
+    from training.settings import TrainingSettings
+
+    # the world's champions as directories, so the monitor logs to the session store, not the shared world's
+    churn = resolve_bundle(
+        "champion", default_name=CHURN_MODEL, tracking_uri=world.tracking_uri, dst_dir=tmp_path / "c"
+    )
+    ltv = resolve_bundle("champion", default_name=LTV_MODEL, tracking_uri=world.tracking_uri, dst_dir=tmp_path / "l")
+    session = TrainingSettings()
+    result = run_drift_monitor(
+        str(world.data), "2026-06-15", settings=session, churn_ref=str(churn), ltv_ref=str(ltv), out_dir=tmp_path / "m"
+    )
+    assert result.mlflow_run_id is not None
+
+    con, inputs = _world_inputs(world)
+    inputs.tracking_uri = os.environ["CHURNLTV_TRACKING_URI"]  # where that run was logged
+    try:
+        body = report.drift_section(inputs)
+    finally:
+        con.close()
+    assert NO_MONITOR_RUN not in body
+    assert f"MLflow run <code>{result.mlflow_run_id}</code>" in body
+    assert f'Overall: <b><span class="{report.BAND_CLASS[result.status]}">{result.status}</span></b>' in body
+    assert result.features[0]["feature"] in body
+    assert len(images(body)) == 1
+
+    app = typer.Typer()
+    report_command.register(app)
+    app.command("noop")(lambda: None)
+    out = tmp_path / "report.html"
+    drift_file = result.files["json"]
+    args = ["report", "--data", str(world.data), "--scores", str(world.scores), "--out", str(out)]
+    cli = CliRunner().invoke(app, [*args, "--tracking-uri", world.tracking_uri, "--drift", drift_file])
+    assert cli.exit_code == 0, cli.output
+    from_file = section(out.read_text(encoding="utf-8"), "drift")
+    assert "from the file <code>" in from_file
+    assert f"{result.n_current:,} customers" in from_file
