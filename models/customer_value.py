@@ -1,14 +1,15 @@
 """Discounted customer lifetime value from BG/NBD + Gamma-Gamma, its interval, and the predictor the service calls.
 
-CLV over a horizon of H months (Fader, Hardie & Lee 2005b; the lifetimes convention):
+CLV over a horizon of H months (Fader, Hardie & Lee 2005b; the lifetimes formula):
 
     CLV = E[M | x, m_x] * sum_{i=1..H} (E[Y(i s) | x, t_x, T] - E[Y((i-1) s) | x, t_x, T]) / (1 + d_m)^i
 
-with s the length of one month in model periods and d_m the monthly discount rate. Month steps follow lifetimes
-(``PERIODS_PER_MONTH``: 4.345 weeks, 30 days or 1 month) so the numbers equal
-``GammaGammaFitter.customer_lifetime_value`` exactly; an annual rate d becomes monthly as (1+d)^(1/12) - 1.
-Converting the horizon in months to model periods here, once, is what prevents the classic bug of a 12-"month"
-horizon silently meaning 12 weeks.
+with s the length of one month in model periods and d_m the monthly discount rate. By default a month is 365.25/12
+days in every time unit (``features.time_units.MONTH_DAYS``), so the same customers get the same CLV whether the
+model counts days, weeks or months. ``month_convention="lifetimes"`` steps 30 days, 4.345 weeks or 1 month instead,
+as ``GammaGammaFitter.customer_lifetime_value`` does; it exists so the numbers can be checked against lifetimes
+(equal to 1e-6 on CDNOW). An annual rate d becomes monthly as (1+d)^(1/12) - 1. Converting the horizon in months to
+model periods here, once, is what prevents the classic bug of a 12-"month" horizon silently meaning 12 weeks.
 
 Speed: E[Y(t)] = C(x, t_x, T) G(x, T, t) (see ``models.bgnbd``), and only G needs the hypergeometric function.
 G depends on the customer only through (x, T), and BTYD summaries live on a day grid, so G is computed once per
@@ -20,6 +21,9 @@ default (``method="delta"``) linearises ln CLV in the log-parameters, ln CLV_d ~
 so ln CLV is normal with variance g' S g (S = covariance of the draws' log-parameters) and the interval is
 CLV * exp(+-z sd): 15 evaluations instead of n_draws, which is what makes 1M customers in seconds possible.
 Tests compare both on CDNOW.
+
+Subscribers are valued by ``models.subscription_value`` (contractual CLV from the churn probability); the
+predictor carries that object (``LtvPredictor.subscription``) built from the same bundle settings.
 """
 
 from __future__ import annotations
@@ -36,16 +40,16 @@ from scipy.special import expit, hyp2f1
 from scipy.stats import norm
 
 from features.errors import UserInputError
-from features.time_units import TimeUnit
+from features.time_units import MonthConvention, TimeUnit
+from features.value_repr import shown
 from models.bgnbd import BetaGeoModel, bgnbd_no_purchase
 from models.btyd_inputs import FloatArray, as_float_array, check_summary, summary_row_is_valid
 from models.gamma_gamma import GammaGammaModel
+from models.ltv_settings import LtvSettings
 from models.parameter_draws import ParameterDraws
+from models.subscription_value import SubscriptionValue
 
 DiscountPeriod = Literal["annual", "monthly"]
-
-PERIODS_PER_MONTH = {TimeUnit.DAY: 30.0, TimeUnit.WEEK: 4.345, TimeUnit.MONTH: 1.0}
-"""One month in model periods, as lifetimes' ``customer_lifetime_value`` steps (its ``freq`` factor)."""
 
 METHOD_BTYD = "bgnbd_gamma_gamma"
 METHOD_POPULATION_SPEND = "population_mean_spend"  # no repeat purchase (or no spend recorded): GG's prior mean
@@ -70,7 +74,7 @@ _DELTA_STEP = 1e-5
 def monthly_discount_rate(discount_rate: float, discount_period: DiscountPeriod) -> float:
     """The per-month rate: an annual d becomes (1+d)^(1/12) - 1 (equivalent compounding)."""
     if discount_rate < 0 or not np.isfinite(discount_rate):
-        raise UserInputError(f"discount_rate must be >= 0, got {discount_rate}")
+        raise UserInputError(f"discount_rate must be >= 0, got {shown(discount_rate)}")
     if discount_period == "monthly":
         return float(discount_rate)
     if discount_period == "annual":
@@ -257,10 +261,12 @@ def ltv_methods(frequency: Any, monetary_value: Any) -> npt.NDArray[np.object_]:
 class _ClvGrid:
     """Month steps and discount factors of one horizon, in model periods."""
 
-    def __init__(self, horizon_months: int, monthly_rate: float, model_unit: TimeUnit) -> None:
+    def __init__(
+        self, horizon_months: int, monthly_rate: float, model_unit: TimeUnit, month_convention: MonthConvention
+    ) -> None:
         if horizon_months < 1:
-            raise UserInputError(f"horizon_months must be >= 1, got {horizon_months}")
-        step = PERIODS_PER_MONTH[model_unit]
+            raise UserInputError(f"horizon_months must be >= 1, got {shown(horizon_months)}")
+        step = model_unit.periods_per_month(month_convention)
         months = np.arange(1, horizon_months + 1, dtype="float64")
         self.steps: FloatArray = months * step
         self.discounts: FloatArray = (1.0 + monthly_rate) ** months
@@ -308,14 +314,17 @@ def discounted_clv(  # noqa: PLR0917 - the papers' parameter list
     discount_rate: float,
     discount_period: DiscountPeriod,
     time_unit: TimeUnit,
+    month_convention: MonthConvention = "calendar",
 ) -> FloatArray:
     """Discounted CLV per customer; ``time_unit`` is the unit of ``recency``/``T`` (converted to the model's).
 
-    Equals lifetimes' ``customer_lifetime_value(bgf, ..., time=horizon_months, discount_rate=<monthly rate>,
-    freq=<model unit>)`` (same month steps, same discounting).
+    With ``month_convention="lifetimes"`` this equals lifetimes' ``customer_lifetime_value(bgf, ...,
+    time=horizon_months, discount_rate=<monthly rate>, freq=<model unit>)`` (same month steps, same discounting);
+    the default "calendar" month (365.25/12 days) gives one value whatever the model's time unit.
     """
     x, t_x, t, m = _convert_inputs(frequency, recency, T, monetary_value, time_unit, bgnbd.time_unit)
-    grid = _ClvGrid(horizon_months, monthly_discount_rate(discount_rate, discount_period), bgnbd.time_unit)
+    rate = monthly_discount_rate(discount_rate, discount_period)
+    grid = _ClvGrid(horizon_months, rate, bgnbd.time_unit, month_convention)
     return _clv(_params_vector(bgnbd, gg), x, t_x, t, m, grid)
 
 
@@ -346,6 +355,7 @@ def clv_interval(
     time_unit: TimeUnit,
     level: float = 0.9,
     method: Literal["delta", "draws"] = "delta",
+    month_convention: MonthConvention = "calendar",
 ) -> tuple[FloatArray, FloatArray]:
     """Per-customer ``level`` interval of CLV from the parameters' sampling distribution.
 
@@ -354,14 +364,14 @@ def clv_interval(
     ``method="delta"`` (default): log-normal delta approximation with the draws' log-covariance.
     """
     if not 0.0 < level < 1.0:
-        raise UserInputError(f"interval level must be between 0 and 1, got {level}")
+        raise UserInputError(f"interval level must be between 0 and 1, got {shown(level)}")
     missing = [name for name in BTYD_PARAMS if name not in draws.names]
     if missing:
         raise UserInputError(f"parameter draws lack {', '.join(missing)}")
     order = [draws.names.index(name) for name in BTYD_PARAMS]
     model_unit = TimeUnit(time_unit)
     x, t_x, t, m = _convert_inputs(frequency, recency, T, monetary_value, time_unit, model_unit)
-    grid = _ClvGrid(horizon_months, monthly_discount_rate(discount_rate, discount_period), model_unit)
+    grid = _ClvGrid(horizon_months, monthly_discount_rate(discount_rate, discount_period), model_unit, month_convention)
     tail = (1.0 - level) / 2.0
     if method == "delta":
         estimate = draws.estimate[order]
@@ -403,6 +413,24 @@ def _point_and_log_sd(  # noqa: PLR0917 - the papers' parameter list
     return point, _log_sd(np.hstack([dC + dH[inverse], dS]), log_cov)
 
 
+def bundle_settings(metadata: dict[str, Any]) -> dict[str, Any]:
+    """The LTV settings a bundle was trained with (``metadata["settings"]``), each missing key at its current
+    ``LtvSettings`` default: bundles from before a setting existed load with the documented default."""
+    defaults = {name: field.default for name, field in LtvSettings.model_fields.items()}
+    return {**defaults, **metadata.get("settings", {})}
+
+
+def expected_spend(gg: GammaGammaModel, frequency: Any, monetary_value: Any) -> FloatArray:
+    """E[M | x, m_x] per customer with the fallbacks of ``ltv_methods`` (population mean without a usable own
+    spend, 0 for repeat purchases that were all free): the spend factor of every CLV this module computes."""
+    x = as_float_array(frequency, "frequency")
+    m = as_float_array(monetary_value, "monetary_value")
+    if len(x) != len(m):
+        raise UserInputError(f"monetary_value has {len(m)} rows but frequency has {len(x)}")
+    spend, _ = _spend_terms(np.array([*gg.params_.values()]), x, m, gradient=False)
+    return spend
+
+
 class LtvPredictor:
     """Everything the API and batch scoring need from an LTV bundle, vectorised over customers.
 
@@ -414,6 +442,10 @@ class LtvPredictor:
     everything that depends only on the parameters (the 9 parameter sets of the interval's gradient, the month
     steps plus the P(alive)/purchases horizon, the discount weights) built here, once; ``predict_rows`` uses it
     row by row for a handful of customers and ``predict`` otherwise.
+
+    ``subscription`` values subscribers instead (contractual CLV, ``models.subscription_value``) with the same
+    bundle's horizon, discount rate and contractual settings; ``service.prediction`` chooses per customer.
+    Settings missing from an older bundle's metadata take their current ``LtvSettings`` defaults.
     """
 
     def __init__(
@@ -423,18 +455,25 @@ class LtvPredictor:
         self.gg = gg
         self.draws = draws
         self.metadata = metadata
-        settings = metadata.get("settings", {})
+        settings = bundle_settings(metadata)
         self.time_unit: TimeUnit = bgnbd.time_unit
-        self.horizon_days: int = int(settings.get("prediction_horizon_days", 30))
-        self.horizon_months: int = int(settings.get("horizon_months", 12))
-        self.discount_rate: float = float(settings.get("discount_rate", 0.10))
-        self.discount_period: DiscountPeriod = settings.get("discount_period", "annual")
-        self.interval_level: float = float(settings.get("interval_level", 0.9))
+        self.horizon_days: int = int(settings["prediction_horizon_days"])
+        self.horizon_months: int = int(settings["horizon_months"])
+        self.month_convention: MonthConvention = settings["month_convention"]
+        self.discount_rate: float = float(settings["discount_rate"])
+        self.discount_period: DiscountPeriod = settings["discount_period"]
+        self.interval_level: float = float(settings["interval_level"])
         self._params = _params_vector(bgnbd, gg)
         order = [draws.names.index(name) for name in BTYD_PARAMS]
         self._log_cov = draws.log_covariance()[np.ix_(order, order)]
-        self._grid = _ClvGrid(
-            self.horizon_months, monthly_discount_rate(self.discount_rate, self.discount_period), self.time_unit
+        monthly_rate = monthly_discount_rate(self.discount_rate, self.discount_period)
+        self._grid = _ClvGrid(self.horizon_months, monthly_rate, self.time_unit, self.month_convention)
+        self.subscription = SubscriptionValue(
+            horizon_months=self.horizon_months if settings["contractual_horizon"] == "clv_horizon" else None,
+            monthly_discount=monthly_rate,
+            cost_share_of_mrr=float(settings["contractual_cost_share_of_mrr"]),
+            cost_per_month=float(settings["contractual_cost_per_month"]),
+            pay_after_service=bool(settings["contractual_pay_after_service"]),
         )
         self._z = float(norm.ppf(0.5 + self.interval_level / 2.0))
         # precomputed for predict / predict_one

@@ -8,6 +8,11 @@ because on a one-customer request pandas' per-column overhead (~10-50 us per ope
 request in total) and not arithmetic is the cost. tests/integration/test_prediction_paths.py checks
 the two give identical records, so a batch score and an API answer for the same customer and models
 cannot disagree.
+
+LTV (``_ltv_arrays``, shared by both paths) runs after the churn model because it needs its probability: customers
+with an active subscription get contractual CLV from ``sub_mrr`` and P(churn) (``models.subscription_value``,
+method ``contractual_retention_no_interval``), the others BG/NBD + Gamma-Gamma (``bgnbd_gamma_gamma`` and its
+fallbacks); ``ltv_method`` says which produced each number.
 """
 
 from __future__ import annotations
@@ -62,15 +67,51 @@ SCORE_COLUMNS = (
 )
 
 
-def _ltv_columns(models: ModelSet, features: pd.DataFrame) -> dict[str, Any]:
-    n = len(features)
-    if models.ltv is None or any(c not in features.columns for c in BTYD_COLUMNS):
-        return _ltv_arrays(models, {}, n)
-    return _ltv_arrays(models, {c: features[c].to_numpy(dtype=np.float64, na_value=np.nan) for c in BTYD_COLUMNS}, n)
+SUBSCRIPTION_COLUMNS = ("sub_active", "sub_mrr")
 
 
-def _ltv_arrays(models: ModelSet, columns: Mapping[str, FloatArray], n: int) -> dict[str, Any]:
-    """LTV outputs from the BTYD feature columns (float64, NaN = undefined); 'unavailable' when absent."""
+def _ltv_columns(models: ModelSet, features: pd.DataFrame, churn_probability: FloatArray) -> dict[str, Any]:
+    names = [c for c in (*BTYD_COLUMNS, *SUBSCRIPTION_COLUMNS) if c in features.columns]
+    columns = {c: features[c].to_numpy(dtype=np.float64, na_value=np.nan) for c in names}
+    return _ltv_arrays(models, columns, len(features), churn_probability)
+
+
+def _ltv_arrays(
+    models: ModelSet, columns: Mapping[str, FloatArray], n: int, churn_probability: FloatArray
+) -> dict[str, Any]:
+    """LTV outputs from the feature columns (float64, NaN = undefined) and the calibrated churn probability.
+
+    Customers with an active subscription (``sub_active`` = 1) get contractual CLV from their MRR and churn
+    probability (``models.subscription_value``); everyone else BG/NBD + Gamma-Gamma from the BTYD columns, or an
+    'unavailable' method when those are absent. P(alive), expected purchases and P(no purchase) always come from
+    BG/NBD (they describe purchases, whoever the customer is).
+    """
+    result = _btyd_arrays(models, columns, n)
+    active = columns.get("sub_active")
+    if models.ltv is None or active is None:
+        return result
+    subscriber = active == 1  # NaN (unknown) is not a subscription
+    if not subscriber.any():
+        return result
+    mrr = columns.get("sub_mrr")
+    value, method = models.ltv.subscription.predict(
+        subscriber, np.full(n, np.nan) if mrr is None else mrr, churn_probability, _churn_horizon_days(models)
+    )
+    result["predicted_ltv"] = np.where(subscriber, value, result["predicted_ltv"])
+    result["ltv_lower"] = np.where(subscriber, np.nan, result["ltv_lower"])  # no honest interval (see module)
+    result["ltv_upper"] = np.where(subscriber, np.nan, result["ltv_upper"])
+    result["ltv_method"] = np.where(subscriber, method, result["ltv_method"])
+    return result
+
+
+def _churn_horizon_days(models: ModelSet) -> float | None:
+    """H of the churn model's P(churn within H days), from its bundle metadata (None when not recorded)."""
+    horizon = getattr(models.churn, "horizon_days", None)
+    return None if horizon is None else float(horizon)
+
+
+def _btyd_arrays(models: ModelSet, columns: Mapping[str, FloatArray], n: int) -> dict[str, Any]:
+    """BG/NBD + Gamma-Gamma outputs from the BTYD feature columns; 'unavailable' when absent."""
     if models.ltv is None or any(c not in columns for c in BTYD_COLUMNS):
         why = "unavailable: no LTV model loaded" if models.ltv is None else "unavailable: no transactions in the data"
         nan = np.full(n, np.nan)
@@ -116,7 +157,7 @@ def score_frame(models: ModelSet, features: pd.DataFrame, *, top_reasons: int = 
     reasons = models.churn.reasons(frame, k=top_reasons)
     scored = frame.copy()
     scored["churn_probability"] = churn_probability
-    for name, values in _ltv_columns(models, frame).items():
+    for name, values in _ltv_columns(models, frame, churn_probability).items():
         scored[name] = values
     scored = apply_policy(scored, models.policy)
     scored["reasons"] = pd.Series(reasons, index=scored.index, dtype=object)
@@ -219,7 +260,7 @@ def score_rows(models: ModelSet, rows: Sequence[Mapping[str, Any]], *, top_reaso
     skip = categorical | {"customer_id", "as_of", "segment", "acquisition_channel", "sub_plan"}
     columns = _float_columns({name: values for name, values in by_name.items() if name not in skip})
     columns["churn_probability"] = probability
-    ltv = _ltv_arrays(models, columns, n)
+    ltv = _ltv_arrays(models, columns, n, probability)
     columns.update({k: v for k, v in ltv.items() if k != "ltv_method"})
 
     policy = models.policy

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -79,3 +80,59 @@ def test_rows_one_at_a_time_and_together_equal_the_frame_path(scored: tuple[pd.D
     for i, (row, want) in enumerate(zip(rows, expected, strict=True)):
         _assert_same(score_rows(models, [row])[0], want, f"customer {want['customer_id']} (alone)")
         _assert_same(together[i], want, f"customer {want['customer_id']} (in a batch)")
+
+
+def _contractual_by_hand(models: Any, mrr: float, p: float) -> float:
+    """DOMAIN.md section 6 with the bundle's settings: r = (1 - p)^(month / H), 12 future months discounted."""
+    ltv = models.ltv
+    sub = ltv.subscription
+    r = (1.0 - p) ** ((365.25 / 12) / models.churn.horizon_days)
+    margin = mrr * (1 - sub.cost_share_of_mrr) - sub.cost_per_month
+    first = 1 if sub.pay_after_service else 0
+    return sum(margin * (r / (1 + sub.monthly_discount)) ** t for t in range(first, first + ltv.horizon_months))
+
+
+def test_subscribers_get_contractual_clv_on_both_paths(scored: tuple[pd.DataFrame, Any]) -> None:
+    """Issue 5: subscription customers get contractual CLV from their MRR and churn probability, transactional
+    customers BG/NBD + Gamma-Gamma, and ltv.method says which; the row and frame paths agree on both kinds."""
+    from service.prediction import score_frame, score_rows, to_records
+
+    frame, models = scored
+    assert models.churn.horizon_days is not None
+    # real subscribers of the sample, plus constructed cases: a transactional customer given a subscription, and
+    # a subscriber whose MRR is unknown
+    extra = frame[frame["sub_active"] != 1].head(2).copy()  # index = position in frame (reset_index above)
+    extra["customer_id"] = extra["customer_id"].astype(str) + "-made-subscriber"
+    extra["sub_active"] = 1
+    extra["sub_mrr"] = [49.0, np.nan]
+    cases = pd.concat([frame, extra], ignore_index=True)
+    subscriber = (cases["sub_active"] == 1).to_numpy()
+    assert subscriber.sum() >= 10, "the sample should hold real subscribers"
+    expected = to_records(score_frame(models, cases))
+    rows = [{str(k): _json_value(v) for k, v in r.items()} for r in cases.to_dict(orient="records")]
+    together = score_rows(models, rows)
+    for i, want in enumerate(expected):
+        _assert_same(score_rows(models, [rows[i]])[0], want, f"customer {want['customer_id']} (alone)")
+        _assert_same(together[i], want, f"customer {want['customer_id']} (in a batch)")
+        ltv = want["ltv"]
+        if not subscriber[i]:
+            assert ltv["method"] in ("bgnbd_gamma_gamma", "population_mean_spend", "zero_observed_spend")
+            continue
+        mrr = cases["sub_mrr"].iloc[i]
+        if np.isnan(mrr):
+            assert ltv["method"] == "unavailable: active subscription without sub_mrr"
+            assert ltv["predicted"] is None
+            assert want["value_at_risk"] is None
+            continue
+        assert ltv["method"] == "contractual_retention_no_interval"
+        assert ltv["lower"] is None
+        assert ltv["upper"] is None
+        p = want["churn_probability"]
+        assert ltv["predicted"] == pytest.approx(_contractual_by_hand(models, float(mrr), p), rel=1e-12)
+        assert want["value_at_risk"] == pytest.approx(p * ltv["predicted"], rel=1e-12)
+    made, original = expected[-2], expected[int(extra.index[0])]
+    assert made["ltv"]["predicted"] == pytest.approx(_contractual_by_hand(models, 49.0, made["churn_probability"]))
+    assert original["ltv"]["method"] != made["ltv"]["method"]
+    # purchase quantities still come from BG/NBD: the same as before the subscription was added
+    for key in ("p_alive", "expected_purchases", "p_no_purchase", "horizon_days"):
+        assert made[key] == original[key], key

@@ -147,3 +147,56 @@ def test_predictor_outputs_and_methods(tmp_path: Path) -> None:
     new = predictor.predict([0], [0], [0], [np.nan])  # never bought: scored like a new customer
     assert new["p_alive"][0] == 1.0
     assert new["predicted_ltv"][0] > 0
+
+
+def _in_unit(unit: TimeUnit) -> tuple[BetaGeoModel, tuple[np.ndarray, ...]]:
+    """The same BG/NBD model and customers expressed in ``unit`` (alpha, recency and T scale with the period)."""
+    factor = TimeUnit.WEEK.convert(1.0, unit)  # weeks -> periods of unit
+    x, t_x, T, m = _customers()
+    bg = BetaGeoModel.from_params(BG["r"], BG["alpha"] * factor, BG["a"], BG["b"], time_unit=unit)
+    return bg, (x, t_x * factor, T * factor, m)
+
+
+def test_a_month_is_the_same_span_in_every_time_unit_by_default() -> None:
+    """Default month = 365.25/12 days: D, W and M models of the same customers give the same CLV (to rounding)."""
+    gg = GammaGammaModel.from_params(**GG)
+    values = {}
+    for unit in (TimeUnit.DAY, TimeUnit.WEEK, TimeUnit.MONTH):
+        bg, (x, t_x, T, m) = _in_unit(unit)
+        values[unit] = discounted_clv(bg, gg, x, t_x, T, m, time_unit=unit, **KW)  # type: ignore[arg-type]
+    np.testing.assert_allclose(values[TimeUnit.DAY], values[TimeUnit.WEEK], rtol=1e-9)
+    np.testing.assert_allclose(values[TimeUnit.MONTH], values[TimeUnit.WEEK], rtol=1e-9)
+
+
+def test_lifetimes_month_convention_is_kept_only_on_request() -> None:
+    """lifetimes steps 30 days or 4.345 weeks: on identical customers D is ~0.989x W. Only the explicit setting
+    does that, and the predictor reads it from the bundle's settings."""
+    gg = GammaGammaModel.from_params(**GG)
+    kw = {**KW, "month_convention": "lifetimes"}
+    bg_d, (x, t_x, T, m) = _in_unit(TimeUnit.DAY)
+    daily = discounted_clv(bg_d, gg, x, t_x, T, m, time_unit=TimeUnit.DAY, **kw)  # type: ignore[arg-type]
+    bg_w, (xw, t_xw, Tw, mw) = _in_unit(TimeUnit.WEEK)
+    weekly = discounted_clv(bg_w, gg, xw, t_xw, Tw, mw, time_unit=TimeUnit.WEEK, **kw)  # type: ignore[arg-type]
+    ratio = daily / weekly
+    assert np.all((ratio > 0.985) & (ratio < 0.993))
+    with pytest.raises(UserInputError, match="month convention"):
+        discounted_clv(bg_w, gg, xw, t_xw, Tw, mw, time_unit=TimeUnit.WEEK, **{**KW, "month_convention": "julian"})  # type: ignore[arg-type]
+    draws = _draws()
+    compat = LtvPredictor(bg_w, gg, draws, {"settings": {**KW, "month_convention": "lifetimes"}})
+    default = LtvPredictor(bg_w, gg, draws, {"settings": KW})  # a bundle from before the setting: the default
+    assert default.month_convention == "calendar"
+    np.testing.assert_allclose(compat.predict(xw, t_xw, Tw, mw)["predicted_ltv"], weekly, rtol=1e-12)
+    calendar = discounted_clv(bg_w, gg, xw, t_xw, Tw, mw, time_unit=TimeUnit.WEEK, **KW)  # type: ignore[arg-type]
+    np.testing.assert_allclose(default.predict(xw, t_xw, Tw, mw)["predicted_ltv"], calendar, rtol=1e-12)
+
+
+def test_error_messages_quote_values_as_numbers_not_numpy_reprs() -> None:
+    bg, gg = _models()
+    with pytest.raises(UserInputError) as err:
+        discounted_clv(bg, gg, [1.5], [1.0], [2.0], [3.0], time_unit=TimeUnit.WEEK, **KW)  # type: ignore[arg-type]
+    assert "value 1.5," in str(err.value)
+    assert "np.float64" not in str(err.value)
+    with pytest.raises(UserInputError) as err:
+        GammaGammaModel().fit([1, 2, 3], [5.0, -2.5, 4.0])
+    assert "value -2.5;" in str(err.value)
+    assert "np." not in str(err.value)

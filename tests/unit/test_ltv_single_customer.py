@@ -41,6 +41,7 @@ SETTINGS = {
     "discount_rate": 0.01,
     "discount_period": "monthly",
     "interval_level": 0.9,
+    "month_convention": "lifetimes",  # lifetimes' month steps (4.345 weeks), so the lifetimes comparison is exact
 }
 FLOATS = ("p_alive", "expected_purchases", "p_no_purchase", "expected_spend", "predicted_ltv", "ltv_lower", "ltv_upper")
 RTOL = 1e-12
