@@ -22,6 +22,12 @@ ltv_app = typer.Typer(
 
 
 def _day(text: str | None, option: str) -> Any:
+    """An ISO date (YYYY-MM-DD) or date-time (naive, or with an offset converted to UTC) given to ``option``.
+
+    Stricter than ``pandas.Timestamp``, which would also take "now", "today" or an empty string (NaT).
+    """
+    import datetime as dt
+
     import pandas as pd
 
     from features.errors import UserInputError
@@ -29,9 +35,26 @@ def _day(text: str | None, option: str) -> Any:
     if text is None:
         return None
     try:
-        return pd.Timestamp(text)
+        when = dt.datetime.fromisoformat(text.strip())
+        stamp = pd.Timestamp(when)
+    except (ValueError, OverflowError):
+        raise UserInputError(f"{option}: {text!r} is not a date; use YYYY-MM-DD (or an ISO date-time)") from None
+    if stamp.tzinfo is not None:
+        stamp = stamp.tz_convert("UTC").tz_localize(None)
+    return stamp
+
+
+def _time_unit(text: str | None, option: str) -> dict[str, Any]:
+    """Settings override for a --freq/--time-unit value; a bad one names the flag and the allowed values."""
+    from features.errors import UserInputError
+    from features.time_units import TimeUnit
+
+    if text is None:
+        return {}
+    try:
+        return {"time_unit": TimeUnit.parse(text)}
     except ValueError:
-        raise UserInputError(f"{option}: {text!r} is not a date (use YYYY-MM-DD)") from None
+        raise UserInputError(f"{option}: {text!r} is not a time unit; use D, W or M (day, week, month)") from None
 
 
 @ltv_app.command("fit")
@@ -48,6 +71,18 @@ def fit(  # noqa: PLR0917 - typer options
         None, "--date-format", help="strftime format of --date-col (e.g. %Y%m%d); ISO dates need none."
     ),
     amount_col: str = typer.Option("amount", "--amount-col", help="Amount column of --transactions."),
+    sep: str | None = typer.Option(
+        None,
+        "--sep",
+        help=(
+            "Delimiter of a text --transactions file: whitespace, tab, comma, semicolon or one character (default: "
+            "from the extension, .csv/.csv.gz comma, .tsv tab). lifetimes' CDNOW_sample.txt: --sep whitespace "
+            "--no-header --customer-col 2 --date-col 3 --date-format %Y%m%d --amount-col 5."
+        ),
+    ),
+    header: bool = typer.Option(
+        True, "--header/--no-header", help="Whether the first line names the columns; without, columns are 1, 2, ..."
+    ),
     freq: str | None = typer.Option(
         None, "--freq", "--time-unit", help="Model time unit: D, W or M (default CHURNLTV_LTV_TIME_UNIT, W)."
     ),
@@ -68,7 +103,6 @@ def fit(  # noqa: PLR0917 - typer options
     import pandas as pd
 
     from features.errors import UserInputError
-    from features.time_units import TimeUnit
     from models.ltv_settings import load_ltv_settings
     from training.ltv_evaluation import evaluate_holdout
     from training.ltv_job import default_as_of, fit_ltv, read_transactions
@@ -77,13 +111,24 @@ def fit(  # noqa: PLR0917 - typer options
         raise UserInputError("give exactly one of --data SOURCE or --transactions PATH")
     if as_of is not None and calibration_end is not None:
         raise UserInputError("give --as-of or --calibration-end, not both")
-    overrides: dict[str, Any] = {} if freq is None else {"time_unit": TimeUnit.parse(freq)}
-    settings = load_ltv_settings(**overrides)
+    if data is not None and (sep is not None or not header):
+        raise UserInputError("--sep and --no-header apply to --transactions files, not to --data sources")
+    # every flag is checked before the file is read, so a typo fails in a second, not after the fit
+    settings = load_ltv_settings(**_time_unit(freq, "--freq/--time-unit"))
+    calibration_day = _day(calibration_end, "--calibration-end")
+    as_of_day = _day(as_of, "--as-of")
+    holdout_day = _day(holdout_end, "--holdout-end")
     if transactions is not None:
         from features.transactions_file import read_transactions_file
 
         frame = read_transactions_file(
-            transactions, customer_col=customer_col, date_col=date_col, amount_col=amount_col, date_format=date_format
+            transactions,
+            customer_col=customer_col,
+            date_col=date_col,
+            amount_col=amount_col,
+            date_format=date_format,
+            sep=sep,
+            header=header,
         )
     else:
         from features.sources import open_source
@@ -97,19 +142,19 @@ def fit(  # noqa: PLR0917 - typer options
         finally:
             source.close()
     one_day = pd.Timedelta(1, "D")
-    if calibration_end is not None:
-        cutoff = _day(calibration_end, "--calibration-end").floor("D") + one_day
-    elif as_of is not None:
-        cutoff = _day(as_of, "--as-of")
+    if calibration_day is not None:
+        cutoff = calibration_day.floor("D") + one_day
+    elif as_of_day is not None:
+        cutoff = as_of_day
     else:
         cutoff = default_as_of(frame)
     result = fit_ltv(frame, cutoff, settings)
     output: dict[str, Any] = {**result.params(), "diagnostics": result.diagnostics}
-    if holdout_end is not None:
-        end = _day(holdout_end, "--holdout-end").floor("D") + one_day
+    if holdout_day is not None:
+        end = holdout_day.floor("D") + one_day
         if end <= cutoff:
             raise UserInputError(f"--holdout-end {holdout_end} must be after the calibration cutoff {cutoff.date()}")
-        evaluation = evaluate_holdout(result.bgnbd, frame, cutoff, end)
+        evaluation = evaluate_holdout(result.bgnbd, frame, cutoff, end, spend_model=result.gg)
         output["holdout"] = {**evaluation.metrics, "buckets": evaluation.buckets.reset_index().to_dict("records")}
     if as_json:
         typer.echo(json.dumps(output, indent=2, default=str))
@@ -160,12 +205,10 @@ def train(
     freq: str | None = typer.Option(None, "--time-unit", help="Model time unit: D, W or M (default W)."),
 ) -> None:
     """Evaluate on a holdout, refit up to --as-of, log to MLflow and register churnltv-ltv as challenger."""
-    from features.time_units import TimeUnit
     from models.ltv_settings import load_ltv_settings
     from training.ltv_job import train_ltv
 
-    overrides: dict[str, Any] = {} if freq is None else {"time_unit": TimeUnit.parse(freq)}
-    settings = load_ltv_settings(**overrides)
+    settings = load_ltv_settings(**_time_unit(freq, "--time-unit"))
     result = train_ltv(data, as_of=_day(as_of, "--as-of"), holdout_days=holdout_days, settings=settings)
     typer.echo(f"registered churnltv-ltv version {result.version} (alias challenger), run {result.run_id}")
     typer.echo(json.dumps({**result.params, "holdout": result.metrics}, indent=2, default=str))

@@ -1,9 +1,16 @@
-"""Holdout evaluation of BG/NBD: predicted vs actual repeat purchases, against a naive baseline, with an HTML page.
+"""Holdout evaluation of BG/NBD (+ Gamma-Gamma): predicted vs actual repeat purchases and spend, against a naive
+baseline, with an HTML page.
 
 Fit on the calibration period (purchases before ``calibration_end``), then count each calibration customer's
 purchase days in the holdout [calibration_end, holdout_end) and compare with E[Y(t) | x, t_x, T] for t = the
 holdout length (Fader, Hardie & Lee 2005, Figure 4: conditional expectations per calibration-frequency bucket).
 The naive baseline extrapolates each customer's own historical rate, x / T, over the holdout.
+
+Spend (with the Gamma-Gamma model): each customer's actual holdout spend (sum of amounts) against
+E[Y(t)] x E[M | x, m_x] (independence of spend and purchases is Gamma-Gamma's assumption; E[M] with the same
+fallbacks as the served CLV), and the baseline x / T x t x m_x (own rate times own mean repeat spend). This is the
+CLV formula cut to the holdout window and undiscounted: a 12-month CLV itself cannot be checked on a shorter
+holdout, and discounting over a few months would only rescale both sides.
 """
 
 from __future__ import annotations
@@ -21,6 +28,8 @@ import pandas as pd
 from features.btyd_summary import btyd_summary
 from features.time_units import TimeUnit
 from models.bgnbd import BetaGeoModel
+from models.customer_value import expected_spend
+from models.gamma_gamma import GammaGammaModel
 
 MAX_BUCKET = 7  # buckets 0, 1, ..., 6, "7+"
 
@@ -30,7 +39,9 @@ class HoldoutEvaluation:
     """Per-customer errors of the model and the baseline, plus the per-bucket table."""
 
     metrics: dict[str, float]
-    buckets: pd.DataFrame  # index bucket label; columns n_customers, actual, predicted, baseline (means)
+    # index bucket label; columns n_customers, actual, predicted, baseline (mean purchases) and, with a spend model,
+    # actual_spend, predicted_spend, baseline_spend (mean spend)
+    buckets: pd.DataFrame
     holdout_periods: float
     time_unit: TimeUnit
     notes: list[str] = field(default_factory=list)
@@ -52,13 +63,40 @@ def holdout_purchase_days(
     return counts.reindex(customers, fill_value=0).astype("int64")
 
 
+def holdout_spend(transactions: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp, customers: pd.Index) -> pd.Series:
+    """Total amount per customer in [start, end), for ``customers`` (0 when none)."""
+    times = pd.to_datetime(transactions["occurred_at"])
+    mask = ((times >= start) & (times < end)).to_numpy()
+    window = pd.DataFrame(
+        {
+            "customer_id": transactions["customer_id"].to_numpy()[mask].astype(str),
+            "amount": pd.to_numeric(transactions["amount"]).to_numpy(dtype="float64")[mask],
+        }
+    )
+    totals = window.groupby("customer_id")["amount"].sum()
+    return totals.reindex(customers, fill_value=0.0).astype("float64")
+
+
+def _errors(prefix: str, predicted: np.ndarray, baseline: np.ndarray, actual: np.ndarray) -> dict[str, float]:
+    err_model, err_base = predicted - actual, baseline - actual
+    return {
+        f"{prefix}_holdout_mae": float(np.mean(np.abs(err_model))),
+        f"{prefix}_holdout_rmse": float(np.sqrt(np.mean(err_model**2))),
+        f"{prefix}_baseline_mae": float(np.mean(np.abs(err_base))),
+        f"{prefix}_baseline_rmse": float(np.sqrt(np.mean(err_base**2))),
+    }
+
+
 def evaluate_holdout(
     model: BetaGeoModel,
     transactions: pd.DataFrame,
     calibration_end: pd.Timestamp,
     holdout_end: pd.Timestamp,
+    *,
+    spend_model: GammaGammaModel | None = None,
 ) -> HoldoutEvaluation:
-    """Compare the model fitted on purchases before ``calibration_end`` with the holdout's actual purchase days."""
+    """Compare the model fitted on purchases before ``calibration_end`` with the holdout's actual purchase days
+    (and, with ``spend_model``, the holdout's actual spend)."""
     unit = model.time_unit
     calibration = btyd_summary(transactions, calibration_end, unit)
     actual = holdout_purchase_days(transactions, calibration_end, holdout_end, calibration.index).to_numpy()
@@ -69,12 +107,8 @@ def evaluate_holdout(
     predicted = model.conditional_expected_purchases(t, x, calibration["recency"].to_numpy(), T)
     with np.errstate(divide="ignore", invalid="ignore"):
         baseline = np.where(T > 0, x / T * t, 0.0)
-    err_model, err_base = predicted - actual, baseline - actual
     metrics = {
-        "ltv_holdout_mae": float(np.mean(np.abs(err_model))),
-        "ltv_holdout_rmse": float(np.sqrt(np.mean(err_model**2))),
-        "ltv_baseline_mae": float(np.mean(np.abs(err_base))),
-        "ltv_baseline_rmse": float(np.sqrt(np.mean(err_base**2))),
+        **_errors("ltv", predicted, baseline, actual),
         "ltv_holdout_actual_total": float(actual.sum()),
         "ltv_holdout_predicted_total": float(predicted.sum()),
         "ltv_baseline_predicted_total": float(baseline.sum()),
@@ -82,23 +116,40 @@ def evaluate_holdout(
         "ltv_holdout_customers": float(len(x)),
         "ltv_holdout_days": float(holdout_days),
     }
+    columns: dict[str, np.ndarray] = {"actual": actual, "predicted": predicted, "baseline": baseline}
+    if spend_model is not None:
+        m = calibration["monetary_value"].to_numpy(dtype="float64")
+        spend_actual = holdout_spend(transactions, calibration_end, holdout_end, calibration.index).to_numpy()
+        spend_predicted = predicted * expected_spend(spend_model, x, m)
+        spend_baseline = baseline * np.where(np.isfinite(m), m, 0.0)  # x = 0: no own spend, and baseline 0 anyway
+        metrics.update(_errors("ltv_spend", spend_predicted, spend_baseline, spend_actual))
+        metrics.update(
+            {
+                "ltv_spend_actual_total": float(spend_actual.sum()),
+                "ltv_spend_predicted_total": float(spend_predicted.sum()),
+                "ltv_spend_baseline_total": float(spend_baseline.sum()),
+                "ltv_spend_total_rel_error": float(
+                    (spend_predicted.sum() - spend_actual.sum()) / max(spend_actual.sum(), 1.0)
+                ),
+            }
+        )
+        columns.update(actual_spend=spend_actual, predicted_spend=spend_predicted, baseline_spend=spend_baseline)
     bucket = np.minimum(x, MAX_BUCKET).astype(int)
     labels = [str(b) if b < MAX_BUCKET else f"{MAX_BUCKET}+" for b in bucket]
-    table = (
-        pd.DataFrame({"bucket": labels, "actual": actual, "predicted": predicted, "baseline": baseline})
-        .groupby("bucket", sort=False)
-        .agg(
-            n_customers=("actual", "size"),
-            actual=("actual", "mean"),
-            predicted=("predicted", "mean"),
-            baseline=("baseline", "mean"),
-        )
+    frame = pd.DataFrame({"bucket": labels, **columns})
+    table = frame.groupby("bucket", sort=False).agg(
+        n_customers=("actual", "size"), **{name: (name, "mean") for name in columns}
     )
     order = [str(b) for b in range(MAX_BUCKET)] + [f"{MAX_BUCKET}+"]
     table = table.reindex([o for o in order if o in table.index])
     notes = []
     if metrics["ltv_holdout_mae"] > metrics["ltv_baseline_mae"]:
         notes.append("BG/NBD has a higher per-customer MAE than the naive historical-rate baseline on this holdout")
+    if spend_model is not None and metrics["ltv_spend_holdout_mae"] > metrics["ltv_spend_baseline_mae"]:
+        notes.append(
+            "BG/NBD + Gamma-Gamma has a higher per-customer holdout spend MAE than the naive baseline (own rate x own "
+            "mean spend) on this holdout"
+        )
     return HoldoutEvaluation(metrics, table, t, unit, notes)
 
 
@@ -106,6 +157,21 @@ def _png(fig: Any) -> str:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
     return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def _bucket_plot(plt: Any, table: pd.DataFrame, columns: tuple[str, str, str], ylabel: str) -> str:
+    """Grouped bars of actual / model / baseline means per calibration-frequency bucket, as base64 PNG."""
+    fig, ax = plt.subplots(figsize=(7, 4))
+    pos = np.arange(len(table))
+    for offset, column, label in zip((-0.27, 0.0, 0.27), columns, ("actual", "model", "historical rate"), strict=True):
+        ax.bar(pos + offset, table[column], width=0.27, label=label)
+    ax.set_xticks(pos, table.index)
+    ax.set_xlabel("repeat purchases in the calibration period")
+    ax.set_ylabel(ylabel)
+    ax.legend()
+    image = _png(fig)
+    plt.close(fig)
+    return image
 
 
 def write_ltv_report(
@@ -119,17 +185,19 @@ def write_ltv_report(
 
     directory.mkdir(parents=True, exist_ok=True)
     table = evaluation.buckets
-    fig, ax = plt.subplots(figsize=(7, 4))
-    pos = np.arange(len(table))
-    ax.bar(pos - 0.27, table["actual"], width=0.27, label="actual")
-    ax.bar(pos, table["predicted"], width=0.27, label="BG/NBD")
-    ax.bar(pos + 0.27, table["baseline"], width=0.27, label="historical rate")
-    ax.set_xticks(pos, table.index)
-    ax.set_xlabel("repeat purchases in the calibration period")
-    ax.set_ylabel(f"mean purchases in the holdout ({evaluation.holdout_periods:.1f} {evaluation.time_unit.value})")
-    ax.legend()
-    image = _png(fig)
-    plt.close(fig)
+    unit = f"{evaluation.holdout_periods:.1f} {evaluation.time_unit.value}"
+    images = [_bucket_plot(plt, table, ("actual", "predicted", "baseline"), f"mean purchases in the holdout ({unit})")]
+    if "actual_spend" in table.columns:
+        names = ("actual_spend", "predicted_spend", "baseline_spend")
+        images.append(_bucket_plot(plt, table, names, f"mean spend in the holdout ({unit})"))
+    spend_text = (
+        "<p>Spend: actual holdout spend per customer against E[purchases] x E[spend per purchase] (Gamma-Gamma) "
+        "and the baseline (historical rate x own mean repeat spend); this is the CLV formula cut to the holdout "
+        "window, undiscounted.</p>"
+        if len(images) > 1
+        else ""
+    )
+    image_tags = "".join(f'<img alt="holdout per bucket" src="data:image/png;base64,{image}">' for image in images)
     rows = "".join(f"<tr><td>{html.escape(k)}</td><td>{v:.4g}</td></tr>" for k, v in evaluation.metrics.items())
     notes = "".join(f"<li>{html.escape(n)}</li>" for n in evaluation.notes)
     page = f"""<!doctype html><html><head><meta charset="utf-8"><title>churnltv LTV holdout</title>
@@ -137,7 +205,7 @@ def write_ltv_report(
 </head><body><h1>LTV model: holdout evaluation</h1>
 <p>Predicted (BG/NBD) vs actual repeat purchase days in the holdout, per calibration-frequency bucket, and the
 naive baseline (each customer's historical rate x/T).</p>
-<img alt="holdout purchases per bucket" src="data:image/png;base64,{image}">
+{spend_text}{image_tags}
 <h2>Per bucket</h2>{table.to_html(float_format=lambda v: f"{v:.3f}")}
 <h2>Metrics</h2><table>{rows}</table><ul>{notes}</ul>
 <h2>Parameters</h2><pre>{html.escape(pd.Series(params, dtype=object).to_string())}</pre>

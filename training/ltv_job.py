@@ -192,7 +192,7 @@ def train_ltv(
     calibration_end = split_holdout(cutoff, holdout)
     log.info("calibration before %s, holdout [%s, %s)", calibration_end.date(), calibration_end.date(), cutoff.date())
     calibration = fit_ltv(transactions, calibration_end, settings)
-    evaluation = evaluate_holdout(calibration.bgnbd, transactions, calibration_end, cutoff)
+    evaluation = evaluate_holdout(calibration.bgnbd, transactions, calibration_end, cutoff, spend_model=calibration.gg)
     final = fit_ltv(transactions, cutoff, settings)
     metadata = {
         "source_url": source_url,

@@ -137,9 +137,33 @@ def test_vectorised_clv_equals_lifetimes_on_all_cdnow_customers(
             discount_rate=rate,
             discount_period="monthly",
             time_unit=TimeUnit.WEEK,
+            month_convention="lifetimes",  # lifetimes steps 4.345 weeks a month
         )
         assert len(ours) == 2357
         np.testing.assert_allclose(ours, expected, rtol=1e-6)
+
+
+def test_default_calendar_month_differs_from_lifetimes_only_by_the_month_length(
+    summary: pd.DataFrame, bgnbd: BetaGeoModel, gg: GammaGammaModel
+) -> None:
+    """The default month is 365.25/12 days = 4.3482 weeks, not lifetimes' 4.345: 12-month CLV on weekly data is a
+    little higher (each month is ~32 minutes longer), and equals the lifetimes formula stepped in calendar months."""
+    kw = {"horizon_months": 12, "discount_rate": 0.01, "discount_period": "monthly", "time_unit": TimeUnit.WEEK}
+    args = (bgnbd, gg, summary["frequency"], summary["recency"], summary["T"], summary["monetary_value"])
+    calendar = discounted_clv(*args, **kw)  # type: ignore[arg-type]
+    compat = discounted_clv(*args, month_convention="lifetimes", **kw)  # type: ignore[arg-type]
+    ratio = calendar / compat
+    assert np.all(ratio > 1.0)
+    assert np.all(ratio < 1.001)
+    # by hand: the discounted increments of E[Y] at 365.25/12/7-week steps, times E[M]
+    months = np.arange(1, 13)
+    steps = months * (365.25 / 12 / 7)
+    x, t_x, T = (summary[c].to_numpy()[:50] for c in ("frequency", "recency", "T"))
+    grid = np.array([bgnbd.conditional_expected_purchases(step, x, t_x, T) for step in steps])
+    increments = np.diff(np.vstack([np.zeros(len(x)), grid]), axis=0)
+    spend = gg.conditional_expected_average_profit(x, summary["monetary_value"].to_numpy()[:50])
+    by_hand = spend * (increments / 1.01 ** months[:, None]).sum(axis=0)
+    np.testing.assert_allclose(calendar[:50], by_hand, rtol=1e-9)
 
 
 def test_cli_fit_repeats_the_published_numbers(tmp_path: Path, cdnow_transactions: pd.DataFrame) -> None:
@@ -181,3 +205,75 @@ def test_cli_fit_repeats_the_published_numbers(tmp_path: Path, cdnow_transaction
     assert _within(out["gamma_gamma"]["v"], 15.44)
     assert out["holdout"]["ltv_holdout_customers"] == 2357
     assert out["holdout"]["ltv_holdout_mae"] < out["holdout"]["ltv_baseline_mae"]
+
+
+def test_cli_fit_reads_lifetimes_whitespace_sample_as_shipped(cdnow_transactions: pd.DataFrame) -> None:
+    """lifetimes' CDNOW_sample.txt (whitespace-separated, no header) reads with --sep whitespace --no-header,
+    columns named by position, and gives the same fit as the converted CSV."""
+    from typer.testing import CliRunner
+
+    from churnltv.cli import app
+
+    args = ["ltv", "fit", "--transactions", str(LIFETIMES_DATA / "CDNOW_sample.txt"), "--sep", "whitespace"]
+    args += ["--no-header", "--customer-col", "2", "--date-col", "3", "--date-format", "%Y%m%d", "--amount-col", "5"]
+    args += ["--freq", "W", "--calibration-end", "1997-09-30", "--holdout-end", "1998-06-30", "--json"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.output)
+    assert out["diagnostics"]["n_customers"] == 2357
+    for name, value in {"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426}.items():
+        assert _within(out["bgnbd"][name], value), (name, out["bgnbd"][name])
+    assert _within(out["gamma_gamma"]["q"], 3.74)
+    # spend holdout: actual = the sample's amounts from 1997-10-01 to 1998-06-30
+    window = cdnow_transactions["occurred_at"].between("1997-10-01", "1998-06-30")
+    assert out["holdout"]["ltv_spend_actual_total"] == pytest.approx(cdnow_transactions.loc[window, "amount"].sum())
+    assert out["holdout"]["ltv_spend_holdout_mae"] < out["holdout"]["ltv_spend_baseline_mae"]
+    # without --sep the .txt file is refused with the recipe in the message (exit 2, no traceback)
+    refused = CliRunner().invoke(app, ["ltv", "fit", "--transactions", str(LIFETIMES_DATA / "CDNOW_sample.txt")])
+    assert refused.exit_code == 2
+    assert "--sep whitespace --no-header" in refused.output
+
+
+def test_penalised_fit_covariance_is_the_hessian_of_the_optimised_objective(summary: pd.DataFrame) -> None:
+    """With a penalizer, lifetimes optimises LL - n c sum(params^2) (alpha on its rescaled time): the fit is a
+    stationary point of that objective (not of LL), and the covariance is minus its inverse Hessian there."""
+    from models.bgnbd import bgnbd_log_likelihood, bgnbd_penalty
+    from models.parameter_draws import numerical_hessian
+
+    x, t_x, T = (summary[c].to_numpy(dtype="float64") for c in ("frequency", "recency", "T"))
+    coef = 0.01
+    model = BetaGeoModel(coef, TimeUnit.WEEK).fit(x, t_x, T)
+    theta = np.log(np.array(list(model.params_.values())))
+
+    def loglik(log_params: np.ndarray) -> float:
+        return float(bgnbd_log_likelihood(*np.exp(log_params), x, t_x, T).sum())
+
+    def penalised(log_params: np.ndarray) -> float:
+        return loglik(log_params) - bgnbd_penalty(np.exp(log_params), len(x), float(T.max()), coef)
+
+    def gradient(f: object, h: float = 1e-5) -> np.ndarray:
+        eye = np.eye(4) * h
+        return np.array([(f(theta + e) - f(theta - e)) / (2 * h) for e in eye])  # type: ignore[operator]
+
+    assert np.max(np.abs(gradient(penalised))) < 1e-2  # stationary
+    assert np.max(np.abs(gradient(loglik))) > 10  # not a maximum of the unpenalised likelihood
+    expected = np.linalg.inv(-numerical_hessian(penalised, theta))
+    np.testing.assert_allclose(model.log_params_covariance_, 0.5 * (expected + expected.T), rtol=1e-6)
+    point = BetaGeoModel(coef, TimeUnit.WEEK).fit(x, t_x, T, compute_covariance=False)
+    assert point.params_ == model.params_
+    assert not hasattr(point, "log_params_covariance_")
+
+
+def test_a_penalizer_that_drags_q_below_one_is_named_as_the_cause(summary: pd.DataFrame) -> None:
+    from features.errors import UserInputError
+
+    with pytest.raises(UserInputError) as err:
+        GammaGammaModel(penalizer_coef=0.01).fit(summary["frequency"], summary["monetary_value"])
+    message = str(err.value)
+    assert "q = 0.968" in message
+    assert "CHURNLTV_LTV_PENALIZER_COEF=0.01 caused it" in message
+    assert "without it q = 3.744" in message
+    assert "huge orders" not in message
+    assert "np.float64" not in message
+    small = GammaGammaModel(penalizer_coef=0.001).fit(summary["frequency"], summary["monetary_value"])
+    assert np.all(np.linalg.eigvalsh(small.log_params_covariance_) > 0)

@@ -74,10 +74,23 @@ def test_train_ltv_logs_registers_and_bundle_loads(cdnow_source: Path) -> None:
     assert result.metrics["ltv_holdout_mae"] < result.metrics["ltv_baseline_mae"]
     assert result.metrics["ltv_holdout_customers"] == 2357
     assert result.params["bgnbd"]["r"] != pytest.approx(0.243, rel=0.001)
-    assert result.report_path.read_text().count("data:image/png;base64,") == 1
+    # spend over the holdout (the CLV formula cut to the holdout window) beats the own-rate x own-spend baseline
+    assert result.metrics["ltv_spend_holdout_mae"] < result.metrics["ltv_spend_baseline_mae"]
+    assert abs(result.metrics["ltv_spend_total_rel_error"]) < 0.2
+    page = result.report_path.read_text()
+    assert page.count("data:image/png;base64,") == 2  # purchases and spend per bucket
+    assert "ltv_spend_holdout_mae" in page
 
     run = mlflow.get_run(result.run_id)
-    for name in ("ltv_holdout_mae", "ltv_holdout_rmse", "ltv_baseline_mae", "ltv_frequency_spend_correlation"):
+    for name in (
+        "ltv_holdout_mae",
+        "ltv_holdout_rmse",
+        "ltv_baseline_mae",
+        "ltv_frequency_spend_correlation",
+        "ltv_spend_holdout_mae",
+        "ltv_spend_baseline_mae",
+        "ltv_spend_actual_total",
+    ):
         assert name in run.data.metrics
     bundle = resolve_bundle("challenger", default_name="churnltv-ltv")
     predictor = LtvPredictor.from_bundle(bundle)
