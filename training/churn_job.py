@@ -15,7 +15,9 @@ cutoff.
 Determinism: the frame is sorted by (as_of, customer_id), float features are snapped to the float32 grid (DuckDB's
 parallel float sums differ in the last bits between runs), LightGBM runs with ``deterministic=True`` and a thread count
 that depends only on the data size, the search is a fixed list tried in order under a budget counted in nominal
-seconds of work (not wall time), and bootstrap resamples come from the seed.
+seconds of work (not wall time), and bootstrap resamples come from the seed. A wall-clock safety cap
+(``tuning_wall_clock_cap_seconds``) can only stop the search early, between candidates; the run records whether it did
+(``tuning_stopped_by``), since only then does the chosen model depend on the machine.
 """
 
 from __future__ import annotations
@@ -209,15 +211,42 @@ def _features(frame: pd.DataFrame, spec: FeatureSpec) -> pd.DataFrame:
     return frame[spec.names]
 
 
+STOPPED_COMPLETE = "search_space_exhausted"
+STOPPED_BUDGET = "nominal_budget"
+STOPPED_WALL_CLOCK = "wall_clock_cap"
+
+
+@dataclass(frozen=True)
+class TuningOutcome:
+    """The chosen classifier, every candidate tried, and why the search stopped."""
+
+    best: ChurnClassifier
+    trials: list[dict[str, Any]]
+    stopped_by: str
+    nominal_seconds: float
+    wall_seconds: float
+
+
 def tune(
-    split: TimeSplit, spec: FeatureSpec, *, seed: int, budget_seconds: float, num_threads: int = 2
-) -> tuple[ChurnClassifier, list[dict[str, Any]]]:
+    split: TimeSplit,
+    spec: FeatureSpec,
+    *,
+    seed: int,
+    budget_seconds: float,
+    num_threads: int = 2,
+    wall_clock_cap_seconds: float | None = None,
+    clock: Callable[[], float] = time.perf_counter,
+) -> TuningOutcome:
     """Try ``SEARCH_SPACE`` in order within the budget; keep the best validation ROC-AUC (early-stopped).
 
     The budget is spent in *nominal* seconds: the work of a fit (rows x features x trees built, including the
     early-stopping patience) divided by ``NOMINAL_CELL_ROUNDS_PER_SECOND``. Wall-clock seconds would make the
     number of candidates, and so the chosen model, depend on how busy the machine is; nominal seconds keep
     "same data + same seed = same model" while still bounding the search by data size.
+
+    ``wall_clock_cap_seconds`` is a safety net on top: when the search has run that long, no further candidate
+    starts (the first always runs). It is logged and returned as ``stopped_by = "wall_clock_cap"``; runs that stop
+    this way are not reproducible on another machine, and the job records it as an MLflow param and tag.
     """
     from models.churn_classifier import ChurnClassifier
     from training.churn_evaluation import roc_auc
@@ -225,20 +254,32 @@ def tune(
     X_train, y_train = _features(split.train, spec), split.train[LABEL].to_numpy()
     X_val, y_val = _features(split.validation, spec), split.validation[LABEL].to_numpy()
     spent = 0.0
+    start = clock()
     best: ChurnClassifier | None = None
     best_auc = -np.inf
     trials: list[dict[str, Any]] = []
+    stopped_by = STOPPED_COMPLETE
     for i, params in enumerate(SEARCH_SPACE):
         if i > 0 and spent >= budget_seconds:
             logger.info("tuning budget of %.0f nominal s used up after %d candidate(s)", budget_seconds, i)
+            stopped_by = STOPPED_BUDGET
             break
-        t0 = time.perf_counter()
+        elapsed = clock() - start
+        if i > 0 and wall_clock_cap_seconds is not None and elapsed >= wall_clock_cap_seconds:
+            logger.warning(
+                "tuning stopped by the wall-clock safety cap (%.0f s elapsed >= cap %.0f s) after %d candidate(s), "
+                "before the nominal budget was used (%.0f of %.0f nominal s): the choice depends on this machine",
+                *(elapsed, wall_clock_cap_seconds, i, spent, budget_seconds),
+            )
+            stopped_by = STOPPED_WALL_CLOCK
+            break
+        t0 = clock()
         clf = ChurnClassifier(spec, random_state=seed, num_threads=num_threads, **params)
         clf.fit(X_train, y_train, eval_set=(X_val, y_val))
         auc = roc_auc(y_val, clf.predict_proba(X_val)[:, 1])
         rounds = clf.booster_.current_iteration()
         spent += len(X_train) * len(spec.names) * rounds / NOMINAL_CELL_ROUNDS_PER_SECOND
-        seconds = round(time.perf_counter() - t0, 2)
+        seconds = round(clock() - t0, 2)
         trials.append({**params, "best_iteration": clf.best_iteration_, "val_roc_auc": auc, "seconds": seconds})
         logger.info(
             "candidate %d/%d %s: validation AUC %.4f, %d trees, %.1f s (budget used %.0f of %.0f nominal s)",
@@ -247,7 +288,7 @@ def tune(
         if auc > best_auc:
             best, best_auc = clf, auc
     assert best is not None
-    return best, trials
+    return TuningOutcome(best, trials, stopped_by, spent, clock() - start)
 
 
 @dataclass(frozen=True)
@@ -409,6 +450,7 @@ def train_churn(
     cutoffs: Sequence[pd.Timestamp | str] | None = None,
     n_cutoffs: int = 6,
     time_budget: float | None = None,
+    wall_clock_cap: float | None = None,
     on_step: Callable[[str], None] | None = None,
 ) -> ChurnTrainResult:
     """Train, evaluate, log and register a churn model from ``source_url`` (see module docstring)."""
@@ -451,9 +493,18 @@ def train_churn(
             ", ".join(spec.absent) or "none",
         )
     budget = settings.tuning_budget_seconds if time_budget is None else time_budget
+    cap = settings.tuning_wall_clock_cap_seconds if wall_clock_cap is None else wall_clock_cap
     with announce("tune and fit LightGBM"):
         threads = settings.lightgbm_threads or (1 if len(split.train) < 100_000 else 2)
-        clf, trials = tune(split, spec, seed=settings.random_seed, budget_seconds=budget, num_threads=threads)
+        tuning = tune(
+            split,
+            spec,
+            seed=settings.random_seed,
+            budget_seconds=budget,
+            num_threads=threads,
+            wall_clock_cap_seconds=cap,
+        )
+        clf, trials = tuning.best, tuning.trials
     with announce("calibrate on validation window"):
         calibrator = ProbabilityCalibration("isotonic").fit(
             clf.predict_proba(_features(split.validation, spec))[:, 1], split.validation[LABEL].to_numpy()
@@ -498,6 +549,13 @@ def train_churn(
         "calibration": calibrator.method,
         "seed": settings.random_seed,
         "trials": trials,
+        "tuning": {
+            "budget_nominal_seconds": budget,
+            "nominal_seconds_used": tuning.nominal_seconds,
+            "wall_clock_cap_seconds": cap,
+            "wall_seconds": tuning.wall_seconds,
+            "stopped_by": tuning.stopped_by,
+        },
         "metrics": {k: v for k, v in metrics.items() if np.isfinite(v)},
         "reference_values": _reference_values(split.train, spec),
         "library_versions": library_versions(),
@@ -559,7 +617,14 @@ def _log_and_register(
             importance=importance,
             metadata=metadata,
         )
-        mlflow.set_tags({"churnltv.kind": "churn", "churnltv.source": metadata["source_url"][:500]})
+        tuning = metadata["tuning"]
+        mlflow.set_tags(
+            {
+                "churnltv.kind": "churn",
+                "churnltv.source": metadata["source_url"][:500],
+                "churnltv.tuning_wall_clock_cap_hit": str(tuning["stopped_by"] == STOPPED_WALL_CLOCK).lower(),
+            }
+        )
         mlflow.log_params(
             {
                 **clf.hyperparameters(),
@@ -573,6 +638,9 @@ def _log_and_register(
                 "features_left_out": ",".join(spec.absent)[:500] or "none",
                 "calibration": bundle.calibrator.method,
                 "n_candidates_tried": len(trials),
+                "tuning_budget_nominal_seconds": tuning["budget_nominal_seconds"],
+                "tuning_wall_clock_cap_seconds": tuning["wall_clock_cap_seconds"],
+                "tuning_stopped_by": tuning["stopped_by"],
                 "source": metadata["source_url"][:500],
             }
         )

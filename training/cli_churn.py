@@ -14,6 +14,13 @@ import typer
 _SHOWN_METRICS = ("test_roc_auc", "test_pr_auc", "test_ece", "test_lift_at_10pct", "oracle_test_roc_auc")
 
 
+def _shown_in_summary(name: str) -> bool:
+    """The model's metrics, and for baselines and the oracle only ROC-AUC and the AUC gap (the rest is in MLflow)."""
+    if name.startswith(("baseline_", "oracle_")):
+        return name.endswith(("_test_roc_auc", "_auc_diff"))
+    return True
+
+
 def _progress_logging() -> None:
     """Step-by-step progress on stderr through rich (one line per step with its duration)."""
     from rich.console import Console
@@ -29,6 +36,7 @@ def _progress_logging() -> None:
 
 
 def train(
+    *,
     data: str = typer.Option(
         ..., "--data", help="Data source: a *.duckdb file, a folder of CSV/Parquet tables, or a postgresql:// URL."
     ),
@@ -49,10 +57,25 @@ def train(
         None,
         "--time-budget",
         min=1,
-        help="Search budget in nominal seconds of work (default 60).",
+        help="Hyper-parameter search budget in NOMINAL seconds of work: rows x features x trees / 1e8, about what "
+        "2 idle cores do in a second. Not wall time, so a busy machine tries the same candidates and the same data "
+        "and seed give the same model. Default 60 (CHURNLTV_TUNING_BUDGET_SECONDS).",
+    ),
+    wall_clock_cap: float | None = typer.Option(
+        None,
+        "--wall-clock-cap",
+        min=1,
+        help="Safety cap in real (wall-clock) seconds on the search: once reached, no further candidate starts "
+        "(the first always runs). It can only stop the search early; when it does, the run says so (log warning, "
+        "MLflow param tuning_stopped_by=wall_clock_cap and tag churnltv.tuning_wall_clock_cap_hit=true) because "
+        "the chosen model then depends on the machine. Default 900 (CHURNLTV_TUNING_WALL_CLOCK_CAP_SECONDS).",
     ),
 ) -> None:
-    """Train the churn model, evaluate it on the latest time window, log to MLflow, register it as challenger."""
+    """Train the churn model, evaluate it on the latest time window, log to MLflow, register it as challenger.
+
+    The search is bounded by --time-budget in nominal seconds (deterministic) and, as a safety net only, by
+    --wall-clock-cap in real seconds (recorded when it fires).
+    """
     from models.churn_classifier import prefer_passive_openmp
 
     prefer_passive_openmp()  # before anything loads OpenMP (see its docstring)
@@ -73,6 +96,7 @@ def train(
         cutoffs=parse_cutoffs(cutoffs),
         n_cutoffs=n_cutoffs,
         time_budget=time_budget,
+        wall_clock_cap=wall_clock_cap,
     )
     console = Console()
     table = Table(title=f"churnltv-churn version {result.version} (alias challenger), run {result.run_id}")
@@ -80,12 +104,13 @@ def train(
     table.add_column("value", justify="right")
     table.add_column("95% interval", justify="right")
     for name in sorted(result.metrics):
-        if name.endswith(("_ci_low", "_ci_high")):
+        if name.endswith(("_ci_low", "_ci_high")) or not _shown_in_summary(name):
             continue
         low, high = result.metrics.get(f"{name}_ci_low"), result.metrics.get(f"{name}_ci_high")
         interval = f"{low:.4f} .. {high:.4f}" if low is not None and high is not None else ""
         table.add_row(name, f"{result.metrics[name]:.4f}", interval)
     console.print(table)
+    console.print("every metric of the baselines and the oracle, with intervals: the MLflow run and the report")
     console.print(f"bundle: {result.bundle_dir}\nreport: {result.report_path}")
     console.print("next: churnltv promote  (moves champion if this version beats it on the same holdout)")
 

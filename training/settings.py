@@ -31,6 +31,14 @@ class TrainingSettings(BaseSettings):
         description="Hyper-parameter search budget in nominal seconds of work (rows x features x trees / 1e8), "
         "not wall time, so a busy machine does not change which model is chosen.",
     )
+    tuning_wall_clock_cap_seconds: float = Field(
+        900,
+        gt=0,
+        description="Safety cap on the search's wall-clock seconds: once exceeded, no further candidate starts "
+        "(the first always runs). Only a stuck or overloaded machine reaches it; when it fires the run records it "
+        "(MLflow param tuning_stopped_by=wall_clock_cap, tag churnltv.tuning_wall_clock_cap_hit) because the chosen "
+        "model then depends on machine speed.",
+    )
     lightgbm_threads: int = Field(
         0,
         ge=0,

@@ -159,3 +159,24 @@ def test_rare_and_frequent_churn(
     # the generator's oracle is read from the same knobs (the truth file), so the ratio stays meaningful
     assert m["oracle_test_roc_auc"] > 0.6
     assert m["test_roc_auc"] > m["baseline_recency_test_roc_auc"]
+
+
+def test_wall_clock_cap_is_recorded_when_it_stops_the_search(tmp_path: Path) -> None:
+    data = write_dataset(
+        {k: v for k, v in generate(1500, seed=25).tables.items() if k in MODEL_TABLES}, tmp_path / "b.duckdb"
+    )
+    settings = TrainingSettings(tuning_budget_seconds=1e9)
+    capped = train_churn(str(data), settings, FeatureSettings(), n_cutoffs=4, wall_clock_cap=1e-6)
+    run = mlflow.get_run(capped.run_id)
+    assert run.data.params["tuning_stopped_by"] == "wall_clock_cap"
+    assert run.data.params["n_candidates_tried"] == "1"
+    assert run.data.params["tuning_wall_clock_cap_seconds"] == "1e-06"
+    assert run.data.tags["churnltv.tuning_wall_clock_cap_hit"] == "true"
+    meta = ChurnBundle.load(capped.bundle_dir).metadata["tuning"]
+    assert meta["stopped_by"] == "wall_clock_cap"
+    assert meta["wall_seconds"] > meta["wall_clock_cap_seconds"]
+    # the default cap does not fire on a small base: the search is decided by the nominal budget alone
+    free = train_churn(str(data), settings, FeatureSettings(), n_cutoffs=4)
+    params = mlflow.get_run(free.run_id).data.params
+    assert params["tuning_stopped_by"] == "search_space_exhausted"
+    assert mlflow.get_run(free.run_id).data.tags["churnltv.tuning_wall_clock_cap_hit"] == "false"
