@@ -5,6 +5,9 @@ features) and ``GET /v1/customers/{id}`` (the latest batch run) while another th
 six times. The churn model is served from a bundle directory that is a symlink: before each reload it is pointed
 at a new copy of the champion whose metadata carries a generation number, so ``/v1/models`` proves each reload
 really swapped the loaded set (and the answers prove the swap never broke or mixed a request).
+
+Then the link is pointed at a copy whose ``feature_spec.json`` was edited (a feature the request schema cannot carry
+and another Aha rule): the reload is refused with a 409 naming both, and the previous generation keeps serving.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from typing import Any
 import httpx
 import pandas as pd
 import pytest
-from test_service_api import KEY, _features, start_server
+from test_service_api import KEY, _features, _metric, start_server
 
 from conftest import TrainedWorld
 
@@ -99,7 +102,7 @@ def server(trained_world: TrainedWorld, bundles: tuple[Path, Path]) -> Iterator[
 
 def _generation_served(client: httpx.Client) -> int:
     body = client.get("/v1/models").json()
-    return int(body["churn"]["metrics"]["reload_generation"])
+    return int(body["churn"]["holdout_metrics"]["reload_generation"])
 
 
 def test_ten_thousand_requests_with_hot_reloads_fail_none(
@@ -211,3 +214,61 @@ def test_ten_thousand_requests_with_hot_reloads_fail_none(
     assert all(0 < r["at_request"] < TOTAL_REQUESTS for r in reloads), f"reloads were not in the middle: {summary}"
     metrics = httpx.get(f"{server}/metrics").text
     assert f'churnltv_reloads_total{{outcome="ok"}} {float(len(RELOAD_AT))}' in metrics, summary
+
+
+def _different_spec(source: Path, root: Path) -> Path:
+    """A copy of the churn bundle whose feature specification says it needs another feature and another Aha rule."""
+    target = root / "churn-other-spec"
+    shutil.copytree(source, target)
+    spec_file = target / "feature_spec.json"
+    spec = json.loads(spec_file.read_text())
+    spec["features"].append({**spec["features"][-1], "name": "favourite_colour", "description": "Not a real feature."})
+    spec["settings"]["aha"] = {**spec["settings"]["aha"], "count": spec["settings"]["aha"]["count"] + 2}
+    spec_file.write_text(json.dumps(spec))
+    return target
+
+
+def test_reload_onto_a_bundle_with_another_feature_spec_is_refused(
+    server: str, trained_world: TrainedWorld, bundles: tuple[Path, Path]
+) -> None:
+    champion, link = bundles
+    with httpx.Client(base_url=server, headers={"X-API-Key": KEY}, timeout=60) as client:
+        before = client.get("/v1/models").json()["churn"]
+        serving = Path(os.readlink(link))
+        failed_before = _metric(client.get("/metrics").text, "churnltv_reloads_total", outcome="failed")
+        _point(link, _different_spec(champion, link.parent))
+        try:
+            r = client.post("/admin/reload")
+            assert r.status_code == 409, r.text
+            detail = r.json()["detail"]
+            assert detail.startswith("reload failed, still serving the previous models: churn bundle ")
+            # every difference is named, with the reference it differs from
+            assert "request schema: feature 'favourite_colour' is not in the feature catalog" in detail
+            assert "serving model: missing feature 'favourite_colour'" in detail
+            assert "serving model: setting 'aha'" in detail
+            assert "data source: missing feature 'favourite_colour'" in detail
+            assert client.get("/v1/models").json()["churn"] == before
+            scores = open_score_store_scores(trained_world)
+            customer_id = str(scores["customer_id"].iloc[0])
+            answer = client.get(f"/v1/customers/{customer_id}")
+            assert answer.status_code == 200, answer.text
+            assert answer.json()["churn_probability"] == pytest.approx(float(scores["churn_probability"].iloc[0]))
+            failed = _metric(client.get("/metrics").text, "churnltv_reloads_total", outcome="failed")
+            assert failed == failed_before + 1
+            assert client.get("/ready").status_code == 200
+        finally:
+            _point(link, serving)
+        # the same bundle it served before is accepted again
+        back = client.post("/admin/reload")
+        assert back.status_code == 200, back.text
+        assert client.get("/v1/models").json()["churn"]["holdout_metrics"] == before["holdout_metrics"]
+
+
+def open_score_store_scores(world: TrainedWorld) -> pd.DataFrame:
+    from service.score_store import open_score_store
+
+    store = open_score_store(str(world.scores))
+    try:
+        return store.read_scores()
+    finally:
+        store.close()

@@ -198,3 +198,27 @@ def test_unknown_customer_is_404_naming_it(client: httpx.Client) -> None:
     r = client.get("/v1/customers/nobody-here-7")
     assert r.status_code == 404
     assert "nobody-here-7" in r.json()["detail"]
+
+
+def test_account_is_rolled_up_from_its_users_in_postgres(client: httpx.Client, pg_server: PgServer) -> None:
+    with psycopg.connect(PG) as conn:
+        row = conn.execute(
+            f'SELECT account_id, count(*) FROM "{pg_server.schema}".customers WHERE account_id IS NOT NULL '
+            "GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 1"
+        ).fetchone()
+        assert row is not None
+        account_id, users = str(row[0]), int(row[1])
+        members = sorted(
+            str(r[0])
+            for r in conn.execute(
+                f'SELECT customer_id FROM "{pg_server.schema}".customers WHERE account_id = %s', [account_id]
+            ).fetchall()
+        )
+    r = client.get(f"/v1/accounts/{account_id}")
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["users"] == users
+    assert sorted(m["customer_id"] for m in body["members"]) == members
+    mean = sum(m["churn_probability"] for m in body["members"]) / users
+    assert body["churn_probability"] == pytest.approx(mean)
+    assert client.get("/v1/accounts/nobody-7").status_code == 404

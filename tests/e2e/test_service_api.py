@@ -1,10 +1,14 @@
-"""The real server: train (shared world), start uvicorn on a free port, call every endpoint with a real HTTP client."""
+"""The real server: train (shared world), start uvicorn on a free port, call every endpoint with a real HTTP client.
+
+The server runs the way `churnltv serve` runs it: uvicorn in factory mode on ``service.app:create_app``.
+"""
 
 from __future__ import annotations
 
 import json
 import math
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -36,6 +40,7 @@ def _free_port() -> int:
 
 
 MAX_BODY_BYTES = 200_000  # small, so the 413 tests need no huge bodies
+SERVER_CMD = [sys.executable, "-m", "uvicorn", "--factory", "service.app:create_app", "--host", "127.0.0.1"]
 
 
 def start_server(world: TrainedWorld, extra_env: dict[str, str] | None = None) -> tuple[str, subprocess.Popen[bytes]]:
@@ -49,7 +54,7 @@ def start_server(world: TrainedWorld, extra_env: dict[str, str] | None = None) -
         **world.env,
         **(extra_env or {}),
     }
-    cmd = [sys.executable, "-m", "uvicorn", "service.asgi:app", "--host", "127.0.0.1", "--port", str(port)]
+    cmd = [*SERVER_CMD, "--port", str(port)]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 90
@@ -100,6 +105,49 @@ def test_operations_endpoints_need_no_key(server: Server) -> None:
     assert 'churnltv_model_info{model="churn"' in metrics
 
 
+def _metric(text: str, name: str, **labels: str) -> float:
+    """The value of one sample of the Prometheus text exposition (0 when the series does not exist yet)."""
+    for line in text.splitlines():
+        match = re.fullmatch(r"([a-zA-Z_:][\w:]*)(?:\{(.*)\})? (\S+)", line)
+        if match is None or match.group(1) != name:
+            continue
+        found = dict(re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', match.group(2) or ""))
+        if found == labels:
+            return float(match.group(3))
+    return 0.0
+
+
+def test_metrics_move_with_requests_by_route_and_tier(
+    server: Server, client: httpx.Client, batch_scores: pd.DataFrame
+) -> None:
+    """The latency histogram is labelled by route template and the prediction counter by tier; both move."""
+    row = batch_scores.sort_values("value_at_risk", ascending=False).iloc[0]
+    tier = str(row["risk_tier"])
+    route = "/v1/customers/{customer_id}"
+    before = httpx.get(f"{server.url}/metrics").text
+    for _ in range(3):
+        assert client.get(f"/v1/customers/{row['customer_id']}").status_code == 200
+    after = httpx.get(f"{server.url}/metrics").text
+    count = "churnltv_request_seconds_count"
+    assert _metric(after, count, route=route) - _metric(before, count, route=route) == 3
+    # every request falls in the +Inf bucket; the finite buckets are cumulative and at most the count
+    assert _metric(after, "churnltv_request_seconds_bucket", route=route, le="+Inf") == _metric(
+        after, count, route=route
+    )
+    assert _metric(after, "churnltv_request_seconds_sum", route=route) > _metric(
+        before, "churnltv_request_seconds_sum", route=route
+    )
+    ok = {"route": route, "method": "GET", "status": "200"}
+    assert _metric(after, "churnltv_requests_total", **ok) - _metric(before, "churnltv_requests_total", **ok) == 3
+    predicted = "churnltv_predictions_total"
+    assert _metric(after, predicted, tier=tier) - _metric(before, predicted, tier=tier) == 3
+    others = [t for t in ("none", "low", "medium", "high") if t != tier]
+    assert all(_metric(after, predicted, tier=t) == _metric(before, predicted, tier=t) for t in others)
+    # a path that matches no route is counted as unmatched, not as one series per random path
+    httpx.get(f"{server.url}/no/such/route/x1")
+    assert _metric(httpx.get(f"{server.url}/metrics").text, count, route="unmatched") >= 1
+
+
 def test_auth_missing_and_wrong_key(server: Server) -> None:
     missing = httpx.get(f"{server.url}/v1/models")
     assert missing.status_code == 401
@@ -108,14 +156,35 @@ def test_auth_missing_and_wrong_key(server: Server) -> None:
     assert wrong.status_code == 403
 
 
-def test_models_reports_versions_and_the_cli_version(client: httpx.Client) -> None:
+def test_models_reports_versions_data_range_created_time_and_holdout_metrics(
+    client: httpx.Client, server: Server
+) -> None:
     from churnltv import __version__
+    from service.model_set import load_model_set
 
     body = client.get("/v1/models").json()
     assert body["service_version"] == __version__
-    assert body["churn"]["version"] is not None
-    assert "champion" in body["churn"]["aliases"]
-    assert body["ltv"]["version"] is not None
+    assert body["loaded"] is True
+    loaded = load_model_set(churn_ref="champion", ltv_ref="champion", tracking_uri=server.world.tracking_uri)
+    churn_meta, ltv_meta = loaded.churn_info.metadata, loaded.ltv_info.metadata  # type: ignore[union-attr]
+    for kind in ("churn", "ltv"):
+        info = body[kind]
+        assert info["version"] is not None, kind
+        assert "champion" in info["aliases"], kind
+        assert info["created_at"] is not None, kind
+        assert pd.Timestamp(info["data_range"]["start"]) < pd.Timestamp(info["data_range"]["end"]), kind
+        assert pd.Timestamp(info["holdout"]["start"]) < pd.Timestamp(info["holdout"]["end"]), kind
+        assert info["holdout_metrics"], kind
+    churn, ltv = body["churn"], body["ltv"]
+    assert pd.Timestamp(churn["created_at"]) == pd.Timestamp(churn_meta["created_at"])
+    assert pd.Timestamp(churn["data_range"]["end"]) == pd.Timestamp(churn_meta["data_range"]["end"])
+    assert pd.Timestamp(churn["holdout"]["start"]) == pd.Timestamp(churn_meta["cutoffs"]["test"])
+    assert churn["holdout_metrics"]["test_roc_auc"] == pytest.approx(churn_meta["metrics"]["test_roc_auc"])
+    assert pd.Timestamp(ltv["data_range"]["end"]) == pd.Timestamp(ltv_meta["as_of"])
+    assert pd.Timestamp(ltv["holdout"]["start"]) == pd.Timestamp(ltv_meta["calibration_end"])
+    assert ltv["holdout_metrics"]["ltv_holdout_mae"] == pytest.approx(ltv_meta["holdout_metrics"]["ltv_holdout_mae"])
+    # the LTV bundle records no training time: the registry version's creation time, after the churn bundle's
+    assert pd.Timestamp(ltv["created_at"]) >= pd.Timestamp(churn["created_at"]).floor("s")
 
 
 def test_known_customer_comes_from_the_latest_batch_run(client: httpx.Client, batch_scores: pd.DataFrame) -> None:
@@ -163,8 +232,29 @@ def test_retention_list_is_ranked_by_value_at_risk(client: httpx.Client) -> None
     high = client.get("/v1/retention-list", params={"tier": "high", "limit": 50}).json()["customers"]
     assert all(c["risk_tier"] == "high" for c in high)
     budget = client.get("/v1/retention-list", params={"budget": 100, "cost_per_action": 10, "save_rate": 0.3}).json()
+    assert budget["customers"]
     assert sum(c["cost"] for c in budget["customers"]) <= 100
     assert client.get("/v1/retention-list", params={"tier": "extreme"}).status_code == 422
+
+
+def test_budget_mode_keeps_tier_and_action(client: httpx.Client, batch_scores: pd.DataFrame) -> None:
+    """Budget mode lists the same per-customer fields as the ranked list, plus the money columns."""
+    ranked = {
+        c["customer_id"]: c for c in client.get("/v1/retention-list", params={"limit": 10_000}).json()["customers"]
+    }
+    params = {"budget": 200, "cost_per_action": 10, "save_rate": 0.3, "limit": 50}
+    chosen = client.get("/v1/retention-list", params=params).json()["customers"]
+    assert len(chosen) == 20  # 200 / 10: every top customer is worth contacting at this cost
+    by_id = batch_scores.set_index("customer_id")
+    for c in chosen:
+        same = ranked[c["customer_id"]]
+        for key in ("risk_tier", "action_key", "action_text", "segment", "churn_probability", "predicted_ltv"):
+            assert c[key] == same[key], (key, c)
+        assert c["risk_tier"] == by_id.loc[c["customer_id"], "risk_tier"]
+        assert c["action_text"]
+        assert c["expected_saved_value"] == pytest.approx(0.3 * c["value_at_risk"])
+        assert c["expected_net_gain"] == pytest.approx(c["expected_saved_value"] - 10)
+    assert [c["cumulative_cost"] for c in chosen] == pytest.approx([10.0 * (i + 1) for i in range(len(chosen))])
 
 
 def _features(world: TrainedWorld, customer_id: str, as_of: pd.Timestamp) -> dict[str, object]:
@@ -222,9 +312,9 @@ def test_bad_predict_bodies_name_the_field(client: httpx.Client, batch_scores: p
     assert r.status_code == 422
     assert "tenure_days" in r.json()["detail"]
     future = {**good, "as_of": "2999-01-01T00:00:00"}
-    r = client.post("/v1/predict", json={"customers": [future]})
+    r = client.post("/v1/predict", json={"customers": [good, good, future]})
     assert r.status_code == 422
-    assert "future" in r.json()["detail"]
+    assert r.json()["detail"] == "customers.2.as_of: 2999-01-01T00:00:00 is in the future"
     r = client.post("/v1/predict", content=b"{not json", headers={"content-type": "application/json"})
     assert r.status_code == 422
     r = client.post("/v1/predict", json={"customers": []})
@@ -255,9 +345,15 @@ def test_reload_swaps_and_a_bad_model_keeps_the_old_one(server: Server, client: 
 
 def test_server_without_models_is_alive_but_not_ready(trained_world: TrainedWorld) -> None:
     port = _free_port()
-    env = {**os.environ, "CHURNLTV_CHURN_MODEL": "no-such-alias", "CHURNLTV_DATA": str(trained_world.data)}
-    cmd = [sys.executable, "-m", "uvicorn", "service.asgi:app", "--host", "127.0.0.1", "--port", str(port)]
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    env = {
+        **os.environ,
+        "CHURNLTV_API_KEYS": KEY,
+        "CHURNLTV_CHURN_MODEL": "no-such-alias",
+        "CHURNLTV_DATA": str(trained_world.data),
+    }
+    proc = subprocess.Popen(
+        [*SERVER_CMD, "--port", str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -270,7 +366,7 @@ def test_server_without_models_is_alive_but_not_ready(trained_world: TrainedWorl
         ready = httpx.get(f"{url}/ready")
         assert ready.status_code == 503
         assert "no-such-alias" in ready.json()["checks"]["models"]
-        r = httpx.post(f"{url}/admin/reload")
+        r = httpx.post(f"{url}/admin/reload", headers={"X-API-Key": KEY})
         assert r.status_code == 409
         assert "still serving the previous models" in r.json()["detail"]
     finally:
@@ -283,3 +379,128 @@ def test_openapi_publishes_the_feature_schema(client: httpx.Client) -> None:
     props = schema["components"]["schemas"]["CustomerFeatures"]["properties"]
     assert {"core_trend_ratio", "btyd_T", "weeks_below_aha_bar"} <= set(props)
     assert schema["components"]["schemas"]["CustomerFeatures"]["additionalProperties"] is False
+
+
+def test_openapi_is_precise_enough_to_integrate_from(client: httpx.Client) -> None:
+    """Every route has a documented response body; enums are enums; the API key is a security scheme."""
+    schema = client.get("/openapi.json").json()
+    components = schema["components"]["schemas"]
+    for path, methods in schema["paths"].items():
+        for method, op in methods.items():
+            ok = op["responses"]["200"]["content"]
+            body = ok.get("application/json", ok.get("text/plain"))
+            assert body is not None, f"{method.upper()} {path} has no documented 200 body"
+            assert body["schema"], f"{method.upper()} {path} has an empty 200 schema"
+            if path != "/metrics":
+                assert "$ref" in body["schema"], f"{method.upper()} {path} answers an untyped body"
+            public = path in {"/health", "/ready", "/metrics"}
+            assert ("security" in op) is not public, f"{method.upper()} {path}: security {op.get('security')}"
+            if not public:
+                assert op["security"] == [{"ApiKey": []}]
+                assert all(p["name"] != "x-api-key" for p in op.get("parameters", []))
+    assert schema["components"]["securitySchemes"]["ApiKey"] == {
+        "type": "apiKey",
+        "in": "header",
+        "name": "X-API-Key",
+        "description": "One of the keys in CHURNLTV_API_KEYS.",
+    }
+    trigger = components["Trigger"]["properties"]
+    assert set(trigger) == {"trigger", "tier", "column", "value", "operator", "threshold"}
+    prediction = components["Prediction"]["properties"]
+    assert prediction["triggers"]["items"] == {"$ref": "#/components/schemas/Trigger"}
+    assert components["Prediction"]["properties"]["risk_tier"]["enum"] == ["none", "low", "medium", "high"]
+    assert set(components["Stage"]["properties"]["b2b"]["enum"]) == {
+        "acquisition", "growth", "maturity", "maintenance", "churn", "reactivated"
+    }  # fmt: skip
+    nps = prediction["nps_segment"]["anyOf"]
+    assert {"enum": ["promoter", "passive", "detractor"], "type": "string"} in nps
+    assert prediction["model_versions"] == {"$ref": "#/components/schemas/ModelVersions"}
+    assert schema["paths"]["/ready"]["get"]["responses"]["503"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/ReadyResponse"
+    }
+
+
+def test_predict_answers_match_the_documented_trigger_shape(
+    client: httpx.Client, batch_scores: pd.DataFrame, server: Server
+) -> None:
+    """The keys a trigger really has are the schema's (the old schema said ``name``; the answer says ``trigger``)."""
+    fired = batch_scores[batch_scores["triggers"].map(len) > 0].iloc[0]
+    features = _features(server.world, fired["customer_id"], pd.Timestamp(fired["as_of"]))
+    p = client.post("/v1/predict", json={"customers": [features]}).json()["predictions"][0]
+    assert p["triggers"]
+    schema = client.get("/openapi.json").json()["components"]["schemas"]["Trigger"]
+    for t in p["triggers"]:
+        assert set(t) == set(schema["properties"])
+        assert t["tier"] in {"low", "medium", "high"}
+
+
+def _account_members(world: TrainedWorld, account_id: str, as_of: pd.Timestamp) -> list[str]:
+    import duckdb
+
+    con = duckdb.connect(str(world.data), read_only=True)
+    try:
+        rows = con.execute(
+            "SELECT customer_id FROM customers WHERE account_id = ? AND signup_at < ? ORDER BY customer_id",
+            [account_id, as_of],
+        ).fetchall()
+    finally:
+        con.close()
+    return [str(r[0]) for r in rows]
+
+
+def test_account_is_rolled_up_from_its_users(client: httpx.Client, server: Server, batch_scores: pd.DataFrame) -> None:
+    import duckdb
+
+    con = duckdb.connect(str(server.world.data), read_only=True)
+    try:
+        # the generator's largest B2B account (ids like A000023)
+        account_id = str(
+            con.execute(
+                "SELECT account_id FROM customers WHERE account_id IS NOT NULL GROUP BY 1 ORDER BY count(*) DESC, 1 "
+                "LIMIT 1"
+            ).fetchall()[0][0]
+        )
+    finally:
+        con.close()
+    as_of = pd.Timestamp(batch_scores["as_of"].iloc[0])
+    r = client.get(f"/v1/accounts/{account_id}", params={"as_of": as_of.isoformat()})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    members = _account_members(server.world, account_id, as_of)
+    assert len(members) > 1
+    assert body["account_id"] == account_id
+    assert body["users"] == len(members)
+    assert sorted(m["customer_id"] for m in body["members"]) == members
+    # each user's score is the one the per-customer path gives at the same cutoff (and the batch run's)
+    batch = batch_scores.set_index("customer_id")
+    for m in body["members"]:
+        assert m["churn_probability"] == pytest.approx(
+            float(batch.loc[m["customer_id"], "churn_probability"]), rel=1e-9
+        )
+        assert m["risk_tier"] == batch.loc[m["customer_id"], "risk_tier"]
+    probabilities = [m["churn_probability"] for m in body["members"]]
+    assert body["churn_probability"] == pytest.approx(sum(probabilities) / len(probabilities))
+    ltvs = [m["predicted_ltv"] for m in body["members"] if m["predicted_ltv"] is not None]
+    assert body["predicted_ltv"] == pytest.approx(sum(ltvs))
+    assert body["value_at_risk"] == pytest.approx(body["churn_probability"] * body["predicted_ltv"])
+    assert body["risk_tier"] in {"none", "low", "medium", "high"}
+    assert body["recommended_action"]["key"]
+    assert 0 <= body["health"]["score"] <= 100
+    assert set(body["health"]) == {"score", "activity", "penetration", "service", "feedback"}
+    assert body["model_versions"]["churn"] is not None
+    assert body["model_versions"]["ltv"] is not None
+    # the tier is the account's own: the highest tier the policy gives to its rolled-up signals, with the triggers
+    levels = {"none": 0, "low": 1, "medium": 2, "high": 3}
+    if body["triggers"]:
+        assert levels[body["risk_tier"]] == max(levels[t["tier"]] for t in body["triggers"])
+    else:
+        assert body["risk_tier"] == "none"
+
+
+def test_unknown_account_is_404_naming_it(client: httpx.Client) -> None:
+    r = client.get("/v1/accounts/no-such-account")
+    assert r.status_code == 404
+    assert r.json()["detail"] == "account_id: unknown account 'no-such-account' (or no user signed up before as_of)"
+    future = client.get("/v1/accounts/A000001", params={"as_of": "2999-01-01T00:00:00"})
+    assert future.status_code == 422
+    assert future.json()["detail"] == "as_of: 2999-01-01T00:00:00 is in the future"
