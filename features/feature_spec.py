@@ -36,7 +36,14 @@ SPEC_FORMAT_VERSION = 1
 ID_COLUMNS = ("customer_id", "as_of")
 ALTERNATIVE = " || "
 # settings that change what a feature means; the others (horizon, churn definition, lookback) only shape labels
-FEATURE_SETTING_KEYS = ("core_event_types", "aha", "weekly_aha_bar", "dormant_days", "btyd_time_unit")
+FEATURE_SETTING_KEYS = (
+    "core_event_types",
+    "aha",
+    "weekly_aha_bar",
+    "dormant_days",
+    "btyd_time_unit",
+    "core_modules_threshold",
+)
 
 
 @dataclass(frozen=True)
@@ -185,8 +192,10 @@ def feature_catalog(settings: FeatureSettings) -> list[FeatureDef]:
             "uses_3plus_modules",
             "int",
             "flag",
-            "1 when core_modules_used_90d >= 3.",
-            "uses 3 or more core modules || uses fewer than 3 core modules",
+            f"1 when core_modules_used_90d >= {settings.core_modules_threshold} (setting core_modules_threshold; "
+            "the name keeps the article's default).",
+            f"uses {settings.core_modules_threshold} or more core modules || "
+            f"uses fewer than {settings.core_modules_threshold} core modules",
             None,
             "events",
         ),
