@@ -195,6 +195,7 @@ def train_ltv(
     evaluation = evaluate_holdout(calibration.bgnbd, transactions, calibration_end, cutoff, spend_model=calibration.gg)
     final = fit_ltv(transactions, cutoff, settings)
     metadata = {
+        "created_at": pd.Timestamp.now("UTC").tz_localize(None).isoformat(timespec="seconds"),
         "source_url": source_url,
         "as_of": str(cutoff),
         "calibration_end": str(calibration_end),
