@@ -48,7 +48,7 @@ class LoadedModel:
 
         * churn: ``created_at``; ``data_range`` {start, end}; holdout = the test cutoff and the
           ``horizon_days`` after it; ``metrics`` (measured on that holdout);
-        * LTV: ``created_at`` (bundles from before it was recorded: the registry version's creation time); the data run from
+        * LTV: ``created_at`` (older bundles: the registry version's creation time); the data run from
           the first purchase (``as_of - diagnostics.history_days``) to ``as_of``; holdout =
           [``calibration_end``, ``as_of``); ``holdout_metrics``.
         """
