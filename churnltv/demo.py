@@ -1,7 +1,7 @@
 """`churnltv demo`: the whole main job on embedded defaults, as a newcomer's first run.
 
 generate a demo base -> validate it -> train + register the churn model -> train + register the LTV
-model -> promote both -> batch-score the base -> write the HTML report -> print a short summary.
+model -> promote both -> batch-score the base -> check drift -> write the HTML report -> print a short summary.
 Every step is the same code the individual commands run; this module only composes them (it lives
 in the composition root because it is the one place allowed to see training and service together).
 """
@@ -55,6 +55,7 @@ def run_demo(  # noqa: PLR0915 - a straight-line script reads best as one functi
     from service.settings import ServiceSettings
     from training import registry
     from training.churn_job import holdout_decider, train_churn
+    from training.drift_monitor import run_drift_monitor
     from training.ltv_job import train_ltv
     from training.ltv_promotion import ltv_decider
     from training.settings import TrainingSettings
@@ -96,8 +97,17 @@ def run_demo(  # noqa: PLR0915 - a straight-line script reads best as one functi
         as_of = pd.Timestamp(base.end)
         run = run_batch(str(data), as_of, str(scores), models=models)
         echo(f"    run {run.run_id}: {run.rows_written:,} customers scored into {scores}")
+    with _step("check drift: the scored base against the champion's training snapshot", timings):
+        drift = run_drift_monitor(str(data), as_of, settings=training_settings, out_dir=workdir / "monitor")
+        echo(f"    drift status {drift.status} (PSI of the churn score {_fmt(drift.score.get('psi'))})")
     with _step("write the HTML report", timings):
-        report = make_report(str(data), str(scores), report_path, workdir / "data_quality.json")
+        report = make_report(
+            str(data),
+            str(scores),
+            report_path,
+            workdir / "data_quality.json",
+            tracking_uri=training_settings.tracking_uri,
+        )
     store = open_score_store(str(scores))
     scored = store.read_scores()
     top = store.retention_list(limit=5)
@@ -115,6 +125,7 @@ def run_demo(  # noqa: PLR0915 - a straight-line script reads best as one functi
         "tiers": tiers,
         "report": str(report),
         "top_value_at_risk": top_rows,
+        "drift_status": drift.status,
     }
     echo("")
     typer.secho("Summary", bold=True)
@@ -142,6 +153,7 @@ def run_demo(  # noqa: PLR0915 - a straight-line script reads best as one functi
                 f"    {b['bucket']:>21}   {b['n_customers']:>9,}   {_fmt(b['actual'], 2):>6}   "
                 f"{_fmt(b['predicted'], 2):>6}   {_fmt(b['baseline'], 2):>5}"
             )
+    echo(f"  drift: {drift.status} ({workdir / 'monitor'})")
     echo("  risk tiers: " + ", ".join(f"{k} {v:,}" for k, v in sorted(tiers.items())))
     echo("  top value at risk: " + ", ".join(f"{r['customer_id']} ({_fmt(r['value_at_risk'], 0)})" for r in top_rows))
     echo(f"  report: {report}")
@@ -188,6 +200,10 @@ def register(app: typer.Typer) -> None:
         workdir: Annotated[Path, typer.Option(help="Where the demo data and scores go.")] = Path("data"),
         report: Annotated[Path, typer.Option(help="Where the HTML report goes.")] = Path("reports/report.html"),
     ) -> None:
-        """Run the whole main job on a generated base: generate, validate, train, register, promote, score, report."""
+        """Run the whole main job on a generated base: generate, validate, train, promote, score, check drift, report.
+
+        Writes the base and scores under --workdir, the report to --report and every run to the MLflow store at
+        CHURNLTV_TRACKING_URI (default sqlite:///mlruns/mlflow.db), then prints a summary.
+        """
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         run_demo(customers=customers, seed=seed, workdir=workdir, report_path=report)

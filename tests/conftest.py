@@ -80,6 +80,7 @@ def build_trained_world(base_tmp: Path) -> TrainedWorld:
     from service.model_set import load_model_set
     from training import registry
     from training.churn_job import train_churn
+    from training.drift_monitor import run_drift_monitor
     from training.ltv_job import train_ltv
     from training.settings import TrainingSettings
     from training.tracking import use_tracking
@@ -105,6 +106,8 @@ def build_trained_world(base_tmp: Path) -> TrainedWorld:
     models = load_model_set(churn_ref="champion", ltv_ref="champion", tracking_uri=settings.tracking_uri)
     scores = root / "scores"
     run_batch(str(data), pd.Timestamp(base.end), str(scores), models=models)
+    # a monitor run logged to the world's MLflow store, so the report's drift section has something to show
+    run_drift_monitor(str(data), pd.Timestamp(base.end), settings=settings, out_dir=root / "monitor")
     start = time.perf_counter()
     report = make_report(str(data), str(scores), root / "report.html", quality, tracking_uri=settings.tracking_uri)
     _WORLD = TrainedWorld(Path(data), scores, quality, report, time.perf_counter() - start, settings.tracking_uri)

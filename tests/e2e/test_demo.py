@@ -28,6 +28,7 @@ def test_demo_runs_every_step_and_prints_the_summary(tmp_path: Path, monkeypatch
         "==> fit, evaluate and register the LTV models",
         "==> promote the challengers to champion",
         "==> batch-score the whole base with the champions",
+        "==> check drift: the scored base against the champion's training snapshot",
         "==> write the HTML report",
     ):
         assert step in out, f"missing step {step!r}"
@@ -37,6 +38,7 @@ def test_demo_runs_every_step_and_prints_the_summary(tmp_path: Path, monkeypatch
     assert "recency " in summary
     assert "BTYD holdout: MAE of repeat purchases per customer" in summary
     assert "calibration purchases   customers   actual   BG/NBD   naive" in summary
+    assert "drift: " in summary
     assert "risk tiers: " in summary
     assert "top value at risk: " in summary
     assert f"report: {Path('reports') / 'report.html'}" in summary
