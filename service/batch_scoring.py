@@ -466,6 +466,8 @@ def _new_record(
             "churn": models.churn_info.describe(),
             "ltv": None if models.ltv_info is None else models.ltv_info.describe(),
         },
+        # what predicted_ltv and horizon_days mean in this run (the report says it in words)
+        "ltv_horizon_months": None if models.ltv is None else models.ltv.horizon_months,
         "max_bad_row_fraction": settings.max_bad_row_fraction,
         "input_problems": pop.input_problems,
         "started_at": now_utc(),

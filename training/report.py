@@ -582,10 +582,14 @@ def ltv_distribution_section(inputs: ReportInputs) -> str:
     )
     top_share = float(values.nlargest(max(1, len(values) // 10)).sum() / values.sum()) if values.sum() > 0 else np.nan
     methods = scores["ltv_method"].value_counts().to_dict() if "ltv_method" in scores else {}
+    months = (inputs.score_run or {}).get("ltv_horizon_months")
+    over = f"over the next {int(months)} months" if months else "over the LTV model's horizon"
+    days = fmt(horizon.iloc[0], 0) if len(horizon) else "n/a"
     parts = [
-        f"<p>Predicted value per customer over the next {fmt(horizon.iloc[0], 0) if len(horizon) else 'n/a'} days "
-        f"(base currency), with the model's interval (parameter uncertainty). The top 10% of customers hold "
-        f"{pct(top_share)} of the predicted value.</p>",
+        f"<p>Predicted value per customer {over}, discounted (base currency; <code>CHURNLTV_LTV_HORIZON_MONTHS</code>"
+        f"), with the model's interval (parameter uncertainty; subscribers' contractual CLV has none). P(alive) and "
+        f"expected purchases are over the next {days} days. The top 10% of customers hold {pct(top_share)} of the "
+        "predicted value.</p>",
         image(
             report_plots.distribution_with_intervals(ltv, lower, upper, unit="base currency"),
             "LTV distribution with intervals",
