@@ -436,12 +436,6 @@ def _reference_values(train: pd.DataFrame, spec: FeatureSpec) -> dict[str, float
     return out
 
 
-def _pip_requirements() -> list[str]:
-    from importlib.metadata import version
-
-    return [f"{pkg}=={version(pkg)}" for pkg in ("mlflow", "lightgbm", "numpy", "pandas", "scikit-learn")]
-
-
 def train_churn(
     source_url: str,
     settings: TrainingSettings,
@@ -600,7 +594,7 @@ def _log_and_register(
 
     from training import registry
     from training.churn_report import write_report
-    from training.tracking import experiment_id, use_tracking
+    from training.tracking import experiment_id, log_bundle_model, use_tracking
 
     metadata = bundle.metadata
     use_tracking(settings)
@@ -649,12 +643,7 @@ def _log_and_register(
         evaluation = {"trials": trials, "baselines": comparison.baselines, "oracle": comparison.oracle}
         mlflow.log_dict(_jsonable(evaluation), "evaluation.json")
         mlflow.log_artifacts(str(report_path.parent), "report")
-        info = mlflow.pyfunc.log_model(
-            name="model",
-            python_model=str(Path(__file__).resolve().parents[1] / "models" / "churn_pyfunc.py"),
-            artifacts={"bundle": str(bundle_dir)},
-            pip_requirements=_pip_requirements(),
-        )
+        info = log_bundle_model(Path(__file__).resolve().parents[1] / "models" / "churn_pyfunc.py", bundle_dir)
         mlflow.log_metric("train_seconds", time.perf_counter() - job_start)
         tags = {
             "run_id": run.info.run_id,

@@ -3,11 +3,16 @@
 Every job calls ``use_tracking(settings)`` before logging. A relative sqlite URI is resolved against the cwd
 once, and each experiment keeps its artifacts under ``artifact_root/<experiment>`` so the whole store can be
 copied as one folder.
+
+``log_bundle_model`` is the one way a job logs a plain bundle as an MLflow pyfunc (models-from-code, no
+cloudpickle): with the first-party packages the wrapper imports as ``code_paths`` and pinned requirements of what
+they import, so ``mlflow.pyfunc.load_model`` / ``mlflow models serve`` work in an environment without churnltv.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from models.bundle_source import absolute_tracking_uri
 from training.settings import TrainingSettings
@@ -56,3 +61,24 @@ def experiment_id(name: str, settings: TrainingSettings) -> str:
         if again is None:
             raise
         return str(again.experiment_id)
+
+
+def log_bundle_model(python_model: Path, bundle_dir: Path, *, name: str = "model") -> Any:
+    """Log ``bundle_dir`` with the pyfunc wrapper file ``python_model`` in the active run; returns MLflow's ModelInfo.
+
+    ``code_paths`` are the first-party packages reachable from the wrapper's imports (``features``, ``models``),
+    copied into the model's ``code/`` directory, which MLflow puts on ``sys.path`` at load time; the pip
+    requirements pin every third-party distribution those imports name (``training.model_requirements``).
+    """
+    import mlflow
+
+    from training.model_requirements import REPO_ROOT, import_closure, pinned_requirements
+
+    closure = import_closure(Path(python_model))
+    return mlflow.pyfunc.log_model(
+        name=name,
+        python_model=str(python_model),
+        artifacts={"bundle": str(bundle_dir)},
+        code_paths=[str(REPO_ROOT / package) for package in closure.packages],
+        pip_requirements=pinned_requirements(closure.third_party),
+    )
