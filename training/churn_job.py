@@ -730,14 +730,19 @@ def holdout_decider(
                 True, f"no champion yet; challenger AUC {auc_new:.4f} on {where}", challenger_score=auc_new
             )
         old = load_version_bundle(champion)
-        missing = [n for n in old.names if n not in frame.columns]
+        view = _champion_view(old, new, frame, cutoff)
+        missing = [n for n in old.names if n not in view.columns]
         if missing:
+            # no comparison on the same rows is possible: refuse, and say why (``--force`` overrides and records it)
+            shown = ", ".join(missing[:8]) + (f" and {len(missing) - 8} more" if len(missing) > 8 else "")
             return PromotionDecision(
-                True,
-                f"champion v{champion.version} needs features absent from the data ({', '.join(missing)})",
+                False,
+                f"cannot compare on the same holdout: champion v{champion.version} needs {len(missing)} feature(s) "
+                f"absent from the challenger's data at {where}: {shown} (their input tables are missing); the "
+                f"challenger (AUC {auc_new:.4f}) was not shown to beat it. Use --force to promote it anyway.",
                 challenger_score=auc_new,
             )
-        p_old = old.predict_proba(_champion_view(old, new, frame, cutoff))
+        p_old = old.predict_proba(view)
         auc_old = roc_auc(y, p_old)
         diff = paired_bootstrap_difference(roc_auc, y, p_new, p_old, n_boot=N_BOOT, seed=seed)
         gain = auc_new - auc_old
