@@ -21,8 +21,9 @@ the ranking metrics (ROC-AUC, PR-AUC, lift, capture) are those of the raw score.
 
 The BG/NBD fit here maximises the paper's likelihood (eq. 6, ``models.bgnbd.bgnbd_log_likelihood``) with
 L-BFGS-B over bounded log-parameters and an L2 penalty, retried with a larger penalty when it does not converge.
-It skips the parameter covariance that ``BetaGeoModel.fit`` computes for LTV intervals: a baseline needs only the
-point estimate, and a flat likelihood (an ill-conditioned Hessian) must not make the baseline disappear.
+A baseline needs only the point estimate, and a flat likelihood must not make it disappear: lifetimes'
+unbounded optimiser (behind ``BetaGeoModel.fit``, even with ``compute_covariance=False``) reports no convergence
+on such data, where the bounded fit still returns finite parameters (tests/unit/test_churn_baselines.py).
 """
 
 from __future__ import annotations
