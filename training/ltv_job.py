@@ -162,12 +162,6 @@ def split_holdout(as_of: pd.Timestamp, holdout_days: int) -> pd.Timestamp:
     return as_of - pd.Timedelta(holdout_days, "D")
 
 
-def _pip_requirements() -> list[str]:
-    from importlib.metadata import version
-
-    return [f"{pkg}=={version(pkg)}" for pkg in ("mlflow", "numpy", "pandas", "scipy")]
-
-
 def train_ltv(
     source_url: str,
     *,
@@ -221,7 +215,7 @@ def _log_and_register(
     from models.ltv_bundle import save_ltv_bundle
     from training import registry
     from training.settings import TrainingSettings
-    from training.tracking import experiment_id, use_tracking
+    from training.tracking import experiment_id, log_bundle_model, use_tracking
 
     settings = training_settings if training_settings is not None else TrainingSettings()
     use_tracking(settings)
@@ -253,12 +247,8 @@ def _log_and_register(
         buckets = {str(k): v for k, v in evaluation.buckets.reset_index().to_dict(orient="list").items()}
         mlflow.log_dict(buckets, "holdout_buckets.json")
         mlflow.log_artifacts(str(report.parent), "report")
-        info = mlflow.pyfunc.log_model(
-            name="model",
-            python_model=str(Path(__file__).resolve().parents[1] / "models" / "ltv_pyfunc.py"),
-            artifacts={"bundle": str(bundle_dir)},
-            pip_requirements=_pip_requirements(),
-        )
+        # code_paths + pinned requirements of the wrapper's imports: loads where churnltv is not installed
+        info = log_bundle_model(Path(__file__).resolve().parents[1] / "models" / "ltv_pyfunc.py", bundle_dir)
         mlflow.log_metric("train_seconds", time.perf_counter() - job_start)
         tags = {"run_id": run.info.run_id, "as_of": metadata["as_of"], "source": str(metadata["source_url"])[:250]}
         version = registry.register(info.model_uri, registry.LTV_MODEL, tags=tags)
