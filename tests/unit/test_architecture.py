@@ -7,6 +7,7 @@ training; only churnltv/ (the composition root) may import everything.
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -46,3 +47,26 @@ def test_no_catch_all_modules() -> None:
     banned = {"utils.py", "helpers.py", "misc.py", "common.py"}
     found = [str(p.relative_to(ROOT)) for pkg in PROJECT for p in (ROOT / pkg).rglob("*.py") if p.name in banned]
     assert not found, f"catch-all modules are not allowed: {found}"
+
+
+def _summary(path: Path) -> str:
+    """A module's docstring summary: its first paragraph on one line."""
+    doc = ast.get_docstring(ast.parse(path.read_text(encoding="utf-8"))) or ""
+    return " ".join(doc.strip().split("\n\n")[0].split())
+
+
+def test_the_module_map_lists_every_module_with_its_docstring_summary() -> None:
+    # docs/ARCHITECTURE.md's module map is how a newcomer finds a concept: a module missing from it, or a map line
+    # that no longer says what the module's own docstring says, makes the map lie
+    doc = (ROOT / "docs" / "ARCHITECTURE.md").read_text(encoding="utf-8")
+    section = doc.split("## Module map", 1)[1]
+    for package in ("features", "models", "training", "service", "churnltv"):
+        block = section.split(f"### {package}/\n", 1)[1].split("\n### ", 1)[0].split("\n## ", 1)[0]
+        listed = dict(re.findall(r"^- `([\w.]+\.py)`: (.*)$", block, re.M))
+        modules = {p.name: _summary(p) for p in sorted((ROOT / package).glob("*.py")) if p.name != "__init__.py"}
+        assert set(listed) == set(modules), (
+            f"{package}/: missing from the map {sorted(set(modules) - set(listed))}, "
+            f"no such module {sorted(set(listed) - set(modules))}"
+        )
+        for name, summary in modules.items():
+            assert listed[name] == summary, f"{package}/{name}: map says {listed[name]!r}, docstring {summary!r}"
