@@ -34,6 +34,23 @@ def _isolated_mlflow(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]
             os.environ[k] = v
 
 
+@pytest.fixture(autouse=True)
+def _restore_package_loggers() -> Iterator[None]:
+    """CLI commands run in-process (CliRunner) route package logs through rich and stop their propagation, which
+    would hide them from later tests' ``caplog``; put each package logger back as it was after every test."""
+    import logging
+
+    names = ("training", "features", "models", "service", "churnltv")
+    saved = {n: (logging.getLogger(n).propagate, list(logging.getLogger(n).handlers), logging.getLogger(n).level)
+             for n in names}  # fmt: skip
+    yield
+    for name, (propagate, handlers, level) in saved.items():
+        logger = logging.getLogger(name)
+        logger.propagate = propagate
+        logger.handlers[:] = handlers
+        logger.setLevel(level)
+
+
 # --- one trained world per session -------------------------------------------------------------------------
 # Generating a base, training both models, promoting and batch-scoring takes ~20 s, so the report, service and
 # browser tests share one. Tests must not change its aliases or files. It has its own MLflow store, so tests that
