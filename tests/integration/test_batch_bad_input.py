@@ -1,7 +1,7 @@
 """Batch scoring on data with bad rows: the customers behind them are set aside and reported, never dropped.
 
 Real contract violations written into a copy of the scoring world's DuckDB file (no monkeypatching): a negative
-amount, a future-dated event, an NPS score of 11, an unparseable date, and rows of no scored customer. Under the
+amount, a future-dated event, an NPS score of 11, and a row of no scored customer. Under the
 bad-row threshold the run completes, everyone else is scored exactly as on clean data, and each set-aside customer
 is in the run metadata with the located reason; over it the run fails (exit 2) and the previous run stays served.
 """
@@ -52,34 +52,28 @@ def _tables(con: duckdb.DuckDBPyConnection) -> set[str]:
     return {str(r[0]) for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
 
 
+# (table, assignment that breaks the contract, offset of the customer picked, what the reason must say)
+BREAKS = (
+    ("transactions", "amount = -5", 0, "negative amount"),
+    ("events", "occurred_at = TIMESTAMP '2999-01-01'", 7, "dated in the future"),
+    ("nps_responses", "score = 11", 3, "outside 0-10"),
+)
+
+
 def _break(path: Path) -> dict[str, str]:
-    """Write four kinds of bad rows for four customers, plus one transaction of an unknown customer."""
+    """Break one row of each of three customers (one rule each), and add a transaction of an unknown customer."""
     con = duckdb.connect(str(path))
     try:
-        tables = _tables(con)
-        assert {"transactions", "events", "nps_responses"} <= tables
+        assert {t for t, *_ in BREAKS} <= _tables(con)
         bad: dict[str, str] = {}
-        (negative,) = _ids_with(con, "transactions", 1)
-        con.execute(
-            "UPDATE transactions SET amount = -5 WHERE rowid = "
-            "(SELECT min(rowid) FROM transactions WHERE customer_id = $1)",
-            [negative],
-        )
-        bad[negative] = "negative amount"
-        (future,) = _ids_with(con, "events", 1, offset=7)
-        con.execute(
-            "UPDATE events SET occurred_at = TIMESTAMP '2999-01-01' WHERE rowid = "
-            "(SELECT min(rowid) FROM events WHERE customer_id = $1)",
-            [future],
-        )
-        bad[future] = "dated in the future"
-        (detractor,) = _ids_with(con, "nps_responses", 1, offset=3)
-        con.execute(
-            "UPDATE nps_responses SET score = 11 WHERE rowid = "
-            "(SELECT min(rowid) FROM nps_responses WHERE customer_id = $1)",
-            [detractor],
-        )
-        bad[detractor] = "outside 0-10"
+        for table, assignment, offset, reason in BREAKS:
+            (customer,) = _ids_with(con, table, 1, offset=offset)
+            con.execute(
+                f"UPDATE {table} SET {assignment} WHERE rowid = "
+                f"(SELECT min(rowid) FROM {table} WHERE customer_id = $1)",
+                [customer],
+            )
+            bad[customer] = reason
         has_order = "order_id" in _columns(con, "transactions")
         con.execute(
             "INSERT INTO transactions SELECT 'nobody-' || customer_id, occurred_at, amount"
