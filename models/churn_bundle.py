@@ -8,7 +8,8 @@ Layout (no pickles, readable with a text editor)::
     metadata.json      data range, cutoffs, horizon, metrics, library versions, categories, reference values
 
 ``ChurnBundle.load(path, expected_spec)`` refuses a bundle whose specification differs from what the caller will
-feed it and lists exactly what differs. Scoring is built for the API's one-customer path: the frame (or a plain
+feed it and lists exactly what differs. Reason codes come from ``reason_method`` ("path" or "treeshap",
+``models.reason_codes``). Scoring is built for the API's one-customer path: the frame (or a plain
 mapping of column -> value) becomes a float matrix without pandas and goes straight into ``Booster.predict``.
 """
 
@@ -27,7 +28,8 @@ from numpy.typing import NDArray
 from features.errors import UserInputError
 from models.churn_classifier import feature_matrix
 from models.probability_calibration import ProbabilityCalibration
-from models.reason_codes import Reason, reason_codes
+from models.reason_codes import Reason, ReasonMethod, reason_codes
+from models.tree_path_contributions import TreePathContributions
 
 if TYPE_CHECKING:
     import lightgbm as lgb
@@ -88,8 +90,15 @@ class ChurnBundle:
     spec: FeatureSpec
     metadata: dict[str, Any] = field(default_factory=dict)
     path: Path | None = None
+    reason_method: ReasonMethod | None = None  # None: the setting CHURNLTV_REASONS_METHOD (default "path")
 
     def __post_init__(self) -> None:
+        if self.reason_method is None:
+            from models.reason_codes import ReasonSettings
+
+            self.reason_method = ReasonSettings().method
+        # built once per loaded bundle (~0.1 s for a few hundred trees), never on a request
+        self._paths = TreePathContributions.from_booster(self.booster) if self.reason_method == "path" else None
         self.names: list[str] = list(self.metadata.get("feature_names") or self.spec.names)
         self.categories: dict[str, list[str]] = {k: list(v) for k, v in self.metadata.get("categories", {}).items()}
         self.references: dict[str, float] = dict(self.metadata.get("reference_values", {}))
@@ -128,8 +137,12 @@ class ChurnBundle:
         return out
 
     @classmethod
-    def load(cls, path: str | Path, expected_spec: FeatureSpec | None = None) -> ChurnBundle:
-        """Read a bundle directory; with ``expected_spec``, raise ``UserInputError`` listing every difference."""
+    def load(
+        cls, path: str | Path, expected_spec: FeatureSpec | None = None, *, reason_method: ReasonMethod | None = None
+    ) -> ChurnBundle:
+        """Read a bundle directory; with ``expected_spec``, raise ``UserInputError`` listing every difference.
+
+        ``reason_method`` (default: the setting ``CHURNLTV_REASONS_METHOD``) is how reasons are computed."""
         import lightgbm as lgb
 
         from features.feature_spec import FeatureSpec
@@ -156,7 +169,7 @@ class ChurnBundle:
         calibrator = ProbabilityCalibration.from_json((root / "calibrator.json").read_text(encoding="utf-8"))
         check_model_text(root / "model.txt")
         booster = lgb.Booster(model_file=str(root / "model.txt"))
-        return cls(booster, calibrator, spec, metadata, path=root)
+        return cls(booster, calibrator, spec, metadata, path=root, reason_method=reason_method)
 
     # -- scoring ------------------------------------------------------------------------------------
     def matrix(self, frame: pd.DataFrame | Mapping[str, Any]) -> NDArray[np.float64]:
@@ -177,10 +190,15 @@ class ChurnBundle:
         return self.calibrator.predict(self.raw_proba(frame))
 
     def contributions_from_matrix(self, matrix: NDArray[np.float64]) -> NDArray[np.float64]:
-        """LightGBM ``pred_contrib`` (TreeSHAP) per row: one column per feature, then the bias; rows sum to the raw
-        score. One row is explained on the calling thread: otherwise LightGBM wakes its whole OpenMP team for a
-        loop of one iteration and waits at the barrier for the idle threads, which on a busy machine (sleeping
-        threads under OMP_WAIT_POLICY=PASSIVE, no free core) costs more than the row. Values do not change."""
+        """Per-row log-odds contributions, one column per feature, then the bias; rows sum to the raw score.
+
+        ``reason_method`` "path": decision-path credit (``models.tree_path_contributions``, tables built on first
+        use); "treeshap": LightGBM ``pred_contrib``. One row is explained on the calling thread: otherwise LightGBM
+        wakes its whole OpenMP team for a loop of one iteration and waits at the barrier for the idle threads,
+        which on a busy machine (sleeping threads under OMP_WAIT_POLICY=PASSIVE, no free core) costs more than the
+        row. Values do not change."""
+        if self._paths is not None:
+            return self._paths(self.booster, matrix)
         threads: dict[str, Any] = {"num_threads": 1} if matrix.shape[0] == 1 else {}
         contrib = self.booster.predict(matrix, pred_contrib=True, validate_features=False, **threads)
         return np.asarray(contrib, dtype=np.float64)

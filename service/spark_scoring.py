@@ -98,6 +98,7 @@ def _model_payload(models: ModelSet, churn_name: str, ltv_name: str | None) -> d
         "churn_info": info(models.churn_info),
         "ltv_info": None if models.ltv_info is None else info(models.ltv_info),
         "policy": models.policy.model_dump(mode="json"),
+        "reason_method": models.churn.reason_method,  # the executors explain rows as the driver's bundle does
     }
 
 
@@ -119,7 +120,8 @@ def load_shipped_models(payload: dict[str, Any], locate: Any) -> ModelSet:
         li = payload["ltv_info"]
         ltv_info = LoadedModel(li["name"], li["ref"], li["version"], tuple(li["aliases"]), ltv_path, li["metadata"])
         ltv = LtvPredictor.from_bundle(ltv_path)
-    return ModelSet(ChurnBundle.load(churn_path), ltv, churn_info, ltv_info, PolicySettings(**payload["policy"]))
+    churn = ChurnBundle.load(churn_path, reason_method=payload["reason_method"])
+    return ModelSet(churn, ltv, churn_info, ltv_info, PolicySettings(**payload["policy"]))
 
 
 def score_partition(
