@@ -210,12 +210,12 @@ def _float_columns(by_name: Mapping[str, list[Any]]) -> dict[str, FloatArray]:
 
 
 def _churn_scores(churn: ChurnBundle, matrix: FloatArray, k: int) -> tuple[FloatArray, list[list[Reason]]]:
-    """Uncalibrated churn probability and reasons from one TreeSHAP pass.
+    """Uncalibrated churn probability and reasons from one contributions pass.
 
-    For LightGBM's binary objective the SHAP values plus the bias column add up to the raw margin
-    (Lundberg et al. 2020, "From local explanations to global understanding with explainable AI for trees",
-    local accuracy), so sigmoid(sum) is the model's probability up to float rounding (~1e-15) and a second
-    pass over the trees for ``predict`` is not needed: on one customer that pass costs as much as the policy.
+    For LightGBM's binary objective the contributions plus the bias column add up to the raw margin, for both
+    reason methods (decision-path credit by construction; TreeSHAP by local accuracy, Lundberg et al. 2020), so
+    sigmoid(sum) is the model's probability up to float rounding (~1e-15) and a second pass over the trees for
+    ``predict`` is not needed: on one customer that pass costs as much as the policy.
     """
     from models.reason_codes import reason_codes
 
