@@ -77,7 +77,7 @@ class DataSource:
         With ``validate`` (the default) the data is checked against the contract first and a
         ``DataContractError`` lists every problem (table, row, column, value).
         """
-        con = duckdb.connect()
+        con = _new_connection()
         self.raw_tables = {}
         self._register_raw(con)
         missing = [t.name for t in TABLES.values() if t.required and t.name not in self.raw_tables]
@@ -100,7 +100,7 @@ class DataSource:
         """Check the data against the contract without raising; the report lists every issue."""
         from features.validation import validate_connection
 
-        con = duckdb.connect()
+        con = _new_connection()
         self.raw_tables = {}
         self._register_raw(con)
         try:
@@ -116,6 +116,15 @@ class DataSource:
 
         Files need no check beyond the open connection; a server-backed source (PostgreSQL) is asked every time.
         """
+
+
+def _new_connection() -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB with the configured memory limit and spill directory (``CHURNLTV_DUCKDB_*``)."""
+    from features.duckdb_settings import DuckDBSettings
+
+    con = duckdb.connect()
+    DuckDBSettings().apply(con)
+    return con
 
 
 def typed_expr(col_name: str, ctype: ColumnType, raw_type: str | None) -> str:  # noqa: PLR0911

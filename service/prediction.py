@@ -153,8 +153,9 @@ def score_frame(models: ModelSet, features: pd.DataFrame, *, top_reasons: int = 
     from models.customer_policy import apply_policy
 
     frame = features.reset_index(drop=True)
-    churn_probability = models.churn.predict_proba(frame)
-    reasons = models.churn.reasons(frame, k=top_reasons)
+    # one encoding and one pass over the trees for probability and reasons, as score_rows does
+    raw, reasons = _churn_scores(models.churn, models.churn.matrix(frame), top_reasons)
+    churn_probability = np.asarray(models.churn.calibrator.predict(raw), dtype=np.float64)
     scored = frame.copy()
     scored["churn_probability"] = churn_probability
     for name, values in _ltv_columns(models, frame, churn_probability).items():
