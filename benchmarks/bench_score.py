@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -67,7 +68,9 @@ def _cli(args: list[str], label: str) -> Measurement:
     done = subprocess.run([sys.executable, "-c", launch, *args], check=False, capture_output=True, text=True)
     seconds = time.perf_counter() - start
     if done.returncode != 0:
-        raise RuntimeError(f"{label} failed ({done.returncode}): {done.stderr[-2000:]}")
+        # the CLI's one-line error is the last "error:" line; JVM stack frames after it say nothing more
+        lines = [ln for ln in done.stderr.splitlines() if not ln.lstrip().startswith("at ")]
+        raise RuntimeError(f"{label} failed ({done.returncode}):\n" + "\n".join(lines[-40:]))
     rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     # RUSAGE_CHILDREN is the max over waited-for children; it only grows, so report it when it moved
     return Measurement(label, seconds, rss / 1024.0 if rss > before else None)
@@ -167,6 +170,7 @@ def main() -> None:
         f"local engine end to end, {args.customers:,} customers",
     )
     rows: list[str] = [gen.line(), train_s.line(), local.line()]
+    print("  " + local.line(), flush=True)  # a later stage failing must not lose this number
     numbers: dict[str, Any] = {
         "customers": args.customers,
         "local_seconds": round(local.seconds, 2),
@@ -177,18 +181,24 @@ def main() -> None:
     rows += [base.line(), mine.line(base)]
     numbers["score_frame_vs_pyfunc_ratio"] = round(base.seconds / mine.seconds, 2)
     if not args.no_spark:
-        spark = _cli(
-            ["score", "--engine", "spark", "--data", str(data), "--output", str(work / "spark"), *models],
-            f"spark local[*] end to end, {args.customers:,} customers",
-        )
-        rows.append(spark.line(local))
-        numbers["spark_seconds"] = round(spark.seconds, 2)
-        numbers["spark_over_local"] = round(spark.seconds / local.seconds, 2)
+        try:
+            spark = _cli(
+                ["score", "--engine", "spark", "--data", str(data), "--output", str(work / "spark"), *models],
+                f"spark local[*] end to end, {args.customers:,} customers",
+            )
+        except RuntimeError as err:
+            rows.append(f"spark: FAILED {err}")
+            numbers["spark_seconds"] = None
+        else:
+            rows.append(spark.line(local))
+            numbers["spark_seconds"] = round(spark.seconds, 2)
+            numbers["spark_over_local"] = round(spark.seconds / local.seconds, 2)
     if not args.no_postgres:
         pg, n = _postgres_copy(work / "scores")
         rows.append(pg.line())
         numbers["postgres_copy_rows_per_s"] = round(n / pg.seconds)
     report("batch scoring", rows, numbers)
+    shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":
