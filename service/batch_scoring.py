@@ -58,6 +58,11 @@ class BatchScoringSettings(BaseSettings):
     bad_row_examples: int = Field(20, ge=0, description="Bad rows kept as examples in the run metadata.")
     keep_runs: int = Field(7, ge=1, description="Complete runs kept in the store; older ones are pruned.")
     chunk_size: int = Field(100_000, ge=1, description="Customers scored and written per part.")
+    spark_driver_memory: str = Field(
+        "3g",
+        pattern=r"^\d+[kmgtKMGT]$",
+        description="spark.driver.memory when churnltv starts Spark itself (under spark-submit, --driver-memory).",
+    )
 
 
 class ScoreRunError(UserInputError):
@@ -487,6 +492,7 @@ def _write_parts(
     allowed_bad: int,
     spark_master: str | None,
     top_reasons: int,
+    spark_driver_memory: str = "3g",
 ) -> int:
     """Score and write every part not yet durable; returns how many parts were already durable."""
     run_id = str(record["run_id"])
@@ -514,6 +520,7 @@ def _write_parts(
                 feature_settings=pop.feature_settings,
                 spark_master=spark_master,
                 top_reasons=top_reasons,
+                driver_memory=spark_driver_memory,
             )
         for item in _with_set_aside(produced, pop, chunk_size):
             store.write_part(run_id, item.part, item.scored, item.bad)
@@ -610,6 +617,7 @@ def run_batch(
         allowed_bad=allowed_bad,
         spark_master=spark_master,
         top_reasons=top_reasons,
+        spark_driver_memory=settings.spark_driver_memory,
     )
     record = _finish(
         store=store,

@@ -48,7 +48,7 @@ def population_ids(con: duckdb.DuckDBPyConnection, as_of: pd.Timestamp) -> list[
     return sorted(str(r[0]) for r in rows)
 
 
-def spark_session(master: str | None = None) -> Any:
+def spark_session(master: str | None = None, driver_memory: str = "3g") -> Any:
     """A Spark session (``local[*]`` unless ``master`` or spark-submit says otherwise), Arrow on, UTC clock."""
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
@@ -60,6 +60,10 @@ def spark_session(master: str | None = None) -> Any:
     elif not os.environ.get("PYSPARK_GATEWAY_PORT") and not os.environ.get("SPARK_MASTER"):
         # PYSPARK_GATEWAY_PORT is set when spark-submit launched us: its --master then applies
         builder = builder.master("local[*]")
+    if not os.environ.get("PYSPARK_GATEWAY_PORT"):
+        # we start the JVM: give the driver room for a group of scored parts (Spark's 1g default loses 100k-row task
+        # results from its block manager); under spark-submit, --driver-memory decides
+        builder = builder.config("spark.driver.memory", driver_memory).config("spark.driver.maxResultSize", "0")
     session = (
         builder.config("spark.sql.execution.arrow.pyspark.enabled", "true")
         .config("spark.sql.session.timeZone", "UTC")
@@ -190,6 +194,7 @@ def spark_parts(
     feature_settings: FeatureSettings,
     spark_master: str | None = None,
     top_reasons: int = 3,
+    driver_memory: str = "3g",
 ) -> Iterator[ScoredPart]:
     """Score the parts ``todo`` on Spark and yield them in part order (the driver writes them to the store).
 
@@ -202,7 +207,7 @@ def spark_parts(
 
     if not todo:
         return
-    spark = spark_session(spark_master)
+    spark = spark_session(spark_master, driver_memory)
     ship = Path(tempfile.mkdtemp(prefix="churnltv-spark-models-"))
     try:
         churn_name = f"churn_bundle_{os.getpid()}"
@@ -214,14 +219,6 @@ def spark_parts(
             shutil.copytree(models.ltv_info.path, ship / ltv_name)
             spark.sparkContext.addFile(str(ship / ltv_name), recursive=True)
         payload = _model_payload(models, churn_name, ltv_name)
-        skip = skip or set()
-        pairs = [(p, c) for p in todo for c in ids[p * chunk_size : (p + 1) * chunk_size] if c not in skip]
-        rows = pd.DataFrame(pairs, columns=["part", "customer_id"])
-        rows["part"] = rows["part"].astype("int32")
-        parallelism = int(spark.sparkContext.defaultParallelism)
-        n_partitions = max(1, min(len(todo), parallelism * 2))
-        frame = spark.createDataFrame(rows).repartition(n_partitions, "part")
-
         settings_dict = feature_settings.model_dump(mode="json")
         as_of_text = as_of.isoformat()
 
@@ -238,16 +235,29 @@ def spark_parts(
                 locate=SparkFiles.get,
             )
 
-        log.info("spark: %d parts on %d partitions (master %s)", len(todo), n_partitions, spark.sparkContext.master)
-        result = frame.mapInPandas(task, schema=_output_schema()).toArrow().to_pandas()
+        skip = skip or set()
+        parallelism = int(spark.sparkContext.defaultParallelism)
+        # one Spark job per group of parts: the driver holds one group's rows at a time (collecting a whole 1M-row
+        # run at once exceeded spark.driver.maxResultSize and lost the task results), and each group's parts are
+        # durable before the next starts, so a killed run resumes from there
+        group_size = max(1, parallelism)
+        ordered = sorted(todo)
+        log.info("spark: %d parts in jobs of %d (master %s)", len(ordered), group_size, spark.sparkContext.master)
+        for start in range(0, len(ordered), group_size):
+            group = ordered[start : start + group_size]
+            pairs = [(p, c) for p in group for c in ids[p * chunk_size : (p + 1) * chunk_size] if c not in skip]
+            rows = pd.DataFrame(pairs, columns=["part", "customer_id"]).astype({"part": "int32"})
+            # an explicit schema: a group whose customers were all set aside sends an empty frame
+            frame = spark.createDataFrame(rows, schema="part int, customer_id string").repartition(len(group), "part")
+            result = frame.mapInPandas(task, schema=_output_schema()).toArrow().to_pandas()
+            for part in group:
+                rows_of_part = result[result["part"] == part]
+                is_bad = rows_of_part["bad_reason"].notna()
+                good = rows_of_part[~is_bad].drop(columns=list(OUTPUT_EXTRA))
+                good = good.sort_values("customer_id", kind="stable").reset_index(drop=True)
+                good["run_id"] = ""
+                scored = from_storage(good).drop(columns=["run_id"])
+                bad = rows_of_part[is_bad][["customer_id", "bad_reason"]].rename(columns={"bad_reason": "reason"})
+                yield ScoredPart(int(part), scored, bad.reset_index(drop=True))
     finally:
         shutil.rmtree(ship, ignore_errors=True)
-    for part in sorted(todo):
-        rows_of_part = result[result["part"] == part]
-        is_bad = rows_of_part["bad_reason"].notna()
-        good = rows_of_part[~is_bad].drop(columns=list(OUTPUT_EXTRA))
-        good = good.sort_values("customer_id", kind="stable").reset_index(drop=True)
-        good["run_id"] = ""
-        scored = from_storage(good).drop(columns=["run_id"])
-        bad = rows_of_part[is_bad][["customer_id", "bad_reason"]].rename(columns={"bad_reason": "reason"})
-        yield ScoredPart(int(part), scored, bad.reset_index(drop=True))
