@@ -73,15 +73,23 @@ def copy_frame(
     *,
     chunk_rows: int = 200_000,
 ) -> int:
-    """Append ``frame`` to an existing table with COPY FROM STDIN (CSV); returns rows written."""
+    """Append ``frame`` to an existing table with COPY FROM STDIN (CSV); returns rows written.
+
+    The CSV is written by Arrow's C++ writer (nulls as unquoted empty fields, which COPY reads as NULL; empty
+    strings quoted): pandas' ``to_csv`` took 2.2 s per 100k scored rows, twice as long as the COPY itself.
+    """
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
     columns = ", ".join(f'"{c}"' for c in frame.columns)
     written = 0
     statement = f"COPY {qualified(schema, table)} ({columns}) FROM STDIN WITH (FORMAT csv)"
+    options = pacsv.WriteOptions(include_header=False)
     with conn.cursor() as cur, cur.copy(statement) as cp:
         for start in range(0, len(frame), chunk_rows):
             part = frame.iloc[start : start + chunk_rows]
-            buf = io.StringIO()
-            part.to_csv(buf, header=False, index=False, date_format="%Y-%m-%d %H:%M:%S.%f")
+            buf = io.BytesIO()
+            pacsv.write_csv(pa.Table.from_pandas(part, preserve_index=False), buf, options)
             cp.write(buf.getvalue())
             written += len(part)
     return written
