@@ -2,8 +2,9 @@
 
 DuckDB's own default lets a query use 80% of the machine's memory: building the features of 1M customers / 53M
 events took 4.7 GB of the process's peak RSS that way, over the 4 GB a nightly scoring job is allowed. With a
-limit DuckDB spills its hash tables to ``temp_directory`` instead (the 1M-customer build: 15.6 s and 3.2 GB
-at 3 GB, ``benchmarks/bench_features.py``). An in-memory DuckDB would spill into ``./.tmp`` of whatever directory
+limit DuckDB spills its hash tables to ``temp_directory`` instead: at 2 GB (the default) the 1M-customer feature
+build takes ~15 s and the whole `churnltv score` process peaks at ~3.3 GB; at 3 GB it is ~1 s faster and peaks
+between 3.5 and 4.2 GB. An in-memory DuckDB would spill into ``./.tmp`` of whatever directory
 the command runs in, so the default is a directory of this process under the system's temporary directory.
 """
 
@@ -28,7 +29,7 @@ class DuckDBSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="CHURNLTV_DUCKDB_", extra="ignore", frozen=True)
 
-    memory_limit: str = Field("3GB", description="DuckDB's memory limit, e.g. 3GB or 1500MB; beyond it DuckDB spills.")
+    memory_limit: str = Field("2GB", description="DuckDB's memory limit, e.g. 2GB or 1500MB; beyond it DuckDB spills.")
     threads: int | None = Field(None, ge=1, description="Worker threads (default: DuckDB's, one per core).")
     temp_directory: str | None = Field(
         None, description="Where DuckDB spills (default: <system temp>/churnltv-duckdb-<pid>)."

@@ -58,6 +58,11 @@ class BatchScoringSettings(BaseSettings):
     bad_row_examples: int = Field(20, ge=0, description="Bad rows kept as examples in the run metadata.")
     keep_runs: int = Field(7, ge=1, description="Complete runs kept in the store; older ones are pruned.")
     chunk_size: int = Field(100_000, ge=1, description="Customers scored and written per part.")
+    workers: int = Field(
+        0,
+        ge=0,
+        description="Worker processes of the local engine (0: one per core, at most 4; 1: score in this process).",
+    )
     spark_driver_memory: str = Field(
         "3g",
         pattern=r"^\d+[kmgtKMGT]$",
@@ -265,19 +270,98 @@ class _Progress:
             self._bar.stop()
 
 
-def _local_parts(
-    models: ModelSet, pop: _Population, todo: list[int], chunk_size: int, budget: Callable[[], int]
-) -> Iterator[ScoredPart]:
+def _part_slices(pop: _Population, todo: list[int], chunk_size: int) -> Iterator[tuple[int, pd.DataFrame]]:
+    """Each part's rows of ``pop.features`` (scorable customers only, sorted by id: one contiguous slice)."""
     import numpy as np
 
     assert pop.features is not None
     scorable = pop.features["customer_id"].astype(str).to_numpy()
     for part in todo:
         first, last = pop.ids[part * chunk_size], pop.ids[min((part + 1) * chunk_size, len(pop.ids)) - 1]
-        # features hold only scorable customers, sorted by id: the part's rows are one contiguous slice
         lo, hi = np.searchsorted(scorable, first, "left"), np.searchsorted(scorable, last, "right")
-        scored, bad = score_chunk(models, pop.features.iloc[int(lo) : int(hi)], budget=budget())
-        yield ScoredPart(part, scored, bad)
+        yield part, pop.features.iloc[int(lo) : int(hi)]
+
+
+def worker_count(setting: int) -> int:
+    """``CHURNLTV_SCORE_WORKERS``: 0 means one per core, at most 4 (beyond that the writer is the bottleneck)."""
+    import os
+
+    return setting if setting > 0 else max(1, min(os.cpu_count() or 1, 4))
+
+
+def _local_parts(
+    models: ModelSet,
+    pop: _Population,
+    todo: list[int],
+    chunk_size: int,
+    budget: Callable[[], int],
+    *,
+    workers: int = 1,
+    top_reasons: int = 3,
+) -> Iterator[ScoredPart]:
+    """Score the parts in this process, or in ``workers`` processes that each hold the models; yields in part order.
+
+    The scoring is Python-bound between LightGBM calls (reason codes, policy, JSON), so one process uses one core;
+    the workers each take a part's features, score it with the same ``score_chunk`` and send it back already in
+    storage form, while this process writes the finished parts.
+    """
+    if workers <= 1 or len(todo) <= 1:
+        for part, chunk in _part_slices(pop, todo, chunk_size):
+            scored, bad = score_chunk(models, chunk, budget=budget(), top_reasons=top_reasons)
+            yield ScoredPart(part, scored, bad)
+        return
+    import concurrent.futures as cf
+    import multiprocessing as mp
+
+    from service.model_set import model_payload
+
+    payload = model_payload(
+        models, str(models.churn_info.path), None if models.ltv_info is None else str(models.ltv_info.path)
+    )
+    # spawn, not fork: the parent has run DuckDB's (and may have run OpenMP's) thread pools, which a forked child
+    # inherits in a broken state
+    pool = cf.ProcessPoolExecutor(
+        max_workers=workers, mp_context=mp.get_context("spawn"), initializer=_init_worker, initargs=(payload,)
+    )
+    try:
+        slices = _part_slices(pop, todo, chunk_size)
+        queued: dict[int, cf.Future[tuple[int, pd.DataFrame, pd.DataFrame]]] = {}
+        for part in todo:  # parts are written in order (as by one process), a few scored ahead
+            for ahead, chunk in slices:  # at most one part queued per worker beyond the running ones
+                queued[ahead] = pool.submit(_score_in_worker, ahead, chunk, budget(), top_reasons)
+                if len(queued) >= 2 * workers:
+                    break
+            _, scored, bad = queued.pop(part).result()
+            yield ScoredPart(part, scored, bad)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+_WORKER_MODELS: ModelSet | None = None
+
+
+def _init_worker(payload: dict[str, Any]) -> None:
+    """Runs once in each worker process: one LightGBM thread per process (the processes are the parallelism)."""
+    import os
+
+    global _WORKER_MODELS  # noqa: PLW0603 - the models of this worker process
+    os.environ["OMP_NUM_THREADS"] = "1"
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    from service.model_set import models_from_payload
+
+    _WORKER_MODELS = models_from_payload(payload, str)
+
+
+def _score_in_worker(
+    part: int, chunk: pd.DataFrame, budget: int, top_reasons: int
+) -> tuple[int, pd.DataFrame, pd.DataFrame]:
+    from service.score_store import STORAGE_FORM, to_storage
+
+    assert _WORKER_MODELS is not None
+    scored, bad = score_chunk(_WORKER_MODELS, chunk, budget=budget, top_reasons=top_reasons)
+    stored = to_storage(scored, "").drop(columns=["run_id"])  # JSON encoded here, in parallel
+    stored.attrs[STORAGE_FORM] = True
+    return part, stored, bad
 
 
 def _with_set_aside(parts: Iterable[ScoredPart], pop: _Population, chunk_size: int) -> Iterator[ScoredPart]:
@@ -493,6 +577,7 @@ def _write_parts(
     spark_master: str | None,
     top_reasons: int,
     spark_driver_memory: str = "3g",
+    workers: int = 1,
 ) -> int:
     """Score and write every part not yet durable; returns how many parts were already durable."""
     run_id = str(record["run_id"])
@@ -505,7 +590,15 @@ def _write_parts(
     try:
         produced: Iterable[ScoredPart]
         if engine == "local":
-            produced = _local_parts(models, pop, todo, chunk_size, lambda: allowed_bad + 1 - bad_so_far)
+            produced = _local_parts(
+                models,
+                pop,
+                todo,
+                chunk_size,
+                lambda: allowed_bad + 1 - bad_so_far,
+                workers=workers,
+                top_reasons=top_reasons,
+            )
         else:
             from service.spark_scoring import spark_parts
 
@@ -618,6 +711,7 @@ def run_batch(
         spark_master=spark_master,
         top_reasons=top_reasons,
         spark_driver_memory=settings.spark_driver_memory,
+        workers=worker_count(settings.workers),
     )
     record = _finish(
         store=store,

@@ -127,6 +127,53 @@ class ModelSet:
         }
 
 
+def model_payload(models: ModelSet, churn_file: str, ltv_file: str | None) -> dict[str, Any]:
+    """Everything another process needs to rebuild ``models``: bundle names, registry info, policy, reason method.
+
+    Plain JSON-able data (no pickled models): Spark executors and the local engine's worker processes rebuild the
+    set from the plain bundle files with ``models_from_payload``.
+    """
+
+    def info(loaded: LoadedModel) -> dict[str, Any]:
+        return {
+            "name": loaded.name,
+            "ref": loaded.ref,
+            "version": loaded.version,
+            "aliases": list(loaded.aliases),
+            "metadata": loaded.metadata,
+        }
+
+    return {
+        "churn_file": churn_file,
+        "ltv_file": ltv_file,
+        "churn_info": info(models.churn_info),
+        "ltv_info": None if models.ltv_info is None else info(models.ltv_info),
+        "policy": models.policy.model_dump(mode="json"),
+        "reason_method": models.churn.reason_method,  # the other process explains rows as this one does
+    }
+
+
+def models_from_payload(payload: dict[str, Any], locate: Any) -> ModelSet:
+    """Rebuild a ModelSet from ``model_payload`` output; ``locate(name) -> path`` finds the bundle directories."""
+    from models.churn_bundle import ChurnBundle
+    from models.policy_settings import PolicySettings
+
+    churn_path = Path(locate(payload["churn_file"]))
+    ci = payload["churn_info"]
+    churn_info = LoadedModel(ci["name"], ci["ref"], ci["version"], tuple(ci["aliases"]), churn_path, ci["metadata"])
+    ltv = None
+    ltv_info = None
+    if payload["ltv_file"]:
+        from models.customer_value import LtvPredictor
+
+        ltv_path = Path(locate(payload["ltv_file"]))
+        li = payload["ltv_info"]
+        ltv_info = LoadedModel(li["name"], li["ref"], li["version"], tuple(li["aliases"]), ltv_path, li["metadata"])
+        ltv = LtvPredictor.from_bundle(ltv_path)
+    churn = ChurnBundle.load(churn_path, reason_method=payload["reason_method"])
+    return ModelSet(churn, ltv, churn_info, ltv_info, PolicySettings(**payload["policy"]))
+
+
 def _registry_version(ref: str, name: str, tracking_uri: str) -> tuple[str, str | None, tuple[str, ...], str | None]:
     """Map an alias/``models:/`` reference to ``(models:/name/version, version, aliases, registered at)``.
 

@@ -132,10 +132,19 @@ def _decode_json(value: Any) -> list[Any]:
     return list(value)
 
 
+STORAGE_FORM = "churnltv_storage_form"  # DataFrame.attrs flag: the frame is already to_storage() output
+
+
 def to_storage(frame: pd.DataFrame, run_id: str) -> pd.DataFrame:
-    """Scored rows (``SCORE_COLUMNS``) in storage form: JSON text for nested columns, ``run_id`` added."""
+    """Scored rows (``SCORE_COLUMNS``) in storage form: JSON text for nested columns, ``run_id`` added.
+
+    A frame already in storage form (a worker process or a Spark task encoded it, ``attrs[STORAGE_FORM]``) only
+    gets its ``run_id``: encoding twice would cost as much as the first time.
+    """
     import pandas as pd
 
+    if frame.attrs.get(STORAGE_FORM):
+        return frame.assign(run_id=run_id)
     missing = [c for c in SCORE_COLUMNS if c not in frame.columns]
     if missing:
         raise ValueError(f"scored frame lacks column(s) {', '.join(missing)}")

@@ -27,7 +27,8 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from service.score_store import STORE_COLUMNS, _column_kind, from_storage, to_storage
+from service.model_set import model_payload, models_from_payload
+from service.score_store import STORAGE_FORM, STORE_COLUMNS, _column_kind, to_storage
 
 if TYPE_CHECKING:
     import duckdb
@@ -84,50 +85,6 @@ def _output_schema() -> Any:
     return StructType(fields)
 
 
-def _model_payload(models: ModelSet, churn_name: str, ltv_name: str | None) -> dict[str, Any]:
-    """Everything an executor needs to rebuild the ModelSet: file names, registry info, policy values."""
-
-    def info(loaded: Any) -> dict[str, Any]:
-        return {
-            "name": loaded.name,
-            "ref": loaded.ref,
-            "version": loaded.version,
-            "aliases": list(loaded.aliases),
-            "metadata": loaded.metadata,
-        }
-
-    return {
-        "churn_file": churn_name,
-        "ltv_file": ltv_name,
-        "churn_info": info(models.churn_info),
-        "ltv_info": None if models.ltv_info is None else info(models.ltv_info),
-        "policy": models.policy.model_dump(mode="json"),
-        "reason_method": models.churn.reason_method,  # the executors explain rows as the driver's bundle does
-    }
-
-
-def load_shipped_models(payload: dict[str, Any], locate: Any) -> ModelSet:
-    """Rebuild the ModelSet on an executor from the shipped bundle directories (``locate(name) -> path``)."""
-    from models.churn_bundle import ChurnBundle
-    from models.policy_settings import PolicySettings
-    from service.model_set import LoadedModel, ModelSet
-
-    churn_path = Path(locate(payload["churn_file"]))
-    ci = payload["churn_info"]
-    churn_info = LoadedModel(ci["name"], ci["ref"], ci["version"], tuple(ci["aliases"]), churn_path, ci["metadata"])
-    ltv = None
-    ltv_info = None
-    if payload["ltv_file"]:
-        from models.customer_value import LtvPredictor
-
-        ltv_path = Path(locate(payload["ltv_file"]))
-        li = payload["ltv_info"]
-        ltv_info = LoadedModel(li["name"], li["ref"], li["version"], tuple(li["aliases"]), ltv_path, li["metadata"])
-        ltv = LtvPredictor.from_bundle(ltv_path)
-    churn = ChurnBundle.load(churn_path, reason_method=payload["reason_method"])
-    return ModelSet(churn, ltv, churn_info, ltv_info, PolicySettings(**payload["policy"]))
-
-
 def score_partition(
     batches: Iterator[pd.DataFrame],
     *,
@@ -150,7 +107,7 @@ def score_partition(
     if not chunks:  # hash partitioning can leave a Spark partition without any part
         return
     frame = pd.concat(chunks, ignore_index=True)
-    models = load_shipped_models(payload, locate)
+    models = models_from_payload(payload, locate)
     settings = FeatureSettings(**feature_settings)
     cutoff = pd.Timestamp(as_of)
     source = open_source(source_url)
@@ -218,7 +175,7 @@ def spark_parts(
             ltv_name = f"ltv_bundle_{os.getpid()}"
             shutil.copytree(models.ltv_info.path, ship / ltv_name)
             spark.sparkContext.addFile(str(ship / ltv_name), recursive=True)
-        payload = _model_payload(models, churn_name, ltv_name)
+        payload = model_payload(models, churn_name, ltv_name)
         settings_dict = feature_settings.model_dump(mode="json")
         as_of_text = as_of.isoformat()
 
@@ -254,9 +211,9 @@ def spark_parts(
                 rows_of_part = result[result["part"] == part]
                 is_bad = rows_of_part["bad_reason"].notna()
                 good = rows_of_part[~is_bad].drop(columns=list(OUTPUT_EXTRA))
-                good = good.sort_values("customer_id", kind="stable").reset_index(drop=True)
-                good["run_id"] = ""
-                scored = from_storage(good).drop(columns=["run_id"])
+                scored = good.sort_values("customer_id", kind="stable").reset_index(drop=True)
+                scored["as_of"] = scored["as_of"].astype("datetime64[us]")
+                scored.attrs[STORAGE_FORM] = True  # encoded by the executor: the store writes it as it is
                 bad = rows_of_part[is_bad][["customer_id", "bad_reason"]].rename(columns={"bad_reason": "reason"})
                 yield ScoredPart(int(part), scored, bad.reset_index(drop=True))
     finally:

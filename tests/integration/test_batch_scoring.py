@@ -173,6 +173,24 @@ def test_parquet_run_scores_everyone_once_with_the_api_prediction_path(
 
 
 @pytest.mark.slow
+def test_worker_processes_give_exactly_the_scores_of_one_process(
+    world: World, models: ModelSet, tmp_path: Path
+) -> None:
+    one = run_batch(
+        str(world.data), AS_OF, str(tmp_path / "one"), models=models, chunk_size=400,
+        settings=BatchScoringSettings(workers=1),
+    )  # fmt: skip
+    two = run_batch(
+        str(world.data), AS_OF, str(tmp_path / "two"), models=models, chunk_size=400,
+        settings=BatchScoringSettings(workers=2),
+    )  # fmt: skip
+    assert two.parts_total == one.parts_total > 2
+    a = open_score_store(tmp_path / "one").read_scores().drop(columns=["run_id"])
+    b = open_score_store(tmp_path / "two").read_scores().drop(columns=["run_id"])
+    pd.testing.assert_frame_equal(a.reset_index(drop=True), b.reset_index(drop=True), check_exact=True)
+
+
+@pytest.mark.slow
 def test_duckdb_store_serves_the_latest_run_and_keeps_older_ones_readable(
     world: World, models: ModelSet, tmp_path: Path
 ) -> None:
@@ -216,6 +234,7 @@ def _failing_for(ids: set[str]) -> Any:
 def test_bad_rows_are_reported_and_over_the_threshold_the_previous_run_stays_served(
     world: World, models: ModelSet, population: pd.DataFrame, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setenv("CHURNLTV_SCORE_WORKERS", "1")  # the patched score_frame lives in this process only
     target = str(tmp_path / "scores")
     ids = sorted(population["customer_id"].astype(str))
     good = run_batch(str(world.data), AS_OF, target, models=models, chunk_size=500)
@@ -264,6 +283,7 @@ def test_cli_exits_2_on_too_many_bad_rows(
     if "score" not in {c.name for c in app.registered_commands}:
         cli_score.register(app)
     ids = sorted(population["customer_id"].astype(str))
+    monkeypatch.setenv("CHURNLTV_SCORE_WORKERS", "1")  # the patched score_frame lives in this process only
     monkeypatch.setattr(batch_scoring, "score_frame", _failing_for(set(ids[::10])))
     args = ["score", "--data", str(world.data), "--as-of", "2026-06-01", "--output", str(tmp_path / "s")]
     args += ["--churn-model", str(world.churn_bundle), "--ltv-model", str(world.ltv_bundle or "none")]
