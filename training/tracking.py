@@ -11,6 +11,7 @@ they import, so ``mlflow.pyfunc.load_model`` / ``mlflow models serve`` work in a
 
 from __future__ import annotations
 
+import re
 import warnings
 from pathlib import Path
 from typing import Any
@@ -76,14 +77,23 @@ def log_bundle_model(python_model: Path, bundle_dir: Path, *, name: str = "model
     from training.model_requirements import REPO_ROOT, import_closure, pinned_requirements
 
     closure = import_closure(Path(python_model))
-    with warnings.catch_warnings():
-        # the wrappers take a pandas frame on purpose (no type-hint signature); MLflow 3 prints three coloured
-        # UserWarnings per model about that, which every `churnltv train` user would read as a problem
-        warnings.filterwarnings("ignore", message=r".*[Tt]ype hint", category=UserWarning)
-        return mlflow.pyfunc.log_model(
+    # the wrappers take a pandas frame on purpose (no type-hint signature) and MLflow 3 prints three coloured
+    # UserWarnings per model about it, which every `churnltv train` user reads as a problem. log_model resets the
+    # warning filters itself (simplefilter "once"), so the warnings are recorded here and all others re-issued.
+    with warnings.catch_warnings(record=True) as caught:
+        info = mlflow.pyfunc.log_model(
             name=name,
             python_model=str(python_model),
             artifacts={"bundle": str(bundle_dir)},
             code_paths=[str(REPO_ROOT / package) for package in closure.packages],
             pip_requirements=pinned_requirements(closure.third_party),
         )
+    for w in caught:
+        if not (issubclass(w.category, UserWarning) and _TYPE_HINT_NOISE.search(str(w.message))):
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    return info
+
+
+_TYPE_HINT_NOISE = re.compile(
+    r"Add type hints to the|Type hint used in the model|Failed to infer signature from type h"
+)
