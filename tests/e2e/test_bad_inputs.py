@@ -796,27 +796,37 @@ def test_api_reload_unknown_alias_keeps_serving(trained_world: TrainedWorld, goo
         expect_http("api_reload_unknown_alias", client.post("/admin/reload"))
 
 
-@pytest.mark.slow
-def test_api_reload_of_a_corrupt_bundle_keeps_the_old_models(
-    trained_world: TrainedWorld, champion_bundle: Path, good_features: dict[str, Any], tmp_path: Path
-) -> None:
-    """The deployed bundle directory is damaged in place (an interrupted copy); reload refuses it, nothing is lost."""
+@contextmanager
+def _serving_a_copy(world: TrainedWorld, champion_bundle: Path, tmp_path: Path) -> Iterator[tuple[Any, Path, Any]]:
+    """An app serving a copy of the champion bundle: (client, the copy's directory, /v1/models' churn entry)."""
     from fastapi.testclient import TestClient
 
     from service.app import create_app
 
     bundle = tmp_path / "churn-bundle"
     shutil.copytree(champion_bundle, bundle)
-    with TestClient(create_app(_settings(trained_world, churn_model=str(bundle))), headers={"X-API-Key": KEY}) as c:
-        before = c.get("/v1/models").json()["churn"]
+    with TestClient(create_app(_settings(world, churn_model=str(bundle))), headers={"X-API-Key": KEY}) as c:
+        yield c, bundle, c.get("/v1/models").json()["churn"]
+
+
+def _still_the_old_models(c: Any, before: Any, good_features: dict[str, Any]) -> None:
+    assert c.get("/v1/models").json()["churn"] == before
+    assert c.get("/ready").status_code == 200
+    _still_serving(c, good_features)
+
+
+@pytest.mark.slow
+def test_api_reload_of_a_corrupt_bundle_keeps_the_old_models(
+    trained_world: TrainedWorld, champion_bundle: Path, good_features: dict[str, Any], tmp_path: Path
+) -> None:
+    """The deployed bundle directory is damaged in place (an interrupted copy); reload refuses it, nothing is lost."""
+    with _serving_a_copy(trained_world, champion_bundle, tmp_path) as (c, bundle, before):
         _still_serving(c, good_features)
         truncate(bundle / "model.txt")
         r = c.post("/admin/reload")
         expect_http("api_reload_corrupt_bundle", r)
         assert "model.txt is truncated" in r.json()["detail"]
-        assert c.get("/v1/models").json()["churn"] == before
-        assert c.get("/ready").status_code == 200
-        _still_serving(c, good_features)
+        _still_the_old_models(c, before, good_features)
 
 
 @pytest.mark.slow
@@ -824,14 +834,7 @@ def test_api_reload_of_a_bundle_with_another_feature_spec_keeps_the_old_models(
     trained_world: TrainedWorld, champion_bundle: Path, good_features: dict[str, Any], tmp_path: Path
 ) -> None:
     """The deployed bundle is replaced by one trained with another Aha rule: reload names the difference, refuses."""
-    from fastapi.testclient import TestClient
-
-    from service.app import create_app
-
-    bundle = tmp_path / "churn-bundle"
-    shutil.copytree(champion_bundle, bundle)
-    with TestClient(create_app(_settings(trained_world, churn_model=str(bundle))), headers={"X-API-Key": KEY}) as c:
-        before = c.get("/v1/models").json()["churn"]
+    with _serving_a_copy(trained_world, champion_bundle, tmp_path) as (c, bundle, before):
         spec_file = bundle / "feature_spec.json"
         spec = json.loads(spec_file.read_text())
         spec["settings"]["aha"] = {**spec["settings"]["aha"], "count": spec["settings"]["aha"]["count"] + 1}
@@ -839,9 +842,7 @@ def test_api_reload_of_a_bundle_with_another_feature_spec_keeps_the_old_models(
         r = c.post("/admin/reload")
         expect_http("api_reload_different_spec", r)
         assert r.json()["detail"].startswith(f"reload failed, still serving the previous models: churn bundle {bundle}")
-        assert c.get("/v1/models").json()["churn"] == before
-        assert c.get("/ready").status_code == 200
-        _still_serving(c, good_features)
+        _still_the_old_models(c, before, good_features)
 
 
 @pytest.mark.slow
