@@ -88,7 +88,7 @@ def btyd_summary(
     if getattr(times.dt, "tz", None) is not None:
         times = times.dt.tz_convert("UTC").dt.tz_localize(None)
     amounts = pd.to_numeric(transactions[amount_col], errors="coerce").astype("float64")
-    bad = amounts.isna() | (amounts < 0)
+    bad = amounts.isna() | (amounts < 0) | (amounts == np.inf)  # NaN and inf are not amounts
     if bool(bad.any()):
         pos = int(np.flatnonzero(bad.to_numpy())[0])
         value = transactions[amount_col].iloc[pos]

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from features.errors import UserInputError
@@ -122,8 +123,8 @@ def read_transactions_file(
         raise UserInputError(
             f"{path}: row {pos + 1}, column {date_col!r}: not a date{hint} (value: {shown(raw[date_col].iloc[pos])})"
         )
-    amounts = pd.to_numeric(raw[amount_col], errors="coerce")
-    bad_amount = amounts.isna() | (amounts < 0)
+    amounts = pd.to_numeric(raw[amount_col], errors="coerce").astype("float64")
+    bad_amount = amounts.isna() | (amounts < 0) | (amounts == np.inf)  # inf is not an amount either
     if bool(bad_amount.any()):
         pos = int(bad_amount.to_numpy().nonzero()[0][0])
         raise UserInputError(

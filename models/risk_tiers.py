@@ -103,8 +103,16 @@ def _idle_days(frame: PolicyInputs) -> FloatArray | None:
     return np.where(np.isnan(since), tenure, since)
 
 
-def _without_rhythm(idle: FloatArray, idle_ratio: FloatArray | None, p_alive: FloatArray | None) -> FloatArray:
-    """Idle days of customers whose rhythm is unknown (no idle_ratio, no P(alive)); NaN (never fires) elsewhere."""
+def _without_rhythm(
+    idle: FloatArray, idle_ratio: FloatArray | None, p_alive: FloatArray | None, purchases: FloatArray | None
+) -> FloatArray:
+    """Idle days of customers whose rhythm is unknown (no idle_ratio, no P(alive)); NaN (never fires) elsewhere.
+
+    A never-buyer's P(alive) is BG/NBD's prior (1.0 at frequency = recency = T = 0), not a measured rhythm, so
+    where ``btyd_frequency`` is present and missing (no purchase history) P(alive) does not count as known.
+    """
+    if p_alive is not None and purchases is not None:
+        p_alive = np.where(np.isnan(purchases), np.nan, p_alive)
     known = np.zeros(idle.shape, dtype=bool)
     for rhythm in (idle_ratio, p_alive):
         if rhythm is not None:
@@ -156,7 +164,11 @@ def _rule_triggers(frame: PolicyInputs, settings: PolicySettings) -> tuple[list[
             "days_since_last_event",
             ">=",
             settings.high_idle_days_without_rhythm,
-            values=None if idle is None else _without_rhythm(idle, numeric_column(frame, "idle_ratio"), p_alive),
+            values=None
+            if idle is None
+            else _without_rhythm(
+                idle, numeric_column(frame, "idle_ratio"), p_alive, numeric_column(frame, "btyd_frequency")
+            ),
         )
     if settings.high_idle_days is not None:  # the absolute backstop, off by default (DOMAIN.md section 9)
         add("idle_too_long", HIGH, "days_since_last_event", ">=", settings.high_idle_days, values=idle)

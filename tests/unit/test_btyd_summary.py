@@ -94,5 +94,8 @@ def test_empty_and_bad_input() -> None:
     bad.loc[2, "amount"] = -1.0
     with pytest.raises(UserInputError, match="row 3, column 'amount'"):
         btyd_summary(bad, AS_OF, TimeUnit.DAY)
+    bad.loc[2, "amount"] = np.inf  # not a spend: Gamma-Gamma would silently count it as "zero spend"
+    with pytest.raises(UserInputError, match=r"row 3, column 'amount'.*value: inf"):
+        btyd_summary(bad, AS_OF, TimeUnit.DAY)
     with pytest.raises(UserInputError, match="'when' not found"):
         btyd_summary(_tx(), AS_OF, TimeUnit.DAY, time_col="when")

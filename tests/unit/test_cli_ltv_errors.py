@@ -98,6 +98,10 @@ def test_bad_values_in_the_file_are_quoted_plainly(tmp_path: Path) -> None:
     assert code == 2
     assert "row 2, column 'amount': amount must be a number >= 0 (value: -3.0)" in " ".join(output.split())
     assert "np." not in output
+    path.write_text("customer_id,date,amount\n1,1997-01-01,5.0\n1,1997-02-01,inf\n")
+    code, output = _fit("--transactions", str(path), *COLUMNS)
+    assert code == 2
+    assert "row 2, column 'amount': amount must be a number >= 0 (value: inf)" in " ".join(output.split())
 
 
 def test_sep_and_no_header_belong_to_transactions_files(tmp_path: Path) -> None:

@@ -90,6 +90,22 @@ def test_customer_without_any_rhythm_falls_back_to_days_idle() -> None:
     assert "idle_without_rhythm" not in off.not_evaluated  # switched off, not missing input
 
 
+def test_never_buyers_prior_p_alive_is_not_a_rhythm() -> None:
+    # scoring gives a customer with no purchase BG/NBD's prior P(alive) = 1.0; that is not a measured rhythm,
+    # so the idle-without-rhythm rule still applies to them (but not to a buyer with the same P(alive))
+    frame = pd.DataFrame(
+        {
+            "idle_ratio": [np.nan, np.nan],
+            "p_alive": [1.0, 1.0],
+            "btyd_frequency": [np.nan, 0.0],
+            "days_since_last_event": [400.0, 400.0],
+        }
+    )
+    result = assign_risk_tiers(frame)
+    assert result.tier.tolist() == ["high", "none"]
+    assert [t["trigger"] for t in result.triggers[0]] == ["idle_without_rhythm"]
+
+
 def test_never_active_customer_is_idle_since_signup() -> None:
     result = assign_risk_tiers(_one(days_since_last_event=np.nan, tenure_days=200))
     assert result.tier[0] == "high"
