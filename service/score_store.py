@@ -31,7 +31,7 @@ import os
 import re
 import shutil
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
@@ -42,6 +42,7 @@ from service.prediction import SCORE_COLUMNS
 if TYPE_CHECKING:
     import duckdb
     import pandas as pd
+    import pyarrow as pa
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +84,18 @@ def _column_kind(name: str) -> str:
     if name in TEXT_COLUMNS:
         return "text"
     return "float"
+
+
+def _arrow_schema(columns: Iterable[str]) -> pa.Schema:
+    """The Parquet part schema, fixed by column kind rather than inferred from the rows.
+
+    Inference types every text column of an empty part (all its customers set aside as bad rows) as ``null``, and
+    DuckDB, which takes a multi-file read's schema from the first file, then cannot read the other parts.
+    """
+    import pyarrow as pa
+
+    types = {"json": pa.string(), "text": pa.string(), "timestamp": pa.timestamp("us"), "float": pa.float64()}
+    return pa.schema([(name, types[_column_kind(name)]) for name in columns])
 
 
 def _plain(value: Any) -> Any:
@@ -423,7 +436,8 @@ class ParquetScoreStore(ScoreStore):
         _write_atomic(self._part_path(run_id, part, ".bad.json"), json.dumps(bad).encode())
         final = self._part_path(run_id, part)
         tmp = final.with_name(f".{final.name}.tmp-{os.getpid()}")
-        table = pa.Table.from_pandas(to_storage(scored, run_id), preserve_index=False)
+        stored = to_storage(scored, run_id)
+        table = pa.Table.from_pandas(stored, schema=_arrow_schema(stored.columns), preserve_index=False)
         with _named_on_error(final, tmp):
             pq.write_table(table, tmp, compression="zstd")
             with tmp.open("rb") as fh:

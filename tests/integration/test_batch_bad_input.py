@@ -128,6 +128,36 @@ def test_bad_input_customers_are_set_aside_reported_and_the_rest_scored_as_on_cl
     assert (merged["risk_tier"] == merged["risk_tier_clean"]).all()
 
 
+def test_a_part_of_only_set_aside_customers_does_not_break_the_parquet_run(
+    world: World, models: ModelSet, tmp_path: Path
+) -> None:
+    # every customer of the first part is set aside, so part 0 has no scored row: its Parquet file must still have
+    # the store's column types (inferred from no rows they were 'null', and DuckDB could not read the other parts)
+    data = _copy(world, tmp_path / "bad.duckdb")
+    con = duckdb.connect(str(data))
+    try:
+        first = [
+            str(r[0])
+            for r in con.execute(
+                "SELECT customer_id FROM customers WHERE signup_at < $1 ORDER BY 1 LIMIT 5", [AS_OF.to_pydatetime()]
+            ).fetchall()
+        ]
+        con.execute(
+            "INSERT INTO nps_responses (customer_id, answered_at, score) "
+            "SELECT unnest($1::VARCHAR[]), TIMESTAMP '2020-01-01', 11",
+            [first],
+        )
+    finally:
+        con.close()
+    lenient = BatchScoringSettings(max_bad_row_fraction=0.5)
+    result = run_batch(str(data), AS_OF, str(tmp_path / "scores"), models=models, chunk_size=5, settings=lenient)
+    assert result.status == "complete"
+    assert result.bad_rows == len(first)
+    scores = open_score_store(tmp_path / "scores").read_scores()
+    assert len(scores) == result.n_customers - len(first)
+    assert set(scores["customer_id"]).isdisjoint(first)
+
+
 def test_too_many_bad_input_rows_fail_the_run_and_keep_the_previous_one_served(
     world: World, models: ModelSet, tmp_path: Path
 ) -> None:
