@@ -62,8 +62,7 @@ BREAKS = (
 
 def _break(path: Path) -> dict[str, str]:
     """Break one row of each of three customers (one rule each), and add a transaction of an unknown customer."""
-    con = duckdb.connect(str(path))
-    try:
+    with duckdb.connect(str(path)) as con:
         assert {t for t, *_ in BREAKS} <= _tables(con)
         bad: dict[str, str] = {}
         for table, assignment, offset, reason in BREAKS:
@@ -81,8 +80,6 @@ def _break(path: Path) -> dict[str, str]:
             + " FROM transactions LIMIT 1"
         )
         return bad
-    finally:
-        con.close()
 
 
 def _columns(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
@@ -134,21 +131,13 @@ def test_a_part_of_only_set_aside_customers_does_not_break_the_parquet_run(
     # every customer of the first part is set aside, so part 0 has no scored row: its Parquet file must still have
     # the store's column types (inferred from no rows they were 'null', and DuckDB could not read the other parts)
     data = _copy(world, tmp_path / "bad.duckdb")
-    con = duckdb.connect(str(data))
-    try:
-        first = [
-            str(r[0])
-            for r in con.execute(
-                "SELECT customer_id FROM customers WHERE signup_at < $1 ORDER BY 1 LIMIT 5", [AS_OF.to_pydatetime()]
-            ).fetchall()
-        ]
+    with duckdb.connect(str(data)) as con:
+        first = _ids_with(con, "customers", 5)  # the population's first ids: all of part 0 at chunk size 5
         con.execute(
             "INSERT INTO nps_responses (customer_id, answered_at, score) "
             "SELECT unnest($1::VARCHAR[]), TIMESTAMP '2020-01-01', 11",
             [first],
         )
-    finally:
-        con.close()
     lenient = BatchScoringSettings(max_bad_row_fraction=0.5)
     result = run_batch(str(data), AS_OF, str(tmp_path / "scores"), models=models, chunk_size=5, settings=lenient)
     assert result.status == "complete"
@@ -164,14 +153,11 @@ def test_too_many_bad_input_rows_fail_the_run_and_keep_the_previous_one_served(
     target = str(tmp_path / "scores")
     previous = run_batch(str(world.data), AS_OF, target, models=models, chunk_size=700)
     data = _copy(world, tmp_path / "bad.duckdb")
-    con = duckdb.connect(str(data))
-    try:
+    with duckdb.connect(str(data)) as con:
         victims = _ids_with(con, "transactions", 60)
         con.execute(
             "UPDATE transactions SET amount = -1 WHERE customer_id IN (SELECT unnest($1::VARCHAR[]))", [victims]
         )
-    finally:
-        con.close()
     with pytest.raises(ScoreRunError, match="bad rows exceed the threshold") as failure:
         run_batch(str(data), AS_OF, target, models=models, chunk_size=700, settings=BatchScoringSettings())
     message = str(failure.value)
@@ -192,11 +178,8 @@ def test_a_whole_column_problem_still_fails_before_any_run(world: World, models:
     from features.errors import DataContractError
 
     data = _copy(world, tmp_path / "bad.duckdb")
-    con = duckdb.connect(str(data))
-    try:
+    with duckdb.connect(str(data)) as con:
         con.execute("ALTER TABLE transactions RENAME COLUMN amount TO amount_eur")
-    finally:
-        con.close()
     target = tmp_path / "scores"
     with pytest.raises(DataContractError, match="missing required column 'amount'"):
         run_batch(str(data), AS_OF, str(target), models=models)
@@ -209,11 +192,8 @@ def test_a_model_the_data_cannot_feed_is_refused_naming_the_features(
     from features.errors import UserInputError
 
     data = _copy(world, tmp_path / "no_nps.duckdb")
-    con = duckdb.connect(str(data))
-    try:
+    with duckdb.connect(str(data)) as con:
         con.execute("DROP TABLE nps_responses")
-    finally:
-        con.close()
     if not any(n.startswith("nps_") for n in models.churn.spec.names):
         pytest.skip("the trained model uses no NPS feature")
     with pytest.raises(UserInputError, match=r"(?s)does not fit the features of this data.*missing feature 'nps_"):
