@@ -111,18 +111,18 @@ def _spend_after(con: duckdb.DuckDBPyConnection, contacts: pd.DataFrame, horizon
     import numpy as np
     import pandas as pd
 
-    pairs = pd.DataFrame(
-        {"i": np.arange(len(contacts)), "customer_id": contacts["customer_id"], "t0": contacts["contacted_at"]}
-    )
-    con.register("__contact_pairs", pairs)
-    try:
-        rows = con.execute(
-            f"SELECT p.i, coalesce(sum(t.amount), 0) FROM __contact_pairs p LEFT JOIN transactions t "
-            f"ON t.customer_id = p.customer_id AND t.occurred_at >= p.t0 "
-            f"AND t.occurred_at < p.t0 + INTERVAL {int(horizon_days)} DAY GROUP BY p.i"
-        ).fetchall()
-    finally:
-        con.unregister("__contact_pairs")
+    params = {
+        "i": list(range(len(contacts))),
+        "ids": contacts["customer_id"].astype(str).tolist(),
+        "t0": [pd.Timestamp(t).to_pydatetime() for t in contacts["contacted_at"]],
+    }
+    rows = con.execute(
+        "SELECT p.i, coalesce(sum(t.amount), 0) FROM (SELECT unnest($i::BIGINT[]) AS i, "
+        "unnest($ids::VARCHAR[]) AS customer_id, unnest($t0::TIMESTAMP[]) AS t0) p LEFT JOIN transactions t "
+        "ON t.customer_id = p.customer_id AND t.occurred_at >= p.t0 "
+        f"AND t.occurred_at < p.t0 + INTERVAL {int(horizon_days)} DAY GROUP BY p.i",
+        params,
+    ).fetchall()
     spend = np.zeros(len(contacts))
     for i, amount in rows:
         spend[int(i)] = float(amount)
@@ -135,7 +135,7 @@ def customer_attributes(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
 
     names = [
         r[0]
-        for r in con.execute("SELECT column_name, data_type FROM (DESCRIBE customers)").fetchall()
+        for r in con.execute("SELECT column_name FROM (DESCRIBE customers)").fetchall()
         if str(r[0]).startswith("attr_")
     ]
     if not names:

@@ -205,32 +205,35 @@ def churned_after(
     _, end = data_time_range(con)
     h = settings.horizon_days
     times = pd.to_datetime(pairs[time_column]).astype("datetime64[us]")
-    frame = pd.DataFrame({"i": np.arange(len(pairs)), "customer_id": pairs["customer_id"].astype(str), "t0": times})
-    con.register("__label_pairs", frame)
-    try:
-        if settings.churn_definition == "contractual":
-            if "subscriptions" not in columns:
-                raise UserInputError(
-                    "churn_definition 'contractual' needs a subscriptions table; the data has none "
-                    "(use churn_definition non_contractual)"
-                )
-            sql = f"""
-                SELECT p.i, bool_or(s.started_at < p.t0 + INTERVAL {h} DAY
-                                    AND (s.ended_at IS NULL OR s.ended_at >= p.t0 + INTERVAL {h} DAY)) AS kept
-                FROM __label_pairs p LEFT JOIN subscriptions s ON s.customer_id = p.customer_id
-                GROUP BY p.i
-            """
-        else:
-            sql = f"""
-                WITH activity AS ({_activity_sql(columns)})
-                SELECT p.i, count(a.ts) > 0 AS kept
-                FROM __label_pairs p LEFT JOIN activity a
-                  ON a.customer_id = p.customer_id AND a.ts >= p.t0 AND a.ts < p.t0 + INTERVAL {h} DAY
-                GROUP BY p.i
-            """
-        rows = con.execute(sql).fetchall()
-    finally:
-        con.unregister("__label_pairs")
+    params = {
+        "i": list(range(len(pairs))),
+        "ids": pairs["customer_id"].astype(str).tolist(),
+        "t0": [t.to_pydatetime() for t in times],
+    }
+    pairs_sql = (
+        "SELECT unnest($i::BIGINT[]) AS i, unnest($ids::VARCHAR[]) AS customer_id, unnest($t0::TIMESTAMP[]) AS t0"
+    )
+    if settings.churn_definition == "contractual":
+        if "subscriptions" not in columns:
+            raise UserInputError(
+                "churn_definition 'contractual' needs a subscriptions table; the data has none "
+                "(use churn_definition non_contractual)"
+            )
+        sql = f"""
+            SELECT p.i, bool_or(s.started_at < p.t0 + INTERVAL {h} DAY
+                                AND (s.ended_at IS NULL OR s.ended_at >= p.t0 + INTERVAL {h} DAY)) AS kept
+            FROM ({pairs_sql}) p LEFT JOIN subscriptions s ON s.customer_id = p.customer_id
+            GROUP BY p.i
+        """
+    else:
+        sql = f"""
+            WITH activity AS ({_activity_sql(columns)})
+            SELECT p.i, count(a.ts) > 0 AS kept
+            FROM ({pairs_sql}) p LEFT JOIN activity a
+              ON a.customer_id = p.customer_id AND a.ts >= p.t0 AND a.ts < p.t0 + INTERVAL {h} DAY
+            GROUP BY p.i
+        """
+    rows = con.execute(sql, params).fetchall()
     out = np.ones(len(pairs))
     for i, kept in rows:
         out[int(i)] = 0.0 if kept else 1.0

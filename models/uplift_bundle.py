@@ -129,6 +129,27 @@ class UpliftBundle:
 
         return pd.DataFrame(self.effects_from_matrix(self.matrix(frame)), index=frame.index)
 
+    @property
+    def costs(self) -> dict[str, float]:
+        return {a: m.cost for a, m in self.actions.items()}
+
+    def decide(self, frame: pd.DataFrame, ltv: NDArray[np.float64], *, no_action: str = "no_action") -> pd.DataFrame:
+        """``score`` plus best_action, expected_uplift, incremental_value and action_cost
+        (``models.retention_decision.decide`` with this bundle's costs)."""
+        import pandas as pd
+
+        from models.retention_decision import decide
+
+        effects = self.effects_from_matrix(self.matrix(frame))
+        decisions = decide(
+            {a: effects[uplift_column(a)] for a in self.actions},
+            {a: effects[spend_uplift_column(a)] for a in self.actions if spend_uplift_column(a) in effects},
+            ltv,
+            self.costs,
+            no_action=no_action,
+        )
+        return pd.concat([pd.DataFrame(effects, index=frame.index), decisions.frame(frame.index)], axis=1)
+
     # -- files ----------------------------------------------------------------------------------------------
     def save(self, path: str | Path) -> Path:
         """Write the bundle into ``path`` (created if needed) and return it."""

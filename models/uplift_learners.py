@@ -167,7 +167,7 @@ def fit_effect_model(
     with warnings.catch_warnings():
         # EconML warns that NaNs in X could break identification; here NaN means "never" and the assignment is
         # random, so the warning does not apply (LightGBM handles the missing values)
-        warnings.filterwarnings("ignore", message="Input contains NaN", category=UserWarning)
+        warnings.filterwarnings("ignore", message="(Input|X) contains NaN", category=UserWarning)
         warnings.filterwarnings("ignore", message="Not all column names are strings", category=UserWarning)
         _, boosters = fit_estimator(
             learner, X, T, y, outcome_objective=outcome_objective, categorical=categorical, seed=seed, params=params
