@@ -164,14 +164,9 @@ def fit_effect_model(
     X = np.asarray(matrix, dtype=np.float64)
     T = treated.astype(np.int64)
     propensity = n_treated / (n_treated + n_control)
-    with warnings.catch_warnings():
-        # EconML warns that NaNs in X could break identification; here NaN means "never" and the assignment is
-        # random, so the warning does not apply (LightGBM handles the missing values)
-        warnings.filterwarnings("ignore", message="(Input|X) contains NaN", category=UserWarning)
-        warnings.filterwarnings("ignore", message="Not all column names are strings", category=UserWarning)
-        _, boosters = fit_estimator(
-            learner, X, T, y, outcome_objective=outcome_objective, categorical=categorical, seed=seed, params=params
-        )
+    _, boosters = fit_estimator(
+        learner, X, T, y, outcome_objective=outcome_objective, categorical=categorical, seed=seed, params=params
+    )
     # LightGBM names columns Column_0..; the bundle's feature order is the contract, so name them
     for booster in boosters.values():
         if booster.num_feature() != len(feature_names):
@@ -196,6 +191,23 @@ def fit_estimator(
     params: Mapping[str, Any],
 ) -> tuple[Any, dict[str, lgb.Booster]]:
     """The fitted EconML estimator and the boosters its effect needs (the test compares the two)."""
+    with warnings.catch_warnings():
+        # EconML warns that NaNs in X could break identification; here NaN means "never" and the assignment is
+        # random, so the warning does not apply (LightGBM handles the missing values)
+        warnings.filterwarnings("ignore", message="(Input|X) contains NaN", category=UserWarning)
+        return _fit_estimator(learner, X, T, y, outcome_objective, categorical, seed, params)
+
+
+def _fit_estimator(  # noqa: PLR0917 - the keyword-only public twin above names them
+    learner: LearnerName,
+    X: NDArray[np.float64],
+    T: NDArray[np.int64],
+    y: NDArray[np.float64],
+    outcome_objective: str,
+    categorical: Sequence[int],
+    seed: int,
+    params: Mapping[str, Any],
+) -> tuple[Any, dict[str, lgb.Booster]]:
     from sklearn.dummy import DummyClassifier
 
     outcome_model = _regressor(outcome_objective, categorical, seed, params)

@@ -35,19 +35,26 @@ CURVE_POINTS = 101
 def qini_curve(
     outcome: NDArray[np.float64], treated: NDArray[np.bool_], score: NDArray[np.float64]
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    """(fraction targeted, Q(k) / N) for k = 0..N; ties in the score keep the input order (stable sort)."""
+    """(fraction targeted, Q(k) / N), from k = 0 to N, at the end of every group of tied scores.
+
+    Contacts with equal scores cannot be told apart, so the curve only has points where the score changes and is
+    linear in between (the expected curve over random orders within a tie), as ROC curves treat ties.
+    """
     y = np.asarray(outcome, dtype=np.float64)
     t = np.asarray(treated, dtype=bool)
-    order = np.argsort(-np.asarray(score, dtype=np.float64), kind="stable")
-    y, t = y[order], t[order]
-    n_t = np.cumsum(t)
-    n_c = np.cumsum(~t)
-    y_t = np.cumsum(np.where(t, y, 0.0))
-    y_c = np.cumsum(np.where(t, 0.0, y))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        q = y_t - np.where(n_c > 0, y_c * n_t / np.maximum(n_c, 1), 0.0)
+    s = np.asarray(score, dtype=np.float64)
+    order = np.argsort(-s, kind="stable")
+    y, t, s = y[order], t[order], s[order]
     n = y.size
-    return np.arange(n + 1) / max(n, 1), np.concatenate([[0.0], q]) / max(n, 1)
+    if n == 0:
+        return np.zeros(1), np.zeros(1)
+    ends = np.flatnonzero(np.concatenate([s[1:] != s[:-1], [True]]))
+    n_t = np.cumsum(t)[ends]
+    n_c = np.cumsum(~t)[ends]
+    y_t = np.cumsum(np.where(t, y, 0.0))[ends]
+    y_c = np.cumsum(np.where(t, 0.0, y))[ends]
+    q = y_t - np.where(n_c > 0, y_c * n_t / np.maximum(n_c, 1), 0.0)
+    return np.concatenate([[0.0], (ends + 1) / n]), np.concatenate([[0.0], q]) / n
 
 
 def qini_coefficient(outcome: NDArray[np.float64], treated: NDArray[np.bool_], score: NDArray[np.float64]) -> float:
@@ -127,8 +134,9 @@ def _label(fraction: float) -> str:
 def _resamples(treated: NDArray[np.bool_], n_boot: int, seed: int) -> list[NDArray[np.int64]]:
     rng = np.random.default_rng(seed)
     t_idx, c_idx = np.flatnonzero(treated), np.flatnonzero(~treated)
+    # shuffled, so the order of tied scores carries no trace of the arm
     return [
-        np.concatenate([rng.choice(t_idx, t_idx.size), rng.choice(c_idx, c_idx.size)]).astype(np.int64)
+        rng.permutation(np.concatenate([rng.choice(t_idx, t_idx.size), rng.choice(c_idx, c_idx.size)])).astype(np.int64)
         for _ in range(n_boot)
     ]
 
