@@ -61,8 +61,10 @@ def test_bundle_round_trip_and_sleeping_dogs(uplift_world: dict[str, object]) ->
     result = uplift_world["result"]
     bundle = UpliftBundle.load(result.bundle_dir)  # type: ignore[attr-defined]
     meta = bundle.metadata
-    assert meta["contacts"]["campaign_without_control"] > 0 and meta["contacts"]["not_observable_yet"] > 0
-    assert meta["campaigns"]["test"] and set(meta["campaigns"]["test"]).isdisjoint(meta["campaigns"]["train"])
+    assert meta["contacts"]["campaign_without_control"] > 0
+    assert meta["contacts"]["not_observable_yet"] > 0
+    assert meta["campaigns"]["test"]
+    assert set(meta["campaigns"]["test"]).isdisjoint(meta["campaigns"]["train"])
     assert json.loads((result.bundle_dir / "holdout.json").read_text())["contacts"]  # type: ignore[attr-defined]
     assert not list(Path(result.bundle_dir).rglob("*.pkl"))  # type: ignore[attr-defined]
     con = open_source(uplift_world["data"]).connect()  # type: ignore[arg-type]
@@ -90,7 +92,8 @@ def test_promotion_gate_and_score_command(uplift_world: dict[str, object], tmp_p
     try:
         first = runner.invoke(app, ["uplift", "promote"])
         assert first.exit_code == 0, first.output
-        assert "promoted to champion" in first.output and "no champion yet" in first.output
+        assert "promoted to champion" in first.output
+        assert "no champion yet" in first.output
         out = tmp_path / "uplift.parquet"
         scored = runner.invoke(
             app, ["uplift", "score", "--data", str(uplift_world["data"]), "--as-of", "2025-06-01", "--output", str(out)]
@@ -103,7 +106,9 @@ def test_promotion_gate_and_score_command(uplift_world: dict[str, object], tmp_p
         bad = runner.invoke(
             app, ["uplift", "score", "--data", str(uplift_world["data"]), "--as-of", "soon", "--output", str(out)]
         )
-        assert bad.exit_code == 2 and "--as-of" in bad.output and "Traceback" not in bad.output
+        assert bad.exit_code == 2
+        assert "--as-of" in bad.output
+        assert "Traceback" not in bad.output
         assert pd.read_parquet(out).equals(frame)  # the failed run left the previous file alone
     finally:
         for k, v in old.items():

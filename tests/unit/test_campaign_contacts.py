@@ -90,10 +90,13 @@ def test_outcomes_use_the_churn_label_and_horizon_spend(tmp_path: Path) -> None:
     by = out.set_index(["campaign_id", "customer_id"])
     # c1 active 2024-03-05/-10/-20 after the 2024-03-01 contact; c2 next seen 2024-04-01 (31 days: churned);
     # c3 next seen in June: churned; k2 (2024-05-20) ends 2024-06-19 <= last activity 2024-06-01? no: unobservable
-    assert by.loc[("k1", "c1"), "retained"] == 1.0 and by.loc[("k1", "c1"), "spend"] == 25.0
-    assert by.loc[("k1", "c2"), "retained"] == 0.0 and by.loc[("k1", "c2"), "spend"] == 0.0
+    assert by.loc[("k1", "c1"), "retained"] == 1.0
+    assert by.loc[("k1", "c1"), "spend"] == 25.0
+    assert by.loc[("k1", "c2"), "retained"] == 0.0
+    assert by.loc[("k1", "c2"), "spend"] == 0.0
     assert by.loc[("k1", "c3"), "retained"] == 0.0
-    assert not by.loc[("k2", "c1"), "observable"] and np.isnan(by.loc[("k2", "c1"), "retained"])
+    assert not by.loc[("k2", "c1"), "observable"]
+    assert np.isnan(by.loc[("k2", "c1"), "retained"])
     assert len(out) == 4  # nothing dropped
     assert np.isnan(out.loc[out["arm"] == "control", "cost"]).any()
 
@@ -122,7 +125,7 @@ def test_contact_before_signup_is_refused(tmp_path: Path) -> None:
     con = open_source(
         _write(tmp_path, CONTACTS_HEADER + "c3,k1,2023-12-01,control,0\n"), extracted_at="2025-01-01"
     ).connect()
-    with pytest.raises(UserInputError, match="before the customer signed up, e.g. customer 'c3'"):
+    with pytest.raises(UserInputError, match=r"before the customer signed up, e\.g\. customer 'c3'"):
         contact_features(con, read_contacts(con), FeatureSettings())
 
 
@@ -139,4 +142,5 @@ def test_contacts_load_from_parquet_and_duckdb(tmp_path: Path, target: str) -> N
     out = write_dataset(frames, tmp_path / target)
     con = open_source(out, extracted_at="2025-01-01").connect()
     contacts = read_contacts(con)
-    assert contacts["arm"].tolist().count("control") == 2 and contacts["cost"].isna().sum() == 1
+    assert contacts["arm"].tolist().count("control") == 2
+    assert contacts["cost"].isna().sum() == 1

@@ -47,7 +47,8 @@ def test_allocate_budget_ranks_and_accumulates() -> None:
     )
     out = allocate_budget(frame, 5.0)
     assert out["customer_id"].tolist() == ["a", "b"]
-    assert out["rank"].tolist() == [1, 2] and out["cumulative_cost"].tolist() == [1.0, 5.0]
+    assert out["rank"].tolist() == [1, 2]
+    assert out["cumulative_cost"].tolist() == [1.0, 5.0]
 
 
 def test_spend_run_rate() -> None:

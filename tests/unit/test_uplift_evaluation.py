@@ -34,10 +34,14 @@ def test_ranking_by_true_effect_beats_random_and_intervals_cover() -> None:
     model, rand = ev.strategies["model"], ev.strategies["random"]
     assert model.qini_coefficient > 0.02 > abs(rand.qini_coefficient)
     assert model.qini_interval[0] <= model.qini_coefficient <= model.qini_interval[1]
-    assert rand.difference_to_model is not None and rand.difference_to_model[1] > 0  # model better, CI above 0
-    assert model.uplift_at["10pct"] > 0.2 and set(model.uplift_at) == {"10pct", "20pct", "30pct"}
+    assert rand.difference_to_model is not None
+    assert rand.difference_to_model[1] > 0
+    assert model.uplift_at["10pct"] > 0.2
+    assert set(model.uplift_at) == {"10pct", "20pct", "30pct"}
     assert ev.average_effect == pytest.approx(y[t].mean() - y[~t].mean())
-    assert model.curve_x[0] == 0.0 and model.curve_x[-1] == 1.0 and len(model.curve_x) == 4  # 3 tie groups
+    assert model.curve_x[0] == 0.0
+    assert model.curve_x[-1] == 1.0
+    assert len(model.curve_x) == 4
 
 
 def test_evaluation_refuses_one_arm_and_unknown_outcomes() -> None:
