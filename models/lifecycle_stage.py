@@ -11,7 +11,8 @@ churned -> returned -> active -> loyal). Signals (names from ARCHITECTURE.md; th
 PolicySettings):
 
 * dormant      idle days >= stage_dormant_days (idle days = days_since_last_event, or tenure when
-               the customer never had an event);
+               the customer never had an event), or lost: already gone by their own rhythm
+               (``models.lost_customers``: the lapse rule of features/lapse.py, or P(alive) with an LTV model);
 * reactivated  days_since_reactivation <= stage_reactivated_days and not dormant again;
 * habit        active_days_30d >= stage_habit_active_days and not dormant;
 * aha          aha_reached (falls back to ``habit`` when the column is absent);
@@ -39,6 +40,8 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from features.lapse import LapseRule
+from models.lost_customers import lost_customers
 from models.policy_frame import BoolArray, FloatArray, PolicyInputs, as_inputs, first_match, numeric_column
 from models.policy_settings import PolicySettings, default_policy_settings
 
@@ -79,16 +82,16 @@ def _flag(values: FloatArray | None, n: int, threshold: float, *, at_least: bool
 
 
 def assign_lifecycle_stages(
-    frame: pd.DataFrame | PolicyInputs, settings: PolicySettings | None = None
+    frame: pd.DataFrame | PolicyInputs, settings: PolicySettings | None = None, lapse_rule: LapseRule | None = None
 ) -> LifecycleStages:
     """B2C and B2B stage for every row of ``frame`` (rules in the module docstring)."""
     frame = as_inputs(frame)
     settings = settings or default_policy_settings()
     with np.errstate(invalid="ignore"):
-        return _stages(frame, settings)
+        return _stages(frame, settings, lapse_rule)
 
 
-def _stages(frame: PolicyInputs, settings: PolicySettings) -> LifecycleStages:
+def _stages(frame: PolicyInputs, settings: PolicySettings, lapse_rule: LapseRule | None) -> LifecycleStages:
     n = len(frame)
     skipped: list[str] = []
 
@@ -99,7 +102,10 @@ def _stages(frame: PolicyInputs, settings: PolicySettings) -> LifecycleStages:
         idle = None
     else:
         idle = np.where(np.isnan(since_event), tenure, since_event) if tenure is not None else since_event
-    dormant = _flag(idle, n, settings.stage_dormant_days)
+    # lost by their own rhythm (models.lost_customers) is dormant whatever the fixed dormant_days say
+    lost = lost_customers(frame, settings, lapse_rule)
+    skipped += list(lost.not_evaluated)
+    dormant = _flag(idle, n, settings.stage_dormant_days) | lost.lost
 
     since_reactivation = numeric_column(frame, "days_since_reactivation")
     if since_reactivation is None:

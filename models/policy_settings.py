@@ -67,6 +67,18 @@ class PolicySettings(BaseSettings):
     action_medium_text: str = "Account manager calls back and agrees a tailored plan to reach the Aha moment again."
     action_high_key: str = "time_limited_offer"
     action_high_text: str = "Make a time-limited offer (e.g. a free upgrade) to win the customer back."
+    # --- lost customers: already gone by their own rhythm (features/lapse.py), not at risk ---
+    lost_p_alive_below: float | None = Field(
+        0.05,
+        ge=0.0,
+        le=1.0,
+        description="With an LTV model: a buyer whose P(alive) is below this is lost too (None: the lapse rule only).",
+    )
+    action_lost_key: str = "win_back_campaign"
+    action_lost_text: str = (
+        "Win-back: the customer has already left by their own rhythm; give them a reason to return, "
+        "not a retention offer."
+    )
 
     # --- health score (DOMAIN.md section 4) ---
     weight_activity: float = Field(0.40, ge=0.0, le=1.0, description="Weight of activity frequency.")
