@@ -76,13 +76,6 @@ def apply_policy(frame: pd.DataFrame, settings: PolicySettings | None = None) ->
     flags = np.column_stack([health.neutral[c] for c in names]) if n else np.zeros((0, len(names)), dtype=bool)
     neutral_code = (flags @ (1 << np.arange(len(names)))).astype(np.int8)
     neutral_labels = [",".join(names[j] for j in range(len(names)) if code >> j & 1) for code in range(1 << len(names))]
-    actions = [settings.action_none_key, settings.action_low_key, settings.action_medium_key, settings.action_high_key]
-    texts = [
-        settings.action_none_text,
-        settings.action_low_text,
-        settings.action_medium_text,
-        settings.action_high_text,
-    ]
 
     def labelled(codes: npt.NDArray[np.int8], labels: list[str] | tuple[str, ...]) -> pd.Series:
         # object dtype on purpose: pandas would otherwise copy every label into an Arrow string
@@ -93,8 +86,9 @@ def apply_policy(frame: pd.DataFrame, settings: PolicySettings | None = None) ->
         {
             "risk_tier": labelled(tiers.level, TIERS),
             "triggers": pd.Series(tiers.triggers, dtype=object, index=frame.index) if n else [],
-            "action_key": labelled(tiers.level, actions),
-            "action_text": labelled(tiers.level, texts),
+            # from the tiers, not the level: a lost customer (tier none) gets the win-back action
+            "action_key": pd.Series(tiers.action_key, dtype=object, index=frame.index),
+            "action_text": pd.Series(tiers.action_text, dtype=object, index=frame.index),
             "health_score": health.score,
             "health_activity": health.components["activity"],
             "health_penetration": health.components["penetration"],
