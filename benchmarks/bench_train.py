@@ -96,8 +96,8 @@ def main() -> None:
 
     prefer_passive_openmp()  # before LightGBM/scikit-learn load OpenMP, as `churnltv train` does
 
+    from churnltv.generator import generate, truth_path_for
     from features.dataset_writer import write_dataset
-    from features.demo_generator import generate, truth_path_for
     from features.labels import default_cutoffs
     from features.settings import FeatureSettings
     from features.sources import open_source

@@ -80,12 +80,13 @@ def _root(
 
 
 def _register_all() -> None:
-    from churnltv import demo, report_command
+    from churnltv import demo, generate_command, report_command
     from features import cli as features_cli
     from service import cli as service_cli
     from training import cli as training_cli
 
     features_cli.register(app)
+    generate_command.register(app)
     training_cli.register(app)
     service_cli.register(app)
     report_command.register(app)

@@ -43,9 +43,9 @@ def run_demo(  # noqa: PLR0915 - a straight-line script reads best as one functi
     """Run every step; returns the numbers printed in the summary (tests read them)."""
     import pandas as pd
 
+    from churnltv.generator import generate, truth_path_for
     from churnltv.report_command import make_report
     from features.dataset_writer import write_dataset
-    from features.demo_generator import generate, truth_path_for
     from features.settings import FeatureSettings
     from features.sources import open_source
     from models.ltv_settings import LtvSettings

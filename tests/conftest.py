@@ -87,9 +87,9 @@ def build_trained_world(base_tmp: Path) -> TrainedWorld:
 
     import pandas as pd
 
+    from churnltv.generator import generate, truth_path_for
     from churnltv.report_command import make_report
     from features.dataset_writer import write_dataset
-    from features.demo_generator import generate, truth_path_for
     from features.settings import FeatureSettings
     from features.sources import open_source
     from models.ltv_settings import LtvSettings

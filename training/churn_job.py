@@ -380,7 +380,7 @@ def compare_on_holdout(
     oracle_eval: Evaluation | None = None
     truth_file = _truth_path(source_url)
     if truth_file is not None and truth_file.is_file():
-        from features.demo_generator import oracle_churn_probability
+        from churnltv.generator import oracle_churn_probability
 
         truth = pd.read_parquet(truth_file)
         ids = split.test["customer_id"].astype(str).tolist()
@@ -420,7 +420,7 @@ def _truth_path(source_url: str) -> Path | None:
     parts = urlsplit(source_url)
     if parts.scheme not in ("", "file") and len(parts.scheme) != 1:
         return None
-    from features.demo_generator import truth_path_for
+    from churnltv.generator import truth_path_for
 
     return truth_path_for(Path(source_url))
 

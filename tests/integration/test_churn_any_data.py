@@ -19,8 +19,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from churnltv.generator import GeneratedBase, generate, truth_path_for
 from features.dataset_writer import write_dataset
-from features.demo_generator import GeneratedBase, generate, truth_path_for
 from features.settings import FeatureSettings
 from features.sources import open_source
 from models.churn_bundle import ChurnBundle

@@ -13,8 +13,8 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from churnltv.generator import generate, truth_path_for
 from features.dataset_writer import write_dataset
-from features.demo_generator import generate, truth_path_for
 from features.errors import UserInputError
 from features.settings import FeatureSettings
 from features.sources import open_source

@@ -11,9 +11,7 @@ from sklearn.metrics import roc_auc_score
 from typer.testing import CliRunner
 
 from churnltv.cli import app
-from features.contract import TABLES, ColumnType
-from features.dataset_writer import write_dataset
-from features.demo_generator import (
+from churnltv.generator import (
     CORE_EVENT_TYPE,
     MODULES,
     GeneratedBase,
@@ -21,6 +19,8 @@ from features.demo_generator import (
     oracle_churn_probability,
     truth_path_for,
 )
+from features.contract import TABLES, ColumnType
+from features.dataset_writer import write_dataset
 from features.errors import UserInputError
 from features.sources import open_source
 

@@ -54,9 +54,9 @@ def register(app: typer.Typer) -> None:
         from rich.console import Console
         from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+        from churnltv.generator import generate as generate_base
+        from churnltv.generator import truth_path_for
         from features.dataset_writer import FORMATS, DatasetFormat, write_dataset, write_frame_parquet
-        from features.demo_generator import generate as generate_base
-        from features.demo_generator import truth_path_for
         from features.errors import UserInputError
 
         if customers < 1:
