@@ -30,10 +30,11 @@ def _loop_generator(n_customers: int, seed: int) -> int:
     import numpy as np
     import pandas as pd
 
-    from churnltv.generator import DECLINE_ACTIVITY_DROP, HISTORY_DAYS, MODULES, _draw_customers
+    from churnltv.generator import DECLINE_ACTIVITY_DROP, HISTORY_DAYS, MODULES
+    from churnltv.generator.customers import draw_customers
 
     rng = np.random.default_rng(seed)
-    cu = _draw_customers(rng, n_customers, 0)
+    cu = draw_customers(rng, n_customers, 0)
     rows: list[dict[str, object]] = []
     origin = pd.Timestamp("2024-06-30")
     for i in range(n_customers):
