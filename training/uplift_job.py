@@ -355,7 +355,8 @@ def train_uplift(
     from features.sources import open_source
     from models.churn_bundle import library_versions
     from models.uplift_bundle import ActionModels, UpliftBundle
-    from training.churn_job import public_url, step
+    from features.source_url import public_url
+    from training.churn_job import step
 
     timings: dict[str, float] = {}
     job_start = time.perf_counter()

@@ -1,6 +1,6 @@
 """The real server: train (shared world), start uvicorn on a free port, call every endpoint with a real HTTP client.
 
-The server runs the way `churnltv serve` runs it: uvicorn in factory mode on ``service.app:create_app``.
+The server runs the way `churnltv serve` runs it: uvicorn in factory mode on ``service.api.app:create_app``.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ def _free_port() -> int:
 
 
 MAX_BODY_BYTES = 200_000  # small, so the 413 tests need no huge bodies
-SERVER_CMD = [sys.executable, "-m", "uvicorn", "--factory", "service.app:create_app", "--host", "127.0.0.1"]
+SERVER_CMD = [sys.executable, "-m", "uvicorn", "--factory", "service.api.app:create_app", "--host", "127.0.0.1"]
 
 
 def start_server(world: TrainedWorld, extra_env: dict[str, str] | None = None) -> tuple[str, subprocess.Popen[bytes]]:

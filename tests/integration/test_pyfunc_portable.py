@@ -191,8 +191,8 @@ def test_churn_pyfunc_loads_and_predicts_without_the_checkout(tmp_path: Path) ->
 
 
 def test_ltv_wrapper_logged_through_the_shared_helper_loads_too(tmp_path: Path) -> None:
+    from churnltv.generator import generate
     from features.dataset_writer import write_dataset
-    from features.demo_generator import generate
     from models.customer_value import LtvPredictor
     from models.ltv_settings import LtvSettings
     from training.ltv_job import train_ltv
@@ -228,7 +228,7 @@ def test_import_closure_follows_lazy_imports_and_skips_type_checking(tmp_path: P
         "import mlflow\n"
         "if TYPE_CHECKING:\n"
         "    import matplotlib\n"
-        "    from service.app import create_app\n"
+        "    from service.api.app import create_app\n"
         "def load():\n"
         "    from models.churn_bundle import ChurnBundle\n"
         "    return ChurnBundle\n"
