@@ -352,10 +352,10 @@ def train_uplift(
     import pandas as pd
 
     from features.labels import data_time_range
+    from features.source_url import public_url
     from features.sources import open_source
     from models.churn_bundle import library_versions
     from models.uplift_bundle import ActionModels, UpliftBundle
-    from features.source_url import public_url
     from training.churn_job import step
 
     timings: dict[str, float] = {}
