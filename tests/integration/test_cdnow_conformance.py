@@ -70,7 +70,7 @@ def test_summary_equals_the_papers_published_summary(summary: pd.DataFrame) -> N
 
 
 def test_weekly_binning_would_not_reproduce_the_paper(cdnow_transactions: pd.DataFrame) -> None:
-    """DOMAIN.md section 10: counting purchase weeks instead of days gives r ~ 0.28, alpha ~ 6.6 (not 0.243)."""
+    """docs/DOMAIN.md section 10: counting purchase weeks instead of days gives r ~ 0.28, alpha ~ 6.6 (not 0.243)."""
     from lifetimes.utils import summary_data_from_transaction_data
 
     binned = summary_data_from_transaction_data(

@@ -8,12 +8,11 @@ from collections.abc import Iterator
 import pandas as pd
 import psycopg
 import pytest
+from support.postgres import PG, write_contract_tables
 
 from features.errors import DataContractError, UserInputError
-from features.postgres_io import write_contract_tables
 from features.sources import open_source
 
-PG = "postgresql://postgres@127.0.0.1:5432/test"
 pytestmark = pytest.mark.postgres
 
 

@@ -1,10 +1,10 @@
-"""The "3+ core modules" threshold (DOMAIN.md section 4) is a setting, in the features and the B2B roll-up."""
+"""The "3+ core modules" threshold (docs/DOMAIN.md section 4) is a setting, in the features and the B2B roll-up."""
 
 from __future__ import annotations
 
 import pandas as pd
 import pytest
-from test_point_in_time import CUSTOMERS, CUTOFF, contract_con, event, row
+from support.contract_rows import CUSTOMERS, CUTOFF, contract_con, event, row
 
 from features.errors import UserInputError
 from features.point_in_time import build_features
