@@ -196,7 +196,12 @@ class BetaGeoBetaBinomModel(CountModel):
             / (alpha + beta)
             * delta
             / (gamma - 1.0)
-            * (1.0 - np.exp(gammaln(gamma + delta) - gammaln(gamma + delta + n) + gammaln(1 + delta + n) - gammaln(1 + delta)))
+            * (
+                1.0
+                - np.exp(
+                    gammaln(gamma + delta) - gammaln(gamma + delta + n) + gammaln(1 + delta + n) - gammaln(1 + delta)
+                )
+            )
         )
         return result
 

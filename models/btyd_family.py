@@ -60,7 +60,7 @@ class FittedCountModel:
 
     @property
     def degraded(self) -> bool:
-        return self.model.NAME != self.requested
+        return self.requested != self.model.NAME
 
 
 def count_model_from_dict(data: dict[str, Any]) -> CountModel:
@@ -85,7 +85,7 @@ def _boundary_reason(model: CountModel, max_T: float) -> str | None:
     return None
 
 
-def fit_count_model(  # noqa: PLR0913 - the summary plus its optional extras
+def fit_count_model(
     name: str,
     frequency: Any,
     recency: Any,

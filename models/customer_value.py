@@ -35,7 +35,6 @@ from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
-import pandas as pd
 from scipy.special import expit, hyp2f1
 from scipy.stats import norm
 
@@ -43,8 +42,8 @@ from features.errors import UserInputError
 from features.time_units import MonthConvention, TimeUnit
 from features.value_repr import shown
 from models.bgnbd import BetaGeoModel, bgnbd_no_purchase
-from models.count_model import CountModel
 from models.btyd_inputs import FloatArray, as_float_array, check_summary, summary_row_is_valid, unique_pairs
+from models.count_model import CountModel
 from models.gamma_gamma import GammaGammaModel
 from models.ltv_settings import LtvSettings
 from models.parameter_draws import ParameterDraws
@@ -451,7 +450,7 @@ def _discounted_sum(EY: FloatArray, weights: FloatArray) -> FloatArray:
     return result
 
 
-def count_model_value(  # noqa: PLR0913, PLR0917 - the summary, the models and the grid
+def count_model_value(  # noqa: PLR0917 - the summary, the models and the grid
     model: CountModel,
     spend: FloatArray,
     spend_gradient: FloatArray | None,
@@ -477,7 +476,9 @@ def count_model_value(  # noqa: PLR0913, PLR0917 - the summary, the models and t
     with np.errstate(divide="ignore", invalid="ignore"):
         for j in range(len(values)):
             up = _discounted_sum(model.with_values(shifted[2 * j]).expected_purchases_at(steps, x, t_x, T), weights)
-            down = _discounted_sum(model.with_values(shifted[2 * j + 1]).expected_purchases_at(steps, x, t_x, T), weights)
+            down = _discounted_sum(
+                model.with_values(shifted[2 * j + 1]).expected_purchases_at(steps, x, t_x, T), weights
+            )
             grads.append((np.log(np.abs(up)) - np.log(np.abs(down))) / (2.0 * _DELTA_STEP))
     grad = np.column_stack(grads)
     if spend_gradient is not None:
@@ -485,7 +486,7 @@ def count_model_value(  # noqa: PLR0913, PLR0917 - the summary, the models and t
     return value, _log_sd(grad, log_cov)
 
 
-def predictive_value(  # noqa: PLR0913, PLR0917 - the summary, the models and the horizon
+def predictive_value(  # noqa: PLR0917 - the summary, the models and the horizon
     model: CountModel,
     gg: GammaGammaModel | None,
     unit_value: float | None,
@@ -521,7 +522,7 @@ def spend_factor(
     return _spend_terms(np.array([*gg.params_.values()]), x, m, gradient=gradient)
 
 
-def expected_value_log_sd(  # noqa: PLR0913, PLR0917 - the summary, the models and the horizon
+def expected_value_log_sd(  # noqa: PLR0917 - the summary, the models and the horizon
     model: CountModel,
     gg: GammaGammaModel | None,
     unit_value: float | None,
@@ -705,7 +706,7 @@ class LtvPredictor:
             out["_log_sd"][sl] = sd
         return out
 
-    def predict_one(  # noqa: PLR0917 - the summary's four numbers
+    def predict_one(
         self, frequency: float, recency: float, T: float, monetary_value: float, *, predictive: bool = True
     ) -> dict[str, Any]:
         """``predict`` for one customer given as numbers: the same outputs as floats (``ltv_method`` a str).
@@ -732,7 +733,7 @@ class LtvPredictor:
             result.update({key: float(value[0]) for key, value in extra.items()})
         return result
 
-    def predict_rows(  # noqa: PLR0917 - the summary's four columns
+    def predict_rows(
         self, frequency: Any, recency: Any, T: Any, monetary_value: Any, *, predictive: bool = True
     ) -> dict[str, Any]:
         """``predict``'s output; up to ``_ROW_BY_ROW`` valid customers go through ``predict_one`` one by one

@@ -88,9 +88,7 @@ class MbgCnbdModel(CountModel):
         return {"k": float(self.k), **self.params_}
 
     # -- fitting ------------------------------------------------------------------------------------
-    def fit(  # noqa: PLR0913 - the summary plus litt
-        self, frequency: Any, recency: Any, T: Any, litt: Any, *, compute_covariance: bool = True
-    ) -> Self:
+    def fit(self, frequency: Any, recency: Any, T: Any, litt: Any, *, compute_covariance: bool = True) -> Self:
         """Maximum likelihood for a fixed ``k`` (given at construction) or the best k in 1..12."""
         x, t_x, t = check_summary(frequency, recency, T)
         ll = as_float_array(litt, "litt")
@@ -123,7 +121,9 @@ class MbgCnbdModel(CountModel):
         del self.litt_
         return self
 
-    def _fit_k(self, k: int, x: FloatArray, t_x: FloatArray, T: FloatArray, litt: FloatArray) -> tuple[FloatArray, float]:
+    def _fit_k(
+        self, k: int, x: FloatArray, t_x: FloatArray, T: FloatArray, litt: FloatArray
+    ) -> tuple[FloatArray, float]:
         def negative(log_params: FloatArray) -> float:
             with np.errstate(all="ignore"):
                 total = float(cnbd_log_likelihood(np.exp(log_params), k, x, t_x, T, litt).sum())
@@ -191,7 +191,10 @@ class MbgCnbdModel(CountModel):
         ux, uT, inverse = unique_pairs(x, T)
         _, weights = self._terms(x, t_x, T)
         by_j = self.alive_count_moments_by_j(t, ux, uT)
-        fields = [sum(weights[j] * getattr(by_j[j], name)[inverse] for j in range(self.k)) for name in CountMoments.__dataclass_fields__]
+        fields = [
+            sum(weights[j] * getattr(by_j[j], name)[inverse] for j in range(self.k))
+            for name in CountMoments.__dataclass_fields__
+        ]
         return CountMoments(*fields)
 
     def alive_moments(self, t: float, x: FloatArray, t_x: FloatArray, T: FloatArray) -> CountMoments:

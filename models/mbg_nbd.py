@@ -119,4 +119,3 @@ class ModifiedBetaGeoModel(CountModel):
         """Given alive: P(Y(t) >= 1), E[Y(t)], E[Y(Y-1)] per (x, T) pair (``models.purchase_count_distribution``)."""
         r, alpha, a, b = self._p()
         return survival_moments(bg_family_survival(r + ux, alpha + uT, a, b + ux + 1.0, t), len(ux))
-

@@ -78,7 +78,7 @@ def survival_moments(survival: SurvivalFn, n_pairs: int) -> CountMoments:
     return CountMoments(p_any, mean, fact2)
 
 
-def bg_family_survival(  # noqa: PLR0913, PLR0917 - the posterior's parameters
+def bg_family_survival(  # noqa: PLR0917 - the posterior's parameters
     shape: FloatArray,
     rate: FloatArray,
     a: float,
@@ -105,7 +105,7 @@ def bg_family_survival(  # noqa: PLR0913, PLR0917 - the posterior's parameters
     return survival
 
 
-def pareto_survival(  # noqa: PLR0913, PLR0917 - the posterior's parameters
+def pareto_survival(
     shape: FloatArray, rate_purchase: FloatArray, s: float, rate_dropout: FloatArray, t: float
 ) -> SurvivalFn:
     """P(Y(t) >= n | alive) for the Pareto/NBD by parts and 32-node Gauss-Legendre quadrature over (0, t).

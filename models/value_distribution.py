@@ -59,12 +59,14 @@ class ValueDistribution:
     def cdf(self, value: FloatArray) -> FloatArray:
         """P(V <= value) per customer."""
         positive = (self.shape > 0) & (value > 0)
-        inner = np.where(positive, gammainc(np.where(positive, self.shape, 1.0), value / np.where(positive, self.scale, 1.0)), 0.0)
+        inner = np.where(
+            positive, gammainc(np.where(positive, self.shape, 1.0), value / np.where(positive, self.scale, 1.0)), 0.0
+        )
         result: FloatArray = np.where(value < 0, 0.0, self.p_zero + (1.0 - self.p_zero) * inner)
         return result
 
 
-def value_distribution(  # noqa: PLR0913, PLR0917 - the moments of count and spend
+def value_distribution(  # noqa: PLR0917 - the moments of count and spend
     p_alive: FloatArray,
     p_any: FloatArray,
     mean_count: FloatArray,
