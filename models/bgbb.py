@@ -72,7 +72,7 @@ class BetaGeoBetaBinomModel(CountModel):
         self.opportunity_days = float(opportunity_days)
 
     @classmethod
-    def from_params(  # type: ignore[override]
+    def from_params(
         cls,
         *values: float,
         time_unit: TimeUnit,
@@ -210,7 +210,8 @@ class BetaGeoBetaBinomModel(CountModel):
         return np.vstack([self.expected_opportunities(xx, t_opp, n, self._n_star(float(s))) for s in steps])
 
     def conditional_expected_purchases(self, t: Any, frequency: Any, recency: Any, T: Any) -> FloatArray:
-        return self.expected_purchases_at(np.array([float(t)]), *check_summary(frequency, recency, T))[0]
+        result: FloatArray = self.expected_purchases_at(np.array([float(t)]), *check_summary(frequency, recency, T))[0]
+        return result
 
     def alive_moments(self, t: float, x: FloatArray, t_x: FloatArray, T: FloatArray) -> CountMoments:
         xx, _, n = self._summary(x, t_x, T)

@@ -186,7 +186,7 @@ class BetaGeoModel(CountModel):
     def params_(self) -> dict[str, float]:
         return {"r": self.r_, "alpha": self.alpha_, "a": self.a_, "b": self.b_}
 
-    def _p(self) -> tuple[float, float, float, float]:  # type: ignore[override]
+    def _p(self) -> tuple[float, float, float, float]:
         try:
             return self.r_, self.alpha_, self.a_, self.b_
         except AttributeError:
@@ -274,7 +274,7 @@ class BetaGeoModel(CountModel):
         return data
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> BetaGeoModel:  # type: ignore[override]
+    def from_dict(cls, data: dict[str, Any]) -> BetaGeoModel:
         try:
             params = data["params"]
             model = cls.from_params(

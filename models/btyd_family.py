@@ -85,7 +85,7 @@ def _boundary_reason(model: CountModel, max_T: float) -> str | None:
     return None
 
 
-def fit_count_model(
+def fit_count_model(  # noqa: PLR0912 - the summary plus its extras; one branch per fallback
     name: str,
     frequency: Any,
     recency: Any,

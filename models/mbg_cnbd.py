@@ -199,7 +199,8 @@ class MbgCnbdModel(CountModel):
 
     def alive_moments(self, t: float, x: FloatArray, t_x: FloatArray, T: FloatArray) -> CountMoments:
         if self.k == 1:
-            return self._mbg().alive_moments(t, x, t_x, T)
+            result: CountMoments = self._mbg().alive_moments(t, x, t_x, T)
+            return result
         return self.alive_customer_moments(t, x, t_x, T)
 
     def expected_purchases_at(self, steps: FloatArray, x: FloatArray, t_x: FloatArray, T: FloatArray) -> FloatArray:
@@ -211,7 +212,8 @@ class MbgCnbdModel(CountModel):
 
     def conditional_expected_purchases(self, t: Any, frequency: Any, recency: Any, T: Any) -> FloatArray:
         x, t_x, tt = check_summary(frequency, recency, T)
-        return self.expected_purchases_at(np.array([float(t)]), x, t_x, tt)[0]
+        result: FloatArray = self.expected_purchases_at(np.array([float(t)]), x, t_x, tt)[0]
+        return result
 
     def p_no_purchase(self, t: Any, frequency: Any, recency: Any, T: Any) -> FloatArray:
         x, t_x, tt = check_summary(frequency, recency, T)

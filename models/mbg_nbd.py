@@ -101,7 +101,8 @@ class ModifiedBetaGeoModel(CountModel):
 
     def conditional_expected_purchases(self, t: Any, frequency: Any, recency: Any, T: Any) -> FloatArray:
         x, t_x, tt = check_summary(frequency, recency, T)
-        return self.expected_purchases_at(np.array([float(t)]), x, t_x, tt)[0]
+        result: FloatArray = self.expected_purchases_at(np.array([float(t)]), x, t_x, tt)[0]
+        return result
 
     def p_no_purchase(self, t: Any, frequency: Any, recency: Any, T: Any) -> FloatArray:
         x, t_x, tt = check_summary(frequency, recency, T)

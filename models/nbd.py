@@ -9,7 +9,8 @@ when a dropout model's maximum lies on that boundary, only r and alpha are ident
 
 * LL = ln G(r+x) - ln G(r) + r ln alpha - (r+x) ln(alpha+T)     (the density of the purchase times; no x! term)
 * P(alive) = 1; lambda | x, T ~ Gamma(r+x, alpha+T); E[Y(t) | x, T] = (r+x) t / (alpha+T)
-* P(Y(t) >= n | x, T) = I_z(n, r+x), z = t/(alpha+T+t) (negative binomial); P(no purchase) = ((alpha+T)/(alpha+T+t))^(r+x)
+* P(Y(t) >= n | x, T) = I_z(n, r+x), z = t/(alpha+T+t) (negative binomial);
+  P(no purchase) = ((alpha+T)/(alpha+T+t))^(r+x)
 * median wait for the next purchase: (alpha+T) (2^(1/(r+x)) - 1)
 """
 
@@ -80,7 +81,8 @@ class NbdModel(CountModel):
 
     def conditional_expected_purchases(self, t: Any, frequency: Any, recency: Any, T: Any) -> FloatArray:
         x, t_x, tt = check_summary(frequency, recency, T)
-        return self.expected_purchases_at(np.array([float(t)]), x, t_x, tt)[0]
+        result: FloatArray = self.expected_purchases_at(np.array([float(t)]), x, t_x, tt)[0]
+        return result
 
     def p_no_purchase(self, t: Any, frequency: Any, recency: Any, T: Any) -> FloatArray:
         x, _, tt = check_summary(frequency, recency, T)

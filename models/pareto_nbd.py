@@ -92,7 +92,7 @@ class ParetoNbdModel(CountModel):
         return pareto_log_likelihood(values, x, t_x, T)
 
     def penalty(self, values: FloatArray, n_customers: int, max_T: float) -> float:
-        """lifetimes' Pareto/NBD objective is -LL + c (r^2 + (alpha/max T)^2 + s^2 + (beta/max T)^2) (not per customer)."""
+        """lifetimes' Pareto/NBD objective: -LL + c (r^2 + (alpha/max T)^2 + s^2 + (beta/max T)^2), not per customer."""
         r, alpha, s, beta = values
         return float(self.penalizer_coef * (r**2 + (alpha / max_T) ** 2 + s**2 + (beta / max_T) ** 2))
 
@@ -141,7 +141,8 @@ class ParetoNbdModel(CountModel):
 
     def conditional_expected_purchases(self, t: Any, frequency: Any, recency: Any, T: Any) -> FloatArray:
         x, t_x, tt = check_summary(frequency, recency, T)
-        return self.expected_purchases_at(np.array([float(t)]), x, t_x, tt)[0]
+        result: FloatArray = self.expected_purchases_at(np.array([float(t)]), x, t_x, tt)[0]
+        return result
 
     def alive_count_moments(self, t: float, ux: FloatArray, uT: FloatArray) -> CountMoments:
         r, alpha, s, beta = self._p()

@@ -17,7 +17,8 @@ Pareto/NBD (Fader & Hardie 2006 note on its conditional PMF): given alive, lambd
 dropout rate mu ~ Gamma(s, beta + T); the n-th purchase at time S_n counts when S_n < min(t, tau). Integrating mu
 out, P(Y(t) >= n | alive) = E[1{S_n < t} g(S_n)] with g(u) = ((beta+T)/(beta+T+u))^s; by parts,
 
-    P(Y(t) >= n | alive) = F_n(t) g(t) + integral_0^t F_n(u) s g(u) / (beta + T + u) du,   F_n(u) = I_{u/(alpha+T+u)}(n, r+x)
+    P(Y(t) >= n | alive) = F_n(t) g(t) + integral_0^t F_n(u) s g(u) / (beta + T + u) du,
+    F_n(u) = I_{u/(alpha+T+u)}(n, r+x)
 
 evaluated by Gauss-Legendre quadrature (32 nodes; tests: E[Y] to 1e-6 of the closed form).
 

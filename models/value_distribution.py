@@ -25,6 +25,7 @@ inside [P10, P90], next to the share the model itself expects there (with an ato
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from scipy.special import gammainc, gammaincinv
@@ -94,8 +95,8 @@ def value_distribution(  # noqa: PLR0917 - the moments of count and spend
     return ValueDistribution(np.clip(p_zero, 0.0, 1.0), shape, scale, mean)
 
 
-def gamma_gamma_spend_moments(
-    p: float, q: float, v: float, x_used: FloatArray, m_used: FloatArray, zero: FloatArray
+def gamma_gamma_spend_moments(  # noqa: PLR0917 - the model's parameters and the customer's data
+    p: float, q: float, v: float, x_used: FloatArray, m_used: FloatArray, zero: Any
 ) -> tuple[FloatArray, FloatArray, FloatArray]:
     """E[z], E[z^2], E[z z'] under the customer's posterior nu ~ Gamma(q + p x, v + x m); 0 where ``zero``
     (repeat purchases that were all free)."""

@@ -86,7 +86,7 @@ def _selection(model: str | None, criterion: str | None) -> dict[str, Any]:
 
 
 @ltv_app.command("fit")
-def fit(  # noqa: PLR0917 - typer options
+def fit(  # noqa: PLR0912, PLR0915, PLR0917 - typer options; every flag is checked before the file is read
     data: str | None = typer.Option(
         None, "--data", help="Data source with a transactions table (*.duckdb, folder of tables, postgresql:// URL)."
     ),
@@ -251,7 +251,7 @@ def _print_fit(output: dict[str, Any]) -> None:
 
 
 @ltv_app.command("train")
-def train(
+def train(  # noqa: PLR0917 - typer options
     data: str = typer.Option(
         ..., "--data", help="Data source with a transactions table (*.duckdb, folder of tables, postgresql:// URL)."
     ),
