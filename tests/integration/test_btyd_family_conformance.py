@@ -156,7 +156,9 @@ def test_mbg_cnbd_k_selects_k1_on_cdnow_and_equals_mbg_nbd(cdnow: tuple[np.ndarr
     )
 
 
-def simulate_mbg_cnbd(n: int, k: int, r: float, alpha: float, a: float, b: float, seed: int) -> tuple[np.ndarray, ...]:
+def simulate_mbg_cnbd(  # noqa: PLR0917 - the generative process parameters
+    n: int, k: int, r: float, alpha: float, a: float, b: float, seed: int
+) -> tuple[np.ndarray, ...]:
     """BTYDplus' mbgcnbd.GenerateData: Erlang-k purchases, dropout at every purchase (the first included)."""
     rng = np.random.default_rng(seed)
     T = np.round(rng.uniform(12, 96, n) / 12) * 12

@@ -59,7 +59,8 @@ def test_constant_spend_fits_without_gamma_gamma_and_warns() -> None:
 def test_no_spend_recorded_counts_purchases() -> None:
     tx = _poisson_gamma_base(600, 2, dropout=True, constant_spend=0.0)
     fit = fit_ltv(tx, AS_OF, LtvSettings(min_customers=100, n_parameter_draws=40))
-    assert fit.gg is None and fit.unit_value == 1.0
+    assert fit.gg is None
+    assert fit.unit_value == 1.0
     assert any("no spend is recorded" in w and "purchase counts" in w for w in fit.warnings)
 
 
