@@ -4,7 +4,7 @@
 
 1. Generates a small demo base and trains + promotes the churn and LTV models into a temporary MLflow store
    (the same steps as tests/conftest.py's ``build_trained_world``).
-2. Starts the real service (``uvicorn --factory service.app:create_app``, as `churnltv serve` runs it) on a
+2. Starts the real service (``uvicorn --factory service.api.app:create_app``, as `churnltv serve` runs it) on a
    free loopback port and, side by side,
    ``mlflow models serve -m models:/churnltv-churn/<N> --env-manager local`` on another.
 3. With one keep-alive ``httpx.Client`` per server, sends single-customer requests one after another and times
@@ -118,7 +118,7 @@ def start_service(env: dict[str, str], data: Path) -> tuple[str, subprocess.Pope
     """Our API under uvicorn (one worker, as `churnltv serve` runs it) on a free loopback port."""
     port = _free_port()
     env = {**env, "CHURNLTV_API_KEYS": KEY, "CHURNLTV_DATA": str(data), "CHURNLTV_SCORE_STORE": ""}
-    cmd = [sys.executable, "-m", "uvicorn", "--factory", "service.app:create_app", "--host", "127.0.0.1"]
+    cmd = [sys.executable, "-m", "uvicorn", "--factory", "service.api.app:create_app", "--host", "127.0.0.1"]
     cmd += ["--port", str(port), "--log-level", "warning", "--no-access-log"]
     proc = subprocess.Popen(cmd, env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     url = f"http://127.0.0.1:{port}"

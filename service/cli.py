@@ -33,5 +33,7 @@ def register(app: typer.Typer) -> None:
 
         # fail fast, with the variable named, before uvicorn starts (create_app checks the same again)
         require_auth_configured(load_service_settings())
-        # factory mode: every worker builds its own app from the environment; importing service.app does no work
-        uvicorn.run("service.app:create_app", host=host, port=port, workers=workers, log_level=log_level, factory=True)
+        # factory mode: every worker builds its own app from the environment; importing service.api.app does no work
+        uvicorn.run(
+            "service.api.app:create_app", host=host, port=port, workers=workers, log_level=log_level, factory=True
+        )

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
@@ -37,6 +39,11 @@ class ServiceMetrics:
         self.model_info.clear()
         for model, version in versions.items():
             self.model_info.labels(model=model, version=str(version)).set(1)
+
+    def count_tiers(self, records: Iterable[Mapping[Any, Any]]) -> None:
+        """Count scored customers by risk tier (``churnltv_predictions``)."""
+        for r in records:
+            self.predictions.labels(tier=str(r.get("risk_tier"))).inc()
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -17,6 +17,7 @@ fallbacks); ``ltv_method`` says which produced each number.
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -396,3 +397,49 @@ def to_records(scored: pd.DataFrame) -> list[dict[str, Any]]:
             }
         )
     return out
+
+
+def account_record(
+    models: ModelSet, account_id: str, when: dt.datetime, users: pd.DataFrame, scored: pd.DataFrame
+) -> dict[str, Any]:
+    """Roll the users up (features + their model outputs) and apply the policy at account level."""
+    from models.account_rollup import account_policy
+
+    outputs = scored[["customer_id", "churn_probability", "p_alive", "predicted_ltv"]]
+    inputs = users.drop(columns=[c for c in ("churn_probability", "p_alive", "predicted_ltv") if c in users.columns])
+    merged = inputs.merge(outputs, on="customer_id", how="inner", validate="one_to_one")
+    merged["account_id"] = account_id
+    account = account_policy(merged, settings=models.policy)
+    row = {k: _clean(v) for k, v in account.iloc[0].to_dict().items()}
+    members = [
+        {
+            "customer_id": r["customer_id"],
+            "risk_tier": r["risk_tier"],
+            "churn_probability": _clean(r["churn_probability"]),
+            "predicted_ltv": _clean(r["predicted_ltv"]),
+            "value_at_risk": _clean(r["value_at_risk"]),
+        }
+        for r in scored.to_dict(orient="records")
+    ]
+    return {
+        "account_id": account_id,
+        "as_of": pd.Timestamp(when).isoformat(),
+        "users": int(row["users"]),
+        "risk_tier": row["risk_tier"],
+        "triggers": row["triggers"] or [],
+        "recommended_action": {"key": row["action_key"], "text": row["action_text"]},
+        "churn_probability": row["churn_probability"],
+        "p_alive": row.get("p_alive"),
+        "predicted_ltv": row.get("predicted_ltv"),
+        "value_at_risk": row.get("value_at_risk"),
+        "health": {
+            "score": row["health_score"],
+            "activity": row["health_activity"],
+            "penetration": row["health_penetration"],
+            "service": row["health_service"],
+            "feedback": row["health_feedback"],
+        },
+        "lifecycle_stage": {"b2c": row["stage_b2c"], "b2b": row["stage_b2b"]},
+        "members": members,
+        "model_versions": models.versions,
+    }

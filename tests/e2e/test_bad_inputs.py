@@ -666,7 +666,7 @@ def _settings(world: TrainedWorld, **overrides: Any) -> Any:
 def api(trained_world: TrainedWorld) -> Iterator[Any]:
     from fastapi.testclient import TestClient
 
-    from service.app import create_app
+    from service.api.app import create_app
 
     with TestClient(create_app(_settings(trained_world)), headers={"X-API-Key": KEY}) as client:
         yield client
@@ -785,7 +785,7 @@ def test_api_reload_unknown_alias_keeps_serving(trained_world: TrainedWorld, goo
     """A server whose configured alias does not exist stays alive, says why it is not ready, and reload says why."""
     from fastapi.testclient import TestClient
 
-    from service.app import create_app
+    from service.api.app import create_app
 
     settings = _settings(trained_world, churn_model="nope")
     with TestClient(create_app(settings), headers={"X-API-Key": KEY}) as client:
@@ -801,7 +801,7 @@ def _serving_a_copy(world: TrainedWorld, champion_bundle: Path, tmp_path: Path) 
     """An app serving a copy of the champion bundle: (client, the copy's directory, /v1/models' churn entry)."""
     from fastapi.testclient import TestClient
 
-    from service.app import create_app
+    from service.api.app import create_app
 
     bundle = tmp_path / "churn-bundle"
     shutil.copytree(champion_bundle, bundle)
@@ -852,7 +852,7 @@ def test_api_start_with_a_corrupt_bundle_is_alive_but_not_ready(
     """CHURNLTV_CHURN_MODEL names a damaged bundle: the process must not abort; /ready says what is wrong."""
     from fastapi.testclient import TestClient
 
-    from service.app import create_app
+    from service.api.app import create_app
 
     monkeypatch.setenv("CHURNLTV_CHURN_MODEL", str(truncated_bundle))
     monkeypatch.setenv("CHURNLTV_TRACKING_URI", trained_world.tracking_uri)

@@ -52,7 +52,7 @@ def duckdb_store(trained_world: TrainedWorld, tmp_path_factory: pytest.TempPathF
 def api(trained_world: TrainedWorld, duckdb_store: Path) -> Iterator[Any]:
     from fastapi.testclient import TestClient
 
-    from service.app import create_app
+    from service.api.app import create_app
     from service.settings import ServiceSettings
 
     settings = ServiceSettings(

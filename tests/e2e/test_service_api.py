@@ -1,6 +1,6 @@
 """The real server: train (shared world), start uvicorn on a free port, call every endpoint with a real HTTP client.
 
-The server runs the way `churnltv serve` runs it: uvicorn in factory mode on ``service.app:create_app``.
+The server runs the way `churnltv serve` runs it: uvicorn in factory mode on ``service.api.app:create_app``.
 """
 
 from __future__ import annotations

@@ -40,7 +40,7 @@ def client_on(trained_world: TrainedWorld, tmp_path: Path) -> Callable[[dict[str
     from fastapi.testclient import TestClient
 
     from features.dataset_writer import write_dataset
-    from service.app import create_app
+    from service.api.app import create_app
     from service.settings import ServiceSettings
 
     def make(tables: dict[str, pd.DataFrame]) -> Any:

@@ -228,7 +228,7 @@ def test_import_closure_follows_lazy_imports_and_skips_type_checking(tmp_path: P
         "import mlflow\n"
         "if TYPE_CHECKING:\n"
         "    import matplotlib\n"
-        "    from service.app import create_app\n"
+        "    from service.api.app import create_app\n"
         "def load():\n"
         "    from models.churn_bundle import ChurnBundle\n"
         "    return ChurnBundle\n"

@@ -30,7 +30,7 @@ def free_port() -> int:
 
 
 MAX_BODY_BYTES = 200_000  # small, so the 413 tests need no huge bodies
-SERVER_CMD = [sys.executable, "-m", "uvicorn", "--factory", "service.app:create_app", "--host", "127.0.0.1"]
+SERVER_CMD = [sys.executable, "-m", "uvicorn", "--factory", "service.api.app:create_app", "--host", "127.0.0.1"]
 
 
 def start_server(world: TrainedWorld, extra_env: dict[str, str] | None = None) -> tuple[str, subprocess.Popen[bytes]]:

@@ -19,7 +19,7 @@ NO_MODELS = {"churn_model": "/nonexistent/churn-bundle", "ltv_model": "", "data"
 
 def test_importing_the_app_module_builds_nothing_and_loads_no_heavy_library() -> None:
     code = (
-        "import sys, service.app, service.cli\n"
+        "import sys, service.api.app, service.cli\n"
         "heavy = [m for m in ('pandas', 'lightgbm', 'mlflow', 'duckdb', 'pyarrow', 'uvicorn') if m in sys.modules]\n"
         "print(heavy)"
     )
@@ -29,7 +29,7 @@ def test_importing_the_app_module_builds_nothing_and_loads_no_heavy_library() ->
 
 
 def test_no_api_keys_refuses_to_build_the_app() -> None:
-    from service.app import create_app
+    from service.api.app import create_app
 
     with pytest.raises(UserInputError, match="CHURNLTV_API_KEYS is empty") as err:
         create_app(ServiceSettings(api_keys=(), **NO_MODELS))
@@ -39,7 +39,7 @@ def test_no_api_keys_refuses_to_build_the_app() -> None:
 def test_anonymous_access_must_be_asked_for_and_then_needs_no_key() -> None:
     from fastapi.testclient import TestClient
 
-    from service.app import create_app
+    from service.api.app import create_app
 
     with TestClient(create_app(ServiceSettings(api_keys=(), allow_anonymous=True, **NO_MODELS))) as client:
         r = client.get("/v1/models")
@@ -51,7 +51,7 @@ def test_anonymous_access_must_be_asked_for_and_then_needs_no_key() -> None:
 def test_with_keys_a_route_needs_one() -> None:
     from fastapi.testclient import TestClient
 
-    from service.app import create_app
+    from service.api.app import create_app
 
     with TestClient(create_app(ServiceSettings(api_keys=("k1",), **NO_MODELS))) as client:
         assert client.get("/v1/models").status_code == 401
@@ -82,7 +82,7 @@ def test_serve_runs_the_app_factory(uvicorn_calls: list[Any]) -> None:
     result = CliRunner().invoke(cli, ["serve", "--port", "8123"], env={"CHURNLTV_API_KEYS": "k1"})
     assert result.exit_code == 0, result.output
     ((args, kwargs),) = uvicorn_calls
-    assert args == ("service.app:create_app",)
+    assert args == ("service.api.app:create_app",)
     assert kwargs["factory"] is True
     assert kwargs["port"] == 8123
 

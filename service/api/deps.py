@@ -1,0 +1,77 @@
+"""What a route may ask for, as ``Annotated`` dependencies: the API key check, settings, models, data, score store.
+
+Every dependency here is ``async`` and does no I/O: a plain ``def`` dependency costs a threadpool round trip per
+request, which on a one-customer ``/v1/predict`` is a sizable share of the answer. None of them raises on its own
+(except the key check): a route asks its holder (``ServingModels.require()``, ``LiveData.cursor()``) when it needs
+the resource, so a malformed request is a 422 before a missing resource is a 503, whatever the route.
+"""
+
+from __future__ import annotations
+
+import hmac
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request, Security
+from fastapi.security import APIKeyHeader
+
+from service.api.state import AppState, LiveData, ScoreReads, ServingModels
+from service.metrics import ServiceMetrics
+from service.settings import ServiceSettings
+
+# auto_error=False: the scheme only documents the header (OpenAPI ``securitySchemes``); the 401/403 answers and their
+# messages are ours
+api_key_header = APIKeyHeader(
+    name="X-API-Key", scheme_name="ApiKey", description="One of the keys in CHURNLTV_API_KEYS.", auto_error=False
+)
+
+
+def app_state(request: Request) -> AppState:
+    """The state ``create_app`` attached to this app."""
+    state: AppState = request.app.state.churnltv
+    return state
+
+
+async def require_api_key(request: Request, x_api_key: Annotated[str | None, Security(api_key_header)]) -> None:
+    """401 without a key, 403 with a wrong one; no keys = open, only with CHURNLTV_ALLOW_ANONYMOUS=true."""
+    keys = app_state(request).settings.api_keys
+    if not keys:
+        return
+    if x_api_key is None:
+        raise HTTPException(401, detail="missing API key: send it in the X-API-Key header")
+    # constant-time comparison: a plain ``in`` leaks how much of a key matched through response timing
+    if not any(hmac.compare_digest(x_api_key.encode(), k.encode()) for k in keys):
+        raise HTTPException(403, detail="API key not accepted")
+
+
+async def _settings(request: Request) -> ServiceSettings:
+    return app_state(request).settings
+
+
+async def _models(request: Request) -> ServingModels:
+    return app_state(request).models
+
+
+async def _data(request: Request) -> LiveData:
+    return app_state(request).data
+
+
+async def _scores(request: Request) -> ScoreReads:
+    return app_state(request).scores
+
+
+async def _metrics(request: Request) -> ServiceMetrics:
+    return app_state(request).metrics
+
+
+async def _state(request: Request) -> AppState:
+    return app_state(request)
+
+
+# module level so FastAPI can resolve the annotations (postponed evaluation reads module globals)
+Authorized = Annotated[None, Depends(require_api_key)]
+Settings = Annotated[ServiceSettings, Depends(_settings)]
+Models = Annotated[ServingModels, Depends(_models)]
+Data = Annotated[LiveData, Depends(_data)]
+Scores = Annotated[ScoreReads, Depends(_scores)]
+Metrics = Annotated[ServiceMetrics, Depends(_metrics)]
+State = Annotated[AppState, Depends(_state)]
