@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from support.world import TrainedWorld, build_trained_world
 
 # LightGBM's OpenMP threads busy-wait by default, which starves the other core on 2-core CI machines.

@@ -28,10 +28,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support.world import TrainedWorld
 from typer.testing import CliRunner
 
 from churnltv.cli import app
+from support.world import TrainedWorld
 
 REPO = Path(__file__).resolve().parents[2]
 DOC = REPO / "docs" / "BAD_INPUTS.md"

@@ -27,6 +27,7 @@ from typing import Any
 import httpx
 import pandas as pd
 import pytest
+
 from support.server import KEY, features_of, metric, start_server
 from support.world import TrainedWorld
 

@@ -30,6 +30,7 @@ from pathlib import Path
 import httpx
 import pandas as pd
 import pytest
+
 from support.postgres import load_and_score
 from support.server import KEY, features_of, free_port, start_server
 from support.world import TrainedWorld

@@ -14,6 +14,7 @@ import httpx
 import pandas as pd
 import psycopg
 import pytest
+
 from support.postgres import PG, load_and_score
 from support.server import KEY, start_server
 from support.world import TrainedWorld

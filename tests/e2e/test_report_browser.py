@@ -25,8 +25,8 @@ from typing import Any
 
 import numpy as np
 import pytest
-from support.world import build_trained_world
 
+from support.world import build_trained_world
 from training.report.builder import SECTION_IDS
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]

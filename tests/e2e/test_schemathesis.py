@@ -16,6 +16,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+
 from support.server import KEY, MAX_BODY_BYTES, start_server
 from support.world import TrainedWorld
 

@@ -11,9 +11,9 @@ import time
 from pathlib import Path
 
 import pytest
-from support.world import TrainedWorld
 
 from service.score_store import open_score_store
+from support.world import TrainedWorld
 
 # The real root command; registers `score` itself only if service/cli.py does not (yet).
 LAUNCH = (
@@ -46,7 +46,7 @@ def _score_cmd(world: TrainedWorld, output: Path, *extra: str) -> list[str]:
         "--churn-model",
         str(world.churn_bundle),
         "--ltv-model",
-        str(world.ltv_bundle or "none"),
+        str(world.ltv_bundle),
         *extra,
     ]
 

@@ -15,6 +15,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
+
 from support.world import TrainedWorld
 
 pytestmark = pytest.mark.slow

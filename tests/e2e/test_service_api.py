@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import httpx
 import pandas as pd
 import pytest
+
 from support.server import KEY, SERVER_CMD, features_of, free_port, metric, start_server
 from support.world import TrainedWorld
 

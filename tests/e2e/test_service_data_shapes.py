@@ -14,6 +14,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
+
 from support.world import TrainedWorld
 
 pytestmark = pytest.mark.slow

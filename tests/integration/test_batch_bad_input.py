@@ -15,11 +15,11 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pytest
-from support.world import AS_OF, TrainedWorld
 
 from service.batch_scoring import BatchScoringSettings, ScoreRunError, run_batch
 from service.model_set import ModelSet
 from service.score_store import open_score_store
+from support.world import AS_OF, TrainedWorld
 
 pytestmark = pytest.mark.slow
 

@@ -12,7 +12,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from support.world import AS_OF, TrainedWorld
 
 from features.errors import UserInputError
 from service import batch_scoring
@@ -20,6 +19,7 @@ from service.batch_scoring import BatchScoringSettings, ScoreRunError, run_batch
 from service.model_set import ModelSet
 from service.prediction import SCORE_COLUMNS, score_frame
 from service.score_store import STORE_COLUMNS, open_score_store
+from support.world import AS_OF, TrainedWorld
 
 
 @pytest.fixture(scope="module")

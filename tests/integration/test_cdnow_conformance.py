@@ -13,13 +13,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from support.cdnow import AS_OF, LIFETIMES_DATA
 
 from features.btyd_summary import btyd_summary
 from features.time_units import TimeUnit
 from models.bgnbd import BetaGeoModel
 from models.customer_value import discounted_clv
 from models.gamma_gamma import GammaGammaModel
+from support.cdnow import AS_OF, LIFETIMES_DATA
 
 
 def _within(actual: float, published: float, rel: float = 0.01) -> bool:

@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from support.world import TrainedWorld
 
 from features.errors import UserInputError
+from support.world import TrainedWorld
 from training.drift_monitor import (
     MONITOR_EXPERIMENT,
     DriftReport,

@@ -8,10 +8,10 @@ from collections.abc import Iterator
 import pandas as pd
 import psycopg
 import pytest
-from support.postgres import PG, write_contract_tables
 
 from features.errors import DataContractError, UserInputError
 from features.sources import open_source
+from support.postgres import PG, write_contract_tables
 
 pytestmark = pytest.mark.postgres
 

@@ -15,12 +15,12 @@ from typing import Any
 import duckdb
 import pandas as pd
 import pytest
-from support.world import TrainedWorld
 
 from churnltv.report_command import read_data_quality, read_drift
 from features.errors import UserInputError
 from features.settings import FeatureSettings
 from models.policy_settings import PolicySettings
+from support.world import TrainedWorld
 from training.report import tracking_reads
 from training.report.builder import SECTION_IDS, build_report, write_report
 from training.report.inputs import ReportInputs
@@ -381,10 +381,9 @@ AS_OF = pd.Timestamp("2026-03-01")
 
 def _b2b_inputs(tmp_path: Path, *, referrals: bool = True, accounts: bool = True, policy: Any = None) -> Any:
     """acme (U1, U2) and solo (U3) accounts plus a B2C customer C4, scored at AS_OF, with NPS and referrals."""
-    from support.frames import open_frames
-
     from features.contract import TABLES
     from models.policy_settings import PolicySettings
+    from support.frames import open_frames
 
     customers = pd.DataFrame(
         {

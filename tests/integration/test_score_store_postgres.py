@@ -10,10 +10,10 @@ import numpy as np
 import pandas as pd
 import psycopg
 import pytest
-from support.world import TrainedWorld
 
 from service.batch_scoring import run_batch
 from service.score_store import STORE_COLUMNS, open_score_store
+from support.world import TrainedWorld
 
 PG = "postgresql://postgres@127.0.0.1:5432/test"
 AS_OF = pd.Timestamp("2026-06-01")

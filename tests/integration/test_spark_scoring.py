@@ -11,10 +11,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from support.world import TrainedWorld
 
 from service.batch_scoring import run_batch
 from service.score_store import open_score_store
+from support.world import TrainedWorld
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
 

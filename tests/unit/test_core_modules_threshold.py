@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
-from support.contract_rows import CUSTOMERS, CUTOFF, contract_con, event, row
 
 from features.errors import UserInputError
 from features.point_in_time import build_features
 from features.settings import FeatureSettings, load_feature_settings
 from models.account_rollup import rollup_accounts
+from support.contract_rows import CUSTOMERS, CUTOFF, contract_con, event, row
 
 # customer c uses two core modules before the cutoff
 TWO_MODULES = [event("c", "2024-03-02", module="m1"), event("c", "2024-03-03", module="m2")]

@@ -8,12 +8,12 @@ from typing import Any
 import pandas as pd
 import pandas.testing as pdt
 import pytest
-from support.contract_rows import CUSTOMERS, CUTOFF, EVENTS, T, contract_con, event, row
 
 from features.errors import UserInputError
 from features.point_in_time import build_features, normalize_cutoffs
 from features.settings import AhaRule, FeatureSettings
 from features.time_units import TimeUnit
+from support.contract_rows import CUSTOMERS, CUTOFF, EVENTS, T, contract_con, event, row
 
 
 def plain(frame: pd.DataFrame) -> pd.DataFrame:
