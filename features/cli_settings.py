@@ -21,9 +21,14 @@ class FeaturesCliSettings(Protocol):
     def duckdb(self) -> DuckDBSettings: ...
 
 
-def settings_of(ctx: typer.Context) -> FeaturesCliSettings:
-    """The settings the root command built for this run (``ctx.obj`` of the root context)."""
+def root_settings(ctx: typer.Context) -> object:
+    """The object the root command put in the root context for this run (``ctx.obj``)."""
     obj = ctx.find_root().obj
     if obj is None:  # a command registered on an app without churnltv's root callback
         raise RuntimeError("no run settings: register this command through churnltv.cli")
-    return cast("FeaturesCliSettings", obj)
+    return obj
+
+
+def settings_of(ctx: typer.Context) -> FeaturesCliSettings:
+    """The settings the root command built for this run."""
+    return cast("FeaturesCliSettings", root_settings(ctx))

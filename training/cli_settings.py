@@ -4,24 +4,18 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Protocol, cast
 
+from features.cli_settings import FeaturesCliSettings, root_settings
+
 if TYPE_CHECKING:
     import typer
 
-    from features.duckdb_settings import DuckDBSettings
-    from features.settings import FeatureSettings
     from models.ltv_settings import LtvSettings
     from training.monitor_settings import MonitorSettings
     from training.settings import TrainingSettings
 
 
-class TrainingCliSettings(Protocol):
-    """The settings this package's commands use (``churnltv.settings.Settings`` provides them)."""
-
-    @property
-    def features(self) -> FeatureSettings: ...
-
-    @property
-    def duckdb(self) -> DuckDBSettings: ...
+class TrainingCliSettings(FeaturesCliSettings, Protocol):
+    """The features and DuckDB sections plus training's own (``churnltv.settings.Settings`` provides them)."""
 
     @property
     def training(self) -> TrainingSettings: ...
@@ -34,8 +28,5 @@ class TrainingCliSettings(Protocol):
 
 
 def settings_of(ctx: typer.Context) -> TrainingCliSettings:
-    """The settings the root command built for this run (``ctx.obj`` of the root context)."""
-    obj = ctx.find_root().obj
-    if obj is None:  # a command registered on an app without churnltv's root callback
-        raise RuntimeError("no run settings: register this command through churnltv.cli")
-    return cast("TrainingCliSettings", obj)
+    """The settings the root command built for this run."""
+    return cast("TrainingCliSettings", root_settings(ctx))
