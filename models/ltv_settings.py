@@ -5,7 +5,7 @@ a horizon in months is never mistaken for periods of the model's time unit (the 
 horizon on weekly data silently means 12 weeks). Defaults follow the usual practice: weekly periods, a
 12-month CLV horizon discounted at 10% a year, a 30-day horizon for expected purchases and P(no purchase).
 
-Subscription customers (``sub_active`` = 1) get contractual CLV (DOMAIN.md section 6,
+Subscription customers (``sub_active`` = 1) get contractual CLV (docs/DOMAIN.md section 6,
 ``models.subscription_value``); its settings start with ``contractual_``. The defaults keep the two methods in one
 currency and over one span, so their numbers (and the value at risk built on them) can be ranked together:
 

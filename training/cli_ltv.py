@@ -87,6 +87,7 @@ def _selection(model: str | None, criterion: str | None) -> dict[str, Any]:
 
 @ltv_app.command("fit")
 def fit(  # noqa: PLR0912, PLR0915, PLR0917 - typer options; every flag is checked before the file is read
+    ctx: typer.Context,
     data: str | None = typer.Option(
         None, "--data", help="Data source with a transactions table (*.duckdb, folder of tables, postgresql:// URL)."
     ),
@@ -136,7 +137,7 @@ def fit(  # noqa: PLR0912, PLR0915, PLR0917 - typer options; every flag is check
     import pandas as pd
 
     from features.errors import UserInputError
-    from models.ltv_settings import load_ltv_settings
+    from training.cli_settings import settings_of
     from training.ltv_job import default_as_of, fit_ltv, read_transactions, select_model
 
     if (data is None) == (transactions is None):
@@ -146,7 +147,8 @@ def fit(  # noqa: PLR0912, PLR0915, PLR0917 - typer options; every flag is check
     if data is not None and (sep is not None or not header):
         raise UserInputError("--sep and --no-header apply to --transactions files, not to --data sources")
     # every flag is checked before the file is read, so a typo fails in a second, not after the fit
-    settings = load_ltv_settings(**_time_unit(freq, "--freq/--time-unit"), **_selection(model, criterion))
+    run = settings_of(ctx)
+    settings = run.ltv.model_copy(update={**_time_unit(freq, "--freq/--time-unit"), **_selection(model, criterion)})
     calibration_day = _day(calibration_end, "--calibration-end")
     as_of_day = _day(as_of, "--as-of")
     holdout_day = _day(holdout_end, "--holdout-end")
@@ -166,7 +168,7 @@ def fit(  # noqa: PLR0912, PLR0915, PLR0917 - typer options; every flag is check
         from features.sources import open_source
 
         assert data is not None
-        source = open_source(data)
+        source = open_source(data, duckdb_settings=run.duckdb)
         try:
             con = source.connect()
             frame = read_transactions(con)
@@ -252,6 +254,7 @@ def _print_fit(output: dict[str, Any]) -> None:
 
 @ltv_app.command("train")
 def train(  # noqa: PLR0917 - typer options
+    ctx: typer.Context,
     data: str = typer.Option(
         ..., "--data", help="Data source with a transactions table (*.duckdb, folder of tables, postgresql:// URL)."
     ),
@@ -267,11 +270,18 @@ def train(  # noqa: PLR0917 - typer options
 ) -> None:
     """Fit every applicable count model on the calibration period, keep the best on the holdout (or --model),
     refit it up to --as-of, log every candidate to MLflow and register churnltv-ltv as challenger."""
-    from models.ltv_settings import load_ltv_settings
+    from training.cli_settings import settings_of
     from training.ltv_job import train_ltv
 
-    settings = load_ltv_settings(**_time_unit(freq, "--time-unit"), **_selection(model, criterion))
-    result = train_ltv(data, as_of=_day(as_of, "--as-of"), holdout_days=holdout_days, settings=settings)
+    run = settings_of(ctx)
+    settings = run.ltv.model_copy(update={**_time_unit(freq, "--time-unit"), **_selection(model, criterion)})
+    result = train_ltv(
+        data,
+        as_of=_day(as_of, "--as-of"),
+        holdout_days=holdout_days,
+        settings=settings,
+        training_settings=run.training,
+    )
     typer.echo(f"registered churnltv-ltv version {result.version} (alias challenger), run {result.run_id}")
     out = {**result.params, "holdout": result.metrics, "selected_model": result.selected_model}
     out["candidates"] = result.candidates
@@ -288,17 +298,18 @@ def register(app: typer.Typer) -> None:
 
 @ltv_app.command("promote")
 def promote(
+    ctx: typer.Context,
     force: bool = typer.Option(False, "--force", help="Promote even if the challenger does not beat the champion."),
     margin: float = typer.Option(0.01, "--margin", min=0.0, max=1.0, help="Relative MAE improvement required."),
 ) -> None:
     """Move alias champion of churnltv-ltv to the challenger if its holdout MAE is lower on the same window."""
+    from training.cli_settings import settings_of
     from training.ltv_promotion import ltv_decider
     from training.registry import LTV_MODEL
     from training.registry import promote as promote_version
-    from training.settings import TrainingSettings
     from training.tracking import use_tracking
 
-    use_tracking(TrainingSettings())
+    use_tracking(settings_of(ctx).training)
     decision = promote_version(LTV_MODEL, decide=ltv_decider(margin), force=force)
     verdict = "promoted to champion" if decision.promote else "NOT promoted"
     typer.echo(f"churnltv-ltv version {decision.challenger_version}: {verdict}: {decision.reason}")

@@ -23,9 +23,6 @@ the atoms). Every count model of ``models.btyd_family`` is evaluated the same wa
 
 from __future__ import annotations
 
-import base64
-import html
-import io
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,6 +35,8 @@ from features.time_units import TimeUnit
 from models.count_model import CountModel
 from models.customer_value import expected_value_log_sd, predictive_value, spend_factor
 from models.gamma_gamma import GammaGammaModel
+from training.report import plots
+from training.report.page import Cell, Image, TableView, render_page, table_view
 
 MAX_BUCKET = 7  # buckets 0, 1, ..., 6, "7+"
 
@@ -187,25 +186,15 @@ def evaluate_holdout(
     return HoldoutEvaluation(metrics, table, t, unit, notes)
 
 
-def _png(fig: Any) -> str:
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
-    return base64.b64encode(buffer.getvalue()).decode("ascii")
-
-
-def _bucket_plot(plt: Any, table: pd.DataFrame, columns: tuple[str, str, str], ylabel: str) -> str:
-    """Grouped bars of actual / model / baseline means per calibration-frequency bucket, as base64 PNG."""
-    fig, ax = plt.subplots(figsize=(7, 4))
-    pos = np.arange(len(table))
-    for offset, column, label in zip((-0.27, 0.0, 0.27), columns, ("actual", "model", "historical rate"), strict=True):
-        ax.bar(pos + offset, table[column], width=0.27, label=label)
-    ax.set_xticks(pos, table.index)
-    ax.set_xlabel("repeat purchases in the calibration period")
-    ax.set_ylabel(ylabel)
-    ax.legend()
-    image = _png(fig)
-    plt.close(fig)
-    return image
+def _bucket_plot(table: pd.DataFrame, columns: tuple[str, str, str], ylabel: str) -> str:
+    """Grouped bars of actual / model / baseline means per calibration-frequency bucket, as a PNG data URI."""
+    return plots.grouped_bars(
+        [str(b) for b in table.index],
+        {label: table[column] for column, label in zip(columns, ("actual", "model", "historical rate"), strict=True)},
+        title="",
+        xlabel="repeat purchases in the calibration period",
+        ylabel=ylabel,
+    )
 
 
 CANDIDATE_COLUMNS = (
@@ -233,6 +222,23 @@ def candidates_table(candidates: dict[str, dict[str, Any]]) -> pd.DataFrame:
     return pd.DataFrame.from_dict(rows, orient="index")
 
 
+def _candidates_view(candidates: dict[str, dict[str, Any]]) -> TableView:
+    """The candidates table as the LTV page shows it: 4 significant digits, empty where a model has no value."""
+    frame = candidates_table(candidates)
+
+    def cell(value: Any) -> Cell:
+        if isinstance(value, float | np.floating):
+            return Cell(f"{value:.4g}" if np.isfinite(value) else "")
+        return Cell("" if value is None else str(value), True)
+
+    head = [Cell("model", True), *(Cell(str(c)) for c in frame.columns)]
+    rows = [
+        [Cell(str(name), True), *(cell(v) for v in row)]
+        for name, row in zip(frame.index, frame.to_numpy(), strict=True)
+    ]
+    return TableView(head, rows)
+
+
 def write_ltv_report(
     directory: Path,
     evaluation: HoldoutEvaluation,
@@ -242,45 +248,26 @@ def write_ltv_report(
 ) -> Path:
     """``directory/ltv_report.html``: the bucket plot (embedded PNG), metrics, the candidates side by side,
     parameters and diagnostics."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     directory.mkdir(parents=True, exist_ok=True)
     table = evaluation.buckets
     unit = f"{evaluation.holdout_periods:.1f} {evaluation.time_unit.value}"
-    images = [_bucket_plot(plt, table, ("actual", "predicted", "baseline"), f"mean purchases in the holdout ({unit})")]
+    images = [_bucket_plot(table, ("actual", "predicted", "baseline"), f"mean purchases in the holdout ({unit})")]
     if "actual_spend" in table.columns:
         names = ("actual_spend", "predicted_spend", "baseline_spend")
-        images.append(_bucket_plot(plt, table, names, f"mean spend in the holdout ({unit})"))
-    spend_text = (
-        "<p>Spend: actual holdout spend per customer against E[purchases] x E[spend per purchase] (Gamma-Gamma) "
-        "and the baseline (historical rate x own mean repeat spend); this is the CLV formula cut to the holdout "
-        "window, undiscounted.</p>"
-        if len(images) > 1
-        else ""
+        images.append(_bucket_plot(table, names, f"mean spend in the holdout ({unit})"))
+    buckets = table.reset_index()
+    page = render_page(
+        "ltv_evaluation.html.j2",
+        title="churnltv LTV holdout",
+        with_spend=len(images) > 1,
+        images=[Image(uri, "holdout per bucket") for uri in images],
+        buckets=table_view(buckets, digits=dict.fromkeys(buckets.columns, 3), text=(str(buckets.columns[0]),)),
+        metrics=[(k, f"{v:.4g}") for k, v in evaluation.metrics.items()],
+        notes=list(evaluation.notes),
+        candidates=_candidates_view(candidates) if candidates else None,
+        params=pd.Series(params, dtype=object).to_string(),
+        diagnostics=pd.Series(diagnostics, dtype=object).to_string(),
     )
-    image_tags = "".join(f'<img alt="holdout per bucket" src="data:image/png;base64,{image}">' for image in images)
-    rows = "".join(f"<tr><td>{html.escape(k)}</td><td>{v:.4g}</td></tr>" for k, v in evaluation.metrics.items())
-    notes = "".join(f"<li>{html.escape(n)}</li>" for n in evaluation.notes)
-    candidate_html = (
-        "<h2>Candidate models (calibration fit, holdout)</h2>"
-        + candidates_table(candidates).to_html(float_format=lambda v: f"{v:.4g}", na_rep="")
-        if candidates
-        else ""
-    )
-    page = f"""<!doctype html><html><head><meta charset="utf-8"><title>churnltv LTV holdout</title>
-<style>body{{font-family:sans-serif;max-width:60em;margin:2em auto}}td,th{{padding:2px 8px;text-align:right}}</style>
-</head><body><h1>LTV model: holdout evaluation</h1>
-<p>Predicted (BG/NBD) vs actual repeat purchase days in the holdout, per calibration-frequency bucket, and the
-naive baseline (each customer's historical rate x/T).</p>
-{spend_text}{image_tags}
-<h2>Per bucket</h2>{table.to_html(float_format=lambda v: f"{v:.3f}")}
-<h2>Metrics</h2><table>{rows}</table><ul>{notes}</ul>{candidate_html}
-<h2>Parameters</h2><pre>{html.escape(pd.Series(params, dtype=object).to_string())}</pre>
-<h2>Diagnostics</h2><pre>{html.escape(pd.Series(diagnostics, dtype=object).to_string())}</pre>
-</body></html>"""
     path = directory / "ltv_report.html"
-    path.write_text(page)
+    path.write_text(page, encoding="utf-8")
     return path

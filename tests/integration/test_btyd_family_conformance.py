@@ -128,7 +128,7 @@ def test_mbg_cnbd_k_selects_k1_on_cdnow_and_equals_mbg_nbd(cdnow: tuple[np.ndarr
     """BTYDplus' CDNOW demo: "k=1 -> no regularity detected for CDNow"; then the model is the MBG/NBD."""
     from features.btyd_summary import btyd_summary
     from models.mbg_cnbd import log_intertransaction_sum
-    from tests.integration.test_cdnow_conformance import AS_OF, LIFETIMES_DATA
+    from support.cdnow import AS_OF, LIFETIMES_DATA
 
     raw = pd.read_csv(LIFETIMES_DATA / "CDNOW_sample.txt", sep=r"\s+", header=None, dtype=str)
     raw.columns = ["oid", "customer_id", "date", "qty", "amount"]

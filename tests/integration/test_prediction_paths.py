@@ -14,8 +14,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import TrainedWorld
 from models.btyd_family import CANDIDATES
+from support.world import TrainedWorld
 
 pytestmark = pytest.mark.slow
 
@@ -84,7 +84,7 @@ def test_rows_one_at_a_time_and_together_equal_the_frame_path(scored: tuple[pd.D
 
 
 def _contractual_by_hand(models: Any, mrr: float, p: float) -> float:
-    """DOMAIN.md section 6 with the bundle's settings: r = (1 - p)^(month / H), 12 future months discounted."""
+    """docs/DOMAIN.md section 6 with the bundle's settings: r = (1 - p)^(month / H), 12 future months discounted."""
     ltv = models.ltv
     sub = ltv.subscription
     r = (1.0 - p) ** ((365.25 / 12) / models.churn.horizon_days)
