@@ -46,8 +46,8 @@ def _free_port() -> int:
 
 def _build_world(root: Path, n_customers: int, seed: int) -> tuple[Path, str, str, str]:
     """Generate, train and promote both models; returns (data path, churn model URI, a customer's id, end)."""
+    from churnltv.generator import generate
     from features.dataset_writer import write_dataset
-    from features.demo_generator import generate
     from features.settings import FeatureSettings
     from models.ltv_settings import LtvSettings
     from training import registry

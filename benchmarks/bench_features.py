@@ -1,7 +1,7 @@
 """Point-in-time features: N customers (default 1M, ~50M events) at one cutoff (issue 3 target: <= 30 s, <= 4 GB).
 
 Steps, each in a fresh process so its peak RSS is its own:
-  1. generate the base (features.demo_generator, helper B) and write it to a DuckDB file (not timed as features);
+  1. generate the base (churnltv.generator, helper B) and write it to a DuckDB file (not timed as features);
   2. ``build_features`` on that file: every feature of the vocabulary (the measured number);
   3. baseline: a straightforward pandas implementation of the RFM + window subset (event counts and active
      days in 7/30/90 days, core actions last/prior 30 days, days since last event, purchase counts/amounts,
@@ -60,8 +60,8 @@ COMPARED = (
 
 
 def _generate(n_customers: int, path: Path) -> None:
+    from churnltv.generator import generate
     from features.dataset_writer import write_dataset
-    from features.demo_generator import generate
 
     base = generate(n_customers, seed=7)
     write_dataset(base.tables, path)

@@ -30,10 +30,11 @@ def _loop_generator(n_customers: int, seed: int) -> int:
     import numpy as np
     import pandas as pd
 
-    from features.demo_generator import DECLINE_ACTIVITY_DROP, HISTORY_DAYS, MODULES, _draw_customers
+    from churnltv.generator import DECLINE_ACTIVITY_DROP, HISTORY_DAYS, MODULES
+    from churnltv.generator.customers import draw_customers
 
     rng = np.random.default_rng(seed)
-    cu = _draw_customers(rng, n_customers, 0)
+    cu = draw_customers(rng, n_customers, 0)
     rows: list[dict[str, object]] = []
     origin = pd.Timestamp("2024-06-30")
     for i in range(n_customers):
@@ -58,8 +59,8 @@ def _loop_generator(n_customers: int, seed: int) -> int:
 
 
 def main() -> None:
+    from churnltv.generator import generate
     from features.dataset_writer import write_dataset
-    from features.demo_generator import generate
 
     n = int(sys.argv[1]) if len(sys.argv) > 1 and sys.argv[1].isdigit() else DEFAULT_CUSTOMERS
     events = mp.get_context("fork").Value("q", 0)

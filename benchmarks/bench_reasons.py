@@ -40,8 +40,8 @@ def main() -> None:
     prefer_passive_openmp()
     import pandas as pd
 
+    from churnltv.generator import generate
     from features.dataset_writer import write_dataset
-    from features.demo_generator import generate
     from features.point_in_time import build_features
     from features.settings import FeatureSettings
     from features.sources import open_source

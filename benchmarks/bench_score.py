@@ -35,8 +35,8 @@ CHUNK = 100_000
 
 
 def _generate(n: int, seed: int, path: Path) -> None:
+    from churnltv.generator import generate
     from features.dataset_writer import write_dataset
-    from features.demo_generator import generate
 
     write_dataset(generate(n, seed=seed).tables, path)
 

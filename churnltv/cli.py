@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import typer
 from typer._click.core import Context as _ClickContext  # typer vendors click; its Context is the base type
@@ -19,6 +20,9 @@ from typer.exceptions import TyperException
 
 from churnltv import __version__
 from features.errors import UserInputError
+
+if TYPE_CHECKING:
+    from churnltv.generator.truth import TruthOracle
 
 
 class _UserErrorGroup(TyperGroup):
@@ -79,14 +83,22 @@ def _root(
     """Churn and lifetime-value prediction."""
 
 
+def _read_truth(path: Path) -> TruthOracle:
+    """`churnltv train --truth FILE`: the generator's truth file as the oracle of the holdout evaluation."""
+    from churnltv.generator.truth import TruthOracle
+
+    return TruthOracle.read(path)
+
+
 def _register_all() -> None:
-    from churnltv import demo, report_command
+    from churnltv import demo, generate_command, report_command
     from features import cli as features_cli
     from service import cli as service_cli
     from training import cli as training_cli
 
     features_cli.register(app)
-    training_cli.register(app)
+    generate_command.register(app)
+    training_cli.register(app, read_oracle=_read_truth)
     service_cli.register(app)
     report_command.register(app)
     demo.register(app)

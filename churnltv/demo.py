@@ -43,9 +43,9 @@ def run_demo(  # noqa: PLR0915 - a straight-line script reads best as one functi
     """Run every step; returns the numbers printed in the summary (tests read them)."""
     import pandas as pd
 
+    from churnltv.generator import TruthOracle, generate, truth_path_for
     from churnltv.report_command import make_report
     from features.dataset_writer import write_dataset
-    from features.demo_generator import generate, truth_path_for
     from features.settings import FeatureSettings
     from features.sources import open_source
     from models.ltv_settings import LtvSettings
@@ -54,7 +54,8 @@ def run_demo(  # noqa: PLR0915 - a straight-line script reads best as one functi
     from service.score_store import open_score_store
     from service.settings import ServiceSettings
     from training import registry
-    from training.churn_job import holdout_decider, train_churn
+    from training.churn_job import train_churn
+    from training.churn_promotion import holdout_decider
     from training.drift_monitor import run_drift_monitor
     from training.ltv_job import train_ltv
     from training.ltv_promotion import ltv_decider
@@ -70,7 +71,9 @@ def run_demo(  # noqa: PLR0915 - a straight-line script reads best as one functi
     with _step(f"generate a demo base of {customers:,} customers (seed {seed})", timings):
         base = generate(customers, seed=seed)
         write_dataset(base.tables, data)
-        base.truth.to_parquet(truth_path_for(data))
+        truth_file = truth_path_for(data)
+        base.truth.to_parquet(truth_file)
+        oracle = TruthOracle(base.truth, source=str(truth_file))
         echo(f"    {data}: " + ", ".join(f"{k} {len(v):,}" for k, v in base.tables.items()))
     with _step("validate against the data contract", timings):
         quality = open_source(data, extracted_at=base.end).validate()
@@ -78,7 +81,7 @@ def run_demo(  # noqa: PLR0915 - a straight-line script reads best as one functi
         quality.raise_if_invalid()
         echo(f"    {sum(t.rows for t in quality.tables):,} rows, no problems")
     with _step("train, evaluate and register the churn model (LightGBM, time-split holdout)", timings):
-        churn = train_churn(str(data), training_settings, feature_settings)
+        churn = train_churn(str(data), training_settings, feature_settings, oracle=oracle)
         echo(f"    churnltv-churn version {churn.version} (alias challenger), run {churn.run_id}")
     with _step("fit, evaluate and register the LTV models (BG/NBD + Gamma-Gamma)", timings):
         ltv = train_ltv(str(data), as_of=None, holdout_days=None, settings=LtvSettings())

@@ -7,8 +7,7 @@ import typer
 
 def register(app: typer.Typer) -> None:
     """Add this package's commands to the root app (one module per job)."""
-    from features import cli_data, cli_features, cli_generate
+    from features import cli_data, cli_features
 
     cli_data.register(app)
-    cli_generate.register(app)
     cli_features.register(app)

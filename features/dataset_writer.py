@@ -150,7 +150,7 @@ def _write_csv(arrow: pa.Table, path: Path) -> None:
 def _write_duckdb(arrows: Mapping[str, pa.Table], path: Path) -> None:
     import duckdb
 
-    from features.sources import quote_ident
+    from features.raw_tables import quote_ident
 
     con = duckdb.connect(str(path))
     try:

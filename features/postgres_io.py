@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from features.errors import SourceUnreachableError
+from features.source_url import redact_url
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -31,8 +32,6 @@ def libpq_url(url: str) -> str:
 def connect_postgres(url: str, *, connect_timeout: int = 5) -> psycopg.Connection[tuple[object, ...]]:
     """Open a connection or raise a ``SourceUnreachableError`` that says which server could not be reached."""
     import psycopg
-
-    from features.sources import redact_url
 
     try:
         return psycopg.connect(libpq_url(url), connect_timeout=connect_timeout, autocommit=False)

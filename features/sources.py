@@ -26,36 +26,22 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qs, urlsplit, urlunsplit
+from urllib.parse import parse_qs, urlsplit
 
 import duckdb
 
-from features.contract import TABLES, ColumnType, Table
+from features.contract import TABLES, Table
+from features.duckdb_settings import DuckDBSettings
 from features.errors import UserInputError
+from features.postgres_io import connect_postgres, export_table_csv, list_tables, qualified
+from features.raw_tables import RawTable, quote_ident, typed_select_list
+from features.source_url import redact_url as redact_url  # noqa: PLC0414 - re-exported: service/ imports it from here
+from features.validation import DataQualityReport, validate_connection
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from features.validation import DataQualityReport
-
 FILE_SUFFIXES = (".parquet", ".csv", ".csv.gz")
-
-# A timestamp text that carries a UTC offset ("...10:00:00+02:00", "...10:00Z", Postgres' "...+00").
-OFFSET_PATTERN = r"\d{2}:\d{2}(:\d{2}(\.\d+)?)?\s*(Z|[+-]\d{2}(:?\d{2})?)$"
-
-
-def quote_ident(name: str) -> str:
-    """Quote an SQL identifier for DuckDB/PostgreSQL."""
-    return '"' + name.replace('"', '""') + '"'
-
-
-@dataclass
-class RawTable:
-    """Where one contract table's raw rows came from, and how DuckDB typed them."""
-
-    name: str
-    origin: str  # file name or "postgres schema.table": what error messages call the source
-    columns: dict[str, str]  # raw column name -> DuckDB type as read (VARCHAR for text files)
 
 
 @dataclass
@@ -65,6 +51,8 @@ class DataSource:
     url: str
     extracted_at: pd.Timestamp | None = None
     raw_tables: dict[str, RawTable] = field(default_factory=dict)
+    duckdb_settings: DuckDBSettings = field(default_factory=DuckDBSettings)
+    """Limits of every DuckDB connection this source opens (built once, by whoever opens the source)."""
 
     # -- to implement -------------------------------------------------------------------------
     def _register_raw(self, con: duckdb.DuckDBPyConnection) -> None:
@@ -77,7 +65,7 @@ class DataSource:
         With ``validate`` (the default) the data is checked against the contract first and a
         ``DataContractError`` lists every problem (table, row, column, value).
         """
-        con = _new_connection()
+        con = _new_connection(self.duckdb_settings)
         self.raw_tables = {}
         self._register_raw(con)
         missing = [t.name for t in TABLES.values() if t.required and t.name not in self.raw_tables]
@@ -88,8 +76,6 @@ class DataSource:
                 f"a directory needs files named like customers.csv or customers.parquet"
             )
         if validate:
-            from features.validation import validate_connection
-
             report = validate_connection(con, self)
             report.raise_if_invalid()
         for raw in self.raw_tables.values():
@@ -98,9 +84,7 @@ class DataSource:
 
     def validate(self) -> DataQualityReport:
         """Check the data against the contract without raising; the report lists every issue."""
-        from features.validation import validate_connection
-
-        con = _new_connection()
+        con = _new_connection(self.duckdb_settings)
         self.raw_tables = {}
         self._register_raw(con)
         try:
@@ -118,58 +102,11 @@ class DataSource:
         """
 
 
-def _new_connection() -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB with the configured memory limit and spill directory (``CHURNLTV_DUCKDB_*``)."""
-    from features.duckdb_settings import DuckDBSettings
-
+def _new_connection(settings: DuckDBSettings) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB with the source's memory limit and spill directory."""
     con = duckdb.connect()
-    DuckDBSettings().apply(con)
+    settings.apply(con)
     return con
-
-
-def typed_expr(col_name: str, ctype: ColumnType, raw_type: str | None) -> str:  # noqa: PLR0911
-    """SQL that turns a raw column into its contract type; NULL where it cannot (validation reports those)."""
-    if raw_type is None:  # optional column absent from the input
-        return f"CAST(NULL AS {ctype.duckdb_type})"
-    c = quote_ident(col_name)
-    text = raw_type.upper() in ("VARCHAR", "TEXT") or raw_type.upper().startswith("VARCHAR")
-    if ctype is ColumnType.STRING:
-        return f"NULLIF(CAST({c} AS VARCHAR), '')" if text else f"CAST({c} AS VARCHAR)"
-    if ctype is ColumnType.TIMESTAMP:
-        if text:
-            v = f"NULLIF(TRIM({c}), '')"
-            return (
-                f"CASE WHEN regexp_matches({v}, '{OFFSET_PATTERN}') "
-                f"THEN CAST(TRY_CAST({v} AS TIMESTAMPTZ) AT TIME ZONE 'UTC' AS TIMESTAMP) "
-                f"ELSE TRY_CAST({v} AS TIMESTAMP) END"
-            )
-        if "WITH TIME ZONE" in raw_type.upper() or raw_type.upper() == "TIMESTAMPTZ":
-            return f"CAST({c} AT TIME ZONE 'UTC' AS TIMESTAMP)"
-        return f"TRY_CAST({c} AS TIMESTAMP)"
-    target = ctype.duckdb_type
-    value = f"NULLIF(TRIM({c}), '')" if text else c
-    if ctype is ColumnType.INTEGER and not _is_integer_type(raw_type):
-        # a plain cast to BIGINT rounds 7.5 to 8: a non-whole value is a wrong type, so it becomes NULL here and
-        # validation reports it as "not a whole number"
-        x = f"TRY_CAST({value} AS DOUBLE)"
-        return f"CASE WHEN isfinite({x}) AND {x} = trunc({x}) THEN TRY_CAST({x} AS {target}) END"
-    return f"TRY_CAST({value} AS {target})"
-
-
-def _is_integer_type(raw_type: str) -> bool:
-    return raw_type.upper() in {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT",
-                                "UINTEGER", "UBIGINT", "UHUGEINT"}  # fmt: skip
-
-
-def typed_select_list(table: Table, raw: RawTable) -> str:
-    """The SELECT list that maps a raw table to the contract's columns and types."""
-    parts = [
-        f"{typed_expr(col.name, col.type, raw.columns.get(col.name))} AS {quote_ident(col.name)}"
-        for col in table.columns
-    ]
-    if table.allows_attributes:
-        parts += [f"{quote_ident(name)}" for name in raw.columns if name.startswith("attr_")]
-    return ", ".join(parts)
 
 
 def _create_typed_view(con: duckdb.DuckDBPyConnection, table: Table, raw: RawTable) -> None:
@@ -333,8 +270,6 @@ class PostgresSource(DataSource):
     _tmp: Path | None = None
 
     def _register_raw(self, con: duckdb.DuckDBPyConnection) -> None:
-        from features.postgres_io import connect_postgres, export_table_csv, list_tables
-
         self.close()
         self._tmp = Path(tempfile.mkdtemp(prefix="churnltv-pg-"))
         with connect_postgres(self.url) as pg:
@@ -365,7 +300,6 @@ class PostgresSource(DataSource):
         import psycopg
 
         from features.errors import SourceUnreachableError
-        from features.postgres_io import connect_postgres, qualified
 
         try:
             with connect_postgres(self.url, connect_timeout=2) as pg:
@@ -393,34 +327,32 @@ class FrameSource(DataSource):
             self.raw_tables[name] = RawTable(name, name, _describe(con, quote_ident("__raw_" + name)))
 
 
-def redact_url(url: str) -> str:
-    """The URL without its password, for messages and logs."""
-    parts = urlsplit(url)
-    if parts.password:
-        netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
-        return urlunsplit(parts._replace(netloc=netloc))
-    return url
-
-
-def open_source(url: str | Path, *, extracted_at: pd.Timestamp | str | None = None) -> DataSource:
+def open_source(
+    url: str | Path,
+    *,
+    extracted_at: pd.Timestamp | str | None = None,
+    duckdb_settings: DuckDBSettings | None = None,
+) -> DataSource:
     """Choose the backend from ``url``: directory, ``*.duckdb`` file, or ``postgresql://`` URL.
 
     ``extracted_at`` is when the data was exported; rows dated after it are errors
-    (default: now, UTC).
+    (default: now, UTC). ``duckdb_settings`` are the limits of every connection the source opens; the commands
+    build them once with the rest of their settings (default: read from ``CHURNLTV_DUCKDB_*`` now, once).
     """
     import pandas as pd
 
     when = pd.Timestamp(extracted_at) if extracted_at is not None else None
+    limits = duckdb_settings if duckdb_settings is not None else DuckDBSettings()
     text = str(url)
     if re.match(r"^postgres(ql)?(\+\w+)?://", text):
         query = parse_qs(urlsplit(text).query)
         schema = query.get("schema", ["public"])[0]
-        return PostgresSource(url=text, extracted_at=when, schema=schema)
+        return PostgresSource(url=text, extracted_at=when, duckdb_settings=limits, schema=schema)
     path = Path(text).expanduser()
     if path.is_dir():
-        return DirectorySource(url=text, extracted_at=when, path=path)
+        return DirectorySource(url=text, extracted_at=when, duckdb_settings=limits, path=path)
     if path.suffix in (".duckdb", ".db"):
-        return DuckDBSource(url=text, extracted_at=when, path=path)
+        return DuckDBSource(url=text, extracted_at=when, duckdb_settings=limits, path=path)
     if not path.exists():
         raise UserInputError(
             f"{text}: no such file or directory (expected a directory of CSV/Parquet files, "

@@ -19,12 +19,10 @@ import duckdb
 
 from features.contract import TABLES, ColumnType, Table
 from features.errors import DataContractError, DataIssue
-from features.sources import OFFSET_PATTERN, RawTable, quote_ident, typed_expr
+from features.raw_tables import OFFSET_PATTERN, RawTable, RawTableSource, quote_ident, typed_expr
 
 if TYPE_CHECKING:
     import pandas as pd
-
-    from features.sources import DataSource
 
 EXAMPLES_PER_RULE = 5
 
@@ -393,7 +391,7 @@ def _summary(con: duckdb.DuckDBPyConnection, table: Table, raw: RawTable) -> Tab
     return TableSummary(table.name, raw.origin, int(row[0]), None if row[1] is None else int(row[1]), row[2], row[3])
 
 
-def validate_connection(con: duckdb.DuckDBPyConnection, source: DataSource) -> DataQualityReport:
+def validate_connection(con: duckdb.DuckDBPyConnection, source: RawTableSource) -> DataQualityReport:
     """Check every raw table registered by ``source`` on ``con`` against the contract."""
     import pandas as pd
 
@@ -432,7 +430,7 @@ def validate_connection(con: duckdb.DuckDBPyConnection, source: DataSource) -> D
     return report
 
 
-def rejected_rows(con: duckdb.DuckDBPyConnection, source: DataSource, report: DataQualityReport) -> pd.DataFrame:
+def rejected_rows(con: duckdb.DuckDBPyConnection, source: RawTableSource, report: DataQualityReport) -> pd.DataFrame:
     """Every raw row that breaks a row-level rule of ``report``, located: one row per (row, rule).
 
     Columns: ``table``, ``row`` (1-based), ``customer_id`` (as written; None when the row has none) and

@@ -87,9 +87,9 @@ def build_trained_world(base_tmp: Path) -> TrainedWorld:
 
     import pandas as pd
 
+    from churnltv.generator import TruthOracle, generate
     from churnltv.report_command import make_report
     from features.dataset_writer import write_dataset
-    from features.demo_generator import generate, truth_path_for
     from features.settings import FeatureSettings
     from features.sources import open_source
     from models.ltv_settings import LtvSettings
@@ -106,11 +106,10 @@ def build_trained_world(base_tmp: Path) -> TrainedWorld:
     root.mkdir(parents=True, exist_ok=True)
     base = generate(N_CUSTOMERS, seed=SEED)
     data = write_dataset(base.tables, root / "demo.duckdb")
-    base.truth.to_parquet(truth_path_for(Path(data)))
     quality = open_source(data, extracted_at=base.end).validate().save(root / "data_quality.json")
     settings = TrainingSettings(tracking_uri=f"sqlite:///{root}/mlflow.db", artifact_root=str(root / "artifacts"))
     use_tracking(settings)
-    train_churn(str(data), settings, FeatureSettings(), n_cutoffs=4, time_budget=5)
+    train_churn(str(data), settings, FeatureSettings(), n_cutoffs=4, time_budget=5, oracle=TruthOracle(base.truth))
     train_ltv(
         str(data), as_of=None, holdout_days=None, settings=LtvSettings(penalizer_coef=0.001), training_settings=settings
     )

@@ -20,7 +20,7 @@ from numpy.typing import NDArray
 
 if TYPE_CHECKING:
     from training.churn_evaluation import Evaluation
-    from training.churn_job import HoldoutComparison
+    from training.churn_holdout import HoldoutComparison
 
 _CSS = """
 body{font-family:system-ui,sans-serif;margin:2rem;max-width:70rem;color:#222}
@@ -160,7 +160,8 @@ def write_report(
         f"<p>Oracle (generator's true hazard) ROC-AUC {_fmt(oracle['oracle_test_roc_auc'])} on {oracle['rows']} rows; "
         f"model on the same rows {_fmt(oracle['model_test_roc_auc_same_rows'])} (ratio {_fmt(oracle['ratio'])}).</p>"
         if oracle
-        else "<p class=note>No ground truth file next to the data: oracle not computed.</p>"
+        else "<p class=note>No ground truth was passed to training (<code>churnltv train --truth FILE</code>, "
+        "generated data only): oracle not computed.</p>"
     )
     images = "".join(
         f'<img alt="{p.stem}" src="data:image/png;base64,{base64.b64encode(p.read_bytes()).decode()}">' for p in plots

@@ -5,10 +5,19 @@ Heavy libraries are imported inside the command bodies so `churnltv --help` stay
 
 from __future__ import annotations
 
+import inspect
 import logging
-from typing import Any
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+
+if TYPE_CHECKING:
+    from training.churn_holdout import ChurnOracle
+
+OracleReader = Callable[[Path], "ChurnOracle"]
+"""Reads the file given to ``--truth`` into the oracle of the holdout evaluation (injected by the CLI's root)."""
 
 # metrics shown by `churnltv models`, in order (holdout metrics under the stable names of issue 4)
 _SHOWN_METRICS = ("test_roc_auc", "test_pr_auc", "test_ece", "test_lift_at_10pct", "oracle_test_roc_auc")
@@ -37,6 +46,7 @@ def _progress_logging() -> None:
 
 def train(
     *,
+    read_oracle: OracleReader,
     data: str = typer.Option(
         ..., "--data", help="Data source: a *.duckdb file, a folder of CSV/Parquet tables, or a postgresql:// URL."
     ),
@@ -70,6 +80,16 @@ def train(
         "MLflow param tuning_stopped_by=wall_clock_cap and tag churnltv.tuning_wall_clock_cap_hit=true) because "
         "the chosen model then depends on the machine. Default 900 (CHURNLTV_TUNING_WALL_CLOCK_CAP_SECONDS).",
     ),
+    truth: Annotated[
+        Path | None,
+        typer.Option(
+            "--truth",
+            help="Generated data only: the ground-truth file `churnltv generate` wrote next to the data "
+            "(<name>.truth.parquet). The holdout evaluation then also scores the oracle (the generator's true "
+            "churn probability, the best achievable score). Without it there is no oracle; training never looks "
+            "for the file.",
+        ),
+    ] = None,
 ) -> None:
     """Train the churn model, evaluate it on the latest time window, log to MLflow, register it as challenger.
 
@@ -83,12 +103,14 @@ def train(
     from rich.table import Table
 
     from features.settings import load_feature_settings
-    from training.churn_job import parse_cutoffs, train_churn
+    from training.churn_job import train_churn
+    from training.churn_split import parse_cutoffs
     from training.settings import TrainingSettings
 
     _progress_logging()
     overrides: dict[str, Any] = {} if horizon_days is None else {"horizon_days": horizon_days}
     feature_settings = load_feature_settings(**overrides)
+    oracle = None if truth is None else read_oracle(truth)
     result = train_churn(
         data,
         TrainingSettings(),
@@ -97,6 +119,7 @@ def train(
         n_cutoffs=n_cutoffs,
         time_budget=time_budget,
         wall_clock_cap=wall_clock_cap,
+        oracle=oracle,
     )
     console = Console()
     table = Table(title=f"churnltv-churn version {result.version} (alias challenger), run {result.run_id}")
@@ -125,7 +148,7 @@ def promote(
     ),
 ) -> None:
     """Move alias champion to the churn challenger if it beats the champion on the challenger's holdout window."""
-    from training.churn_job import holdout_decider
+    from training.churn_promotion import holdout_decider
     from training.registry import CHURN_MODEL
     from training.registry import promote as promote_version
     from training.settings import TrainingSettings
@@ -174,8 +197,22 @@ def models() -> None:
             console.print(table)
 
 
-def register(app: typer.Typer) -> None:
-    """Add `train`, `promote` and `models` to the root app."""
-    app.command("train")(train)
+def _bind_oracle_reader(read_oracle: OracleReader) -> Callable[..., None]:
+    """``train`` with ``read_oracle`` bound, and a signature of only its command-line options (what typer reads)."""
+
+    def train_command(**options: Any) -> None:
+        train(read_oracle=read_oracle, **options)
+
+    signature = inspect.signature(train, eval_str=True)
+    options = [p for p in signature.parameters.values() if p.name != "read_oracle"]
+    train_command.__signature__ = signature.replace(parameters=options)  # type: ignore[attr-defined]
+    train_command.__annotations__ = {p.name: p.annotation for p in options}
+    train_command.__doc__ = train.__doc__
+    return train_command
+
+
+def register(app: typer.Typer, *, read_oracle: OracleReader) -> None:
+    """Add `train`, `promote` and `models` to the root app; ``read_oracle`` serves `train --truth`."""
+    app.command("train")(_bind_oracle_reader(read_oracle))
     app.command("promote")(promote)
     app.command("models")(models)

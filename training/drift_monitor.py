@@ -326,7 +326,8 @@ def run_drift_monitor(
     import pandas as pd
 
     from features.point_in_time import build_features
-    from features.sources import open_source, redact_url
+    from features.source_url import redact_url
+    from features.sources import open_source
     from models.bundle_source import resolve_bundle
     from models.churn_bundle import ChurnBundle
     from training.registry import CHURN_MODEL, LTV_MODEL

@@ -360,8 +360,10 @@ def _recomputed_churn_plots(info: ModelVersionInfo, workdir: Path) -> list[tuple
     source, cutoff and feature settings, so the test window can be rebuilt exactly.
     """
     from training.churn_evaluation import evaluate
-    from training.churn_job import LABEL, HoldoutComparison, holdout_of, load_version_bundle
+    from training.churn_holdout import HoldoutComparison
+    from training.churn_promotion import holdout_of, load_version_bundle
     from training.churn_report import _plots
+    from training.churn_split import LABEL
 
     bundle = load_version_bundle(info)
     frame, _ = holdout_of(bundle)

@@ -60,8 +60,8 @@ def build_world(base_tmp: Path) -> World:
     global _WORLD  # noqa: PLW0603 - a session-wide cache shared by the batch-scoring test files
     if _WORLD is not None:
         return _WORLD
+    from churnltv.generator import generate
     from features.dataset_writer import write_dataset
-    from features.demo_generator import generate
     from features.settings import FeatureSettings
     from models.bundle_source import resolve_bundle
     from training import registry

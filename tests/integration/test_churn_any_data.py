@@ -19,12 +19,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from churnltv.generator import GeneratedBase, TruthOracle, generate, truth_path_for
 from features.dataset_writer import write_dataset
-from features.demo_generator import GeneratedBase, generate, truth_path_for
 from features.settings import FeatureSettings
 from features.sources import open_source
 from models.churn_bundle import ChurnBundle
-from training.churn_job import ChurnTrainResult, train_churn, training_frame
+from training.churn_job import ChurnTrainResult, train_churn
+from training.churn_split import training_frame
 from training.settings import TrainingSettings
 
 MODEL_TABLES = ("customers", "events", "transactions", "subscriptions", "nps_responses", "support_tickets")
@@ -55,10 +56,11 @@ def _train(
             if name in chosen:
                 chosen[name][column] = pd.to_datetime(chosen[name][column]).dt.floor(floor)
     data = write_dataset(chosen, tmp_path / "base.duckdb")
-    if with_truth:
-        base.truth.to_parquet(truth_path_for(Path(data)))
+    # the truth always sits next to the data, as `churnltv generate` leaves it: training must not pick it up unasked
+    base.truth.to_parquet(truth_path_for(Path(data)))
+    oracle = TruthOracle(base.truth) if with_truth else None
     fs = feature_settings or FeatureSettings()
-    result = train_churn(str(data), TrainingSettings(), fs, n_cutoffs=4, time_budget=5)
+    result = train_churn(str(data), TrainingSettings(), fs, n_cutoffs=4, time_budget=5, oracle=oracle)
     return Trained(Path(data), result, ChurnBundle.load(result.bundle_dir), fs)
 
 
@@ -113,6 +115,9 @@ def test_customers_and_events_only(tmp_path: Path) -> None:
     assert "baseline_btyd_test_roc_auc" not in m  # skipped, with its reason recorded
     evaluation = mlflow.artifacts.load_dict(f"runs:/{trained.result.run_id}/evaluation.json")
     assert evaluation["baselines"]["btyd"]["note"] == "skipped: no transactions table"
+    # the truth file next to the data was not passed, so there is no oracle (training never sniffs for it)
+    assert evaluation["oracle"] is None
+    assert not [k for k in m if k.startswith("oracle_")]
 
 
 def test_contractual_churn_with_subscriptions(tmp_path: Path) -> None:
@@ -156,7 +161,7 @@ def test_rare_and_frequent_churn(
     rates = trained.bundle.metadata["churn_rate"]
     assert low <= rates["train"] <= high
     assert low <= rates["validation"] <= high
-    # the generator's oracle is read from the same knobs (the truth file), so the ratio stays meaningful
+    # the generator's oracle comes from the same knobs (the injected truth), so the ratio stays meaningful
     assert m["oracle_test_roc_auc"] > 0.6
     assert m["test_roc_auc"] > m["baseline_recency_test_roc_auc"]
 

@@ -14,11 +14,12 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from churnltv.generator import generate
 from features.dataset_writer import write_dataset
-from features.demo_generator import generate
 from features.settings import FeatureSettings
 from training import registry
-from training.churn_job import holdout_decider, train_churn
+from training.churn_job import train_churn
+from training.churn_promotion import holdout_decider
 from training.settings import TrainingSettings
 from training.tracking import use_tracking
 

@@ -13,15 +13,16 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from churnltv.generator import TruthOracle, generate
 from features.dataset_writer import write_dataset
-from features.demo_generator import generate, truth_path_for
 from features.errors import UserInputError
 from features.settings import FeatureSettings
 from features.sources import open_source
 from models.bundle_source import resolve_bundle
 from models.churn_bundle import ChurnBundle
 from training import registry
-from training.churn_job import ChurnTrainResult, split_by_time, train_churn, training_frame
+from training.churn_job import ChurnTrainResult, train_churn
+from training.churn_split import split_by_time, training_frame
 from training.settings import TrainingSettings
 from training.tracking import use_tracking
 
@@ -40,13 +41,13 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Trained]:
     data = root / "demo.duckdb"
     base = generate(3000, seed=11)
     write_dataset(base.tables, data)
-    base.truth.to_parquet(truth_path_for(data))
     settings = TrainingSettings(
         tracking_uri=f"sqlite:///{root}/mlflow.db", artifact_root=str(root / "artifacts"), tuning_budget_seconds=600
     )
     previous = mlflow.get_tracking_uri()
-    first = train_churn(str(data), settings, FeatureSettings())
-    second = train_churn(str(data), settings, FeatureSettings())
+    oracle = TruthOracle(base.truth)
+    first = train_churn(str(data), settings, FeatureSettings(), oracle=oracle)
+    second = train_churn(str(data), settings, FeatureSettings(), oracle=oracle)
     yield Trained(data, settings, first, second)
     mlflow.set_tracking_uri(previous)
     mlflow.set_registry_uri(previous)
@@ -142,7 +143,7 @@ def test_same_seed_and_data_give_the_same_model(trained: Trained) -> None:
 
 @pytest.mark.slow
 def test_register_promote_resolve_champion_identical_predictions(trained: Trained) -> None:
-    from training.churn_job import holdout_decider
+    from training.churn_promotion import holdout_decider
 
     use_tracking(trained.settings)
     versions = {v.version: v for v in registry.list_versions(registry.CHURN_MODEL)}

@@ -191,8 +191,8 @@ def test_churn_pyfunc_loads_and_predicts_without_the_checkout(tmp_path: Path) ->
 
 
 def test_ltv_wrapper_logged_through_the_shared_helper_loads_too(tmp_path: Path) -> None:
+    from churnltv.generator import generate
     from features.dataset_writer import write_dataset
-    from features.demo_generator import generate
     from models.customer_value import LtvPredictor
     from models.ltv_settings import LtvSettings
     from training.ltv_job import train_ltv

@@ -12,14 +12,8 @@ from typer.testing import CliRunner
 
 from features.feature_spec import FeatureSpec, feature_catalog
 from features.settings import FeatureSettings
-from training.churn_job import (
-    SEARCH_SPACE,
-    STOPPED_BUDGET,
-    STOPPED_COMPLETE,
-    STOPPED_WALL_CLOCK,
-    TimeSplit,
-    tune,
-)
+from training.churn_split import TimeSplit
+from training.churn_tuning import SEARCH_SPACE, STOPPED_BUDGET, STOPPED_COMPLETE, STOPPED_WALL_CLOCK, tune
 
 NAMES = ("days_since_last_event", "events_30d")
 
@@ -83,7 +77,7 @@ def test_nominal_budget_stops_after_the_first_candidate(split: TimeSplit) -> Non
 
 def test_wall_clock_cap_only_stops_early_and_says_so(split: TimeSplit, caplog: pytest.LogCaptureFixture) -> None:
     full = tune(split, _spec(), seed=7, budget_seconds=1e9, num_threads=1)
-    with caplog.at_level("WARNING", logger="training.churn_job"):
+    with caplog.at_level("WARNING", logger="training.churn_tuning"):
         capped = tune(
             split, _spec(), seed=7, budget_seconds=1e9, num_threads=1, wall_clock_cap_seconds=25, clock=_ticking(10)
         )

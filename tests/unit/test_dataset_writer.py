@@ -9,9 +9,9 @@ from typing import Any
 import pandas as pd
 import pytest
 
+from churnltv.generator import GeneratedBase, generate
 from features import dataset_writer
 from features.dataset_writer import write_dataset, write_frame_parquet
-from features.demo_generator import GeneratedBase, generate
 from features.errors import UserInputError
 from features.sources import open_source
 

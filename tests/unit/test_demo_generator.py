@@ -11,16 +11,17 @@ from sklearn.metrics import roc_auc_score
 from typer.testing import CliRunner
 
 from churnltv.cli import app
-from features.contract import TABLES, ColumnType
-from features.dataset_writer import write_dataset
-from features.demo_generator import (
+from churnltv.generator import (
     CORE_EVENT_TYPE,
     MODULES,
     GeneratedBase,
+    TruthOracle,
     generate,
     oracle_churn_probability,
     truth_path_for,
 )
+from features.contract import TABLES, ColumnType
+from features.dataset_writer import write_dataset
 from features.errors import UserInputError
 from features.sources import open_source
 
@@ -249,6 +250,44 @@ def test_cli_generate_writes_dataset_and_truth(tmp_path: Path) -> None:
     assert len(truth) == 300
     con = open_source(out, extracted_at="2026-06-30").connect()
     assert con.execute("SELECT count(*) FROM customers").fetchone() == (300,)
+    assert f"--truth {truth_path_for(out)}" in result.output  # says how to hand the truth to training
+
+
+def test_truth_oracle_reads_the_written_truth_and_matches_the_oracle(base: GeneratedBase, tmp_path: Path) -> None:
+    path = tmp_path / "demo.truth.parquet"
+    base.truth.to_parquet(path)
+    oracle = TruthOracle.read(path)
+    assert oracle.source == str(path)
+    as_of = END - 60 * DAY
+    ids = base.truth.loc[base.truth["signup_at"] < as_of, "customer_id"].tolist()[:50][::-1]
+    got = oracle.churn_probability(as_of, 30, ids)
+    assert list(got.index) == ids
+    pd.testing.assert_series_equal(got, oracle_churn_probability(base.truth, as_of, 30, customer_ids=ids))
+
+
+def test_truth_oracle_names_a_bad_file_or_a_foreign_customer(base: GeneratedBase, tmp_path: Path) -> None:
+    with pytest.raises(UserInputError, match=r"absent\.parquet: truth file not found"):
+        TruthOracle.read(tmp_path / "absent.parquet")
+    garbage = tmp_path / "garbage.parquet"
+    garbage.write_text("not parquet")
+    with pytest.raises(UserInputError, match=r"garbage\.parquet: not a truth file .*cannot read Parquet"):
+        TruthOracle.read(garbage)
+    partial = tmp_path / "partial.parquet"
+    base.truth.drop(columns=["base_hazard_per_day", "churn_at"]).to_parquet(partial)
+    with pytest.raises(UserInputError, match=r"partial\.parquet: .*missing column\(s\) churn_at, base_hazard_per_day"):
+        TruthOracle.read(partial)
+    oracle = TruthOracle(base.truth, source="the 2000-customer base")
+    with pytest.raises(UserInputError, match=r"the 2000-customer base: 1 of 2 customer\(s\) .* 'C9999999'"):
+        oracle.churn_probability(END, 30, ["C0000001", "C9999999"])
+
+
+def test_cli_train_refuses_a_truth_file_that_is_not_one(tmp_path: Path) -> None:
+    garbage = tmp_path / "x.truth.parquet"
+    garbage.write_text("not parquet")
+    result = CliRunner().invoke(app, ["train", "--data", str(tmp_path), "--truth", str(garbage)])
+    assert result.exit_code == 2, result.output
+    assert f"{garbage}: not a truth file" in result.output
+    assert "Traceback" not in result.output
 
 
 def test_cli_generate_csv_directory_and_bad_format(tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.demo_generator import GeneratedBase, generate, oracle_churn_probability
+from churnltv.generator import GeneratedBase, generate, oracle_churn_probability
 from features.errors import UserInputError
 
 # sha256 over every table's column names, dtypes and row hashes, and the truth, of generate(300, seed=5), taken

@@ -1,4 +1,8 @@
-"""`churnltv generate`: write a realistic synthetic base (and its hidden ground truth) in contract form."""
+"""`churnltv generate`: write a realistic synthetic base (and its hidden ground truth) in contract form.
+
+It lives in the composition root with the generator (``churnltv.generator``): generated data is demo and test
+tooling, and the truth file it writes is handed to training explicitly (``churnltv train --truth FILE``).
+"""
 
 from __future__ import annotations
 
@@ -29,7 +33,8 @@ def register(app: typer.Typer) -> None:
             typer.Option(
                 "--out",
                 help="Where to write: a *.duckdb file, or a directory for parquet/csv files. The ground truth goes "
-                "next to it as <name>.truth.parquet (training never reads it).",
+                "next to it as <name>.truth.parquet; training reads it only when given `churnltv train --truth FILE` "
+                "(to compare the model with the best achievable score).",
             ),
         ] = Path("data/demo.duckdb"),
         fmt: Annotated[
@@ -48,15 +53,16 @@ def register(app: typer.Typer) -> None:
         Customers sign up over two years across channels with different CAC and quality, in B2C and
         B2B (accounts of several users) segments; their usage, purchases, subscriptions, NPS answers and
         support tickets follow a latent engagement state that drives churn. The true churn times and
-        hazards are written to a separate truth file so models can be compared with the best possible score.
+        hazards are written to a separate truth file; pass it to `churnltv train --truth FILE` to compare the
+        model with the best possible score.
         """
         import pandas as pd
         from rich.console import Console
         from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+        from churnltv.generator import generate as generate_base
+        from churnltv.generator import truth_path_for
         from features.dataset_writer import FORMATS, DatasetFormat, write_dataset, write_frame_parquet
-        from features.demo_generator import generate as generate_base
-        from features.demo_generator import truth_path_for
         from features.errors import UserInputError
 
         if customers < 1:
@@ -109,4 +115,5 @@ def register(app: typer.Typer) -> None:
             f"{truth['reactivated_at'].notna().mean():.1%} came back (reactivated)"
         )
         typer.echo(f"dataset: {written}")
-        typer.echo(f"ground truth (never read by training): {truth_file}")
+        typer.echo(f"ground truth: {truth_file}")
+        typer.echo(f"  training never reads it by itself; to compare a model with it: --truth {truth_file}")
