@@ -76,11 +76,16 @@ def _version_callback(value: bool) -> None:
 
 @app.callback()
 def _root(
+    ctx: typer.Context,
     version: bool = typer.Option(
         False, "--version", callback=_version_callback, is_eager=True, help="Print the version and exit."
     ),
 ) -> None:
     """Churn and lifetime-value prediction."""
+    from churnltv.settings import Settings
+
+    # the one composite settings object of this command run; every package's commands read their sections from it
+    ctx.obj = Settings.from_environment()
 
 
 def _read_truth(path: Path) -> TruthOracle:

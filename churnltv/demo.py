@@ -13,9 +13,12 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
+
+if TYPE_CHECKING:
+    from churnltv.settings import Settings
 
 log = logging.getLogger("churnltv.demo")
 T = TypeVar("T")
@@ -38,35 +41,37 @@ def _fmt(value: Any, digits: int = 3) -> str:
 
 
 def run_demo(  # noqa: PLR0915 - a straight-line script reads best as one function
-    *, customers: int, seed: int, workdir: Path, report_path: Path, echo: Callable[[str], None] = typer.echo
+    *,
+    settings: Settings,
+    customers: int,
+    seed: int,
+    workdir: Path,
+    report_path: Path,
+    echo: Callable[[str], None] = typer.echo,
 ) -> dict[str, Any]:
-    """Run every step; returns the numbers printed in the summary (tests read them)."""
+    """Run every step with the run's ``settings``; returns the numbers printed in the summary (tests read them)."""
     import pandas as pd
 
     from churnltv.generator import TruthOracle, generate, truth_path_for
     from churnltv.report_command import make_report
     from features.dataset_writer import write_dataset
-    from features.settings import FeatureSettings
     from features.sources import open_source
-    from models.ltv_settings import LtvSettings
     from service.batch_scoring import run_batch
     from service.model_set import load_model_set
     from service.score_store import open_score_store
-    from service.settings import ServiceSettings
     from training import registry
     from training.churn_job import train_churn
     from training.churn_promotion import holdout_decider
     from training.drift_monitor import run_drift_monitor
     from training.ltv_job import train_ltv
     from training.ltv_promotion import ltv_decider
-    from training.settings import TrainingSettings
 
     timings: dict[str, float] = {}
     workdir.mkdir(parents=True, exist_ok=True)
     data = workdir / "demo.duckdb"
     scores = workdir / "scores"
-    training_settings = TrainingSettings()
-    feature_settings = FeatureSettings()
+    training_settings = settings.training
+    feature_settings = settings.features
 
     with _step(f"generate a demo base of {customers:,} customers (seed {seed})", timings):
         base = generate(customers, seed=seed)
@@ -76,32 +81,38 @@ def run_demo(  # noqa: PLR0915 - a straight-line script reads best as one functi
         oracle = TruthOracle(base.truth, source=str(truth_file))
         echo(f"    {data}: " + ", ".join(f"{k} {len(v):,}" for k, v in base.tables.items()))
     with _step("validate against the data contract", timings):
-        quality = open_source(data, extracted_at=base.end).validate()
+        quality = open_source(data, extracted_at=base.end, duckdb_settings=settings.duckdb).validate()
         quality.save(workdir / "data_quality.json")
         quality.raise_if_invalid()
         echo(f"    {sum(t.rows for t in quality.tables):,} rows, no problems")
     with _step("train, evaluate and register the churn model (LightGBM, time-split holdout)", timings):
-        churn = train_churn(str(data), training_settings, feature_settings, oracle=oracle)
+        churn = train_churn(
+            str(data), training_settings, feature_settings, oracle=oracle, duckdb_settings=settings.duckdb
+        )
         echo(f"    churnltv-churn version {churn.version} (alias challenger), run {churn.run_id}")
     with _step("fit, evaluate and register the LTV models (BG/NBD + Gamma-Gamma)", timings):
-        ltv = train_ltv(str(data), as_of=None, holdout_days=None, settings=LtvSettings())
+        ltv = train_ltv(
+            str(data), as_of=None, holdout_days=None, settings=settings.ltv, training_settings=training_settings
+        )
         echo(f"    churnltv-ltv version {ltv.version} (alias challenger), run {ltv.run_id}")
     with _step("promote the challengers to champion", timings):
         margin = training_settings.promote_margin
         churn_decision = registry.promote(
-            registry.CHURN_MODEL, decide=holdout_decider(margin, seed=training_settings.random_seed)
+            registry.CHURN_MODEL,
+            decide=holdout_decider(margin, seed=training_settings.random_seed, duckdb_settings=settings.duckdb),
         )
         ltv_decision = registry.promote(registry.LTV_MODEL, decide=ltv_decider(margin))
         echo(f"    churn: {churn_decision.reason}")
         echo(f"    ltv: {ltv_decision.reason}")
     with _step("batch-score the whole base with the champions", timings):
-        service_settings = ServiceSettings()
-        models = load_model_set(churn_ref="champion", ltv_ref="champion", tracking_uri=service_settings.tracking_uri)
+        models = load_model_set(churn_ref="champion", ltv_ref="champion", tracking_uri=training_settings.tracking_uri)
         as_of = pd.Timestamp(base.end)
         run = run_batch(str(data), as_of, str(scores), models=models)
         echo(f"    run {run.run_id}: {run.rows_written:,} customers scored into {scores}")
     with _step("check drift: the scored base against the champion's training snapshot", timings):
-        drift = run_drift_monitor(str(data), as_of, settings=training_settings, out_dir=workdir / "monitor")
+        drift = run_drift_monitor(
+            str(data), as_of, settings=training_settings, out_dir=workdir / "monitor", limits=settings.monitor
+        )
         echo(f"    drift status {drift.status} (PSI of the churn score {_fmt(drift.score.get('psi'))})")
     with _step("write the HTML report", timings):
         report = make_report(
@@ -110,6 +121,7 @@ def run_demo(  # noqa: PLR0915 - a straight-line script reads best as one functi
             report_path,
             workdir / "data_quality.json",
             tracking_uri=training_settings.tracking_uri,
+            settings=settings,
         )
     store = open_score_store(str(scores))
     scored = store.read_scores()
@@ -198,6 +210,7 @@ def _mlflow_command() -> str:
 def register(app: typer.Typer) -> None:
     @app.command("demo")
     def demo(
+        ctx: typer.Context,
         customers: Annotated[int, typer.Option(help="Customers in the generated demo base.")] = 20_000,
         seed: Annotated[int, typer.Option(help="Random seed of the generator.")] = 7,
         workdir: Annotated[Path, typer.Option(help="Where the demo data and scores go.")] = Path("data"),
@@ -209,4 +222,7 @@ def register(app: typer.Typer) -> None:
         CHURNLTV_TRACKING_URI (default sqlite:///mlruns/mlflow.db), then prints a summary.
         """
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-        run_demo(customers=customers, seed=seed, workdir=workdir, report_path=report)
+        from churnltv.settings import Settings
+
+        settings = ctx.find_root().obj or Settings.from_environment()
+        run_demo(settings=settings, customers=customers, seed=seed, workdir=workdir, report_path=report)

@@ -6,15 +6,17 @@ the report builder (``training``); neither package may import the other.
 
 from __future__ import annotations
 
-import html
 import json
 import logging
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from features.errors import UserInputError
+
+if TYPE_CHECKING:
+    from churnltv.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -66,16 +68,21 @@ def make_report(
     *,
     tracking_uri: str | None = None,
     drift: Path | None = None,
+    settings: Settings | None = None,
 ) -> Path:
     """Build the report for source ``data`` with the latest complete run of ``score_store``; write it to ``out``.
 
     ``score_store`` None (or a store without a complete run) gives a report whose score-based sections say the
     scores are missing. ``drift`` is a ``drift.json`` of ``churnltv monitor``; without it the drift section shows
-    the latest monitor run logged to MLflow. Returns the written path.
+    the latest monitor run logged to MLflow. ``settings`` are the run's (default: read from the environment now);
+    ``tracking_uri`` None: theirs (``CHURNLTV_TRACKING_URI``). Returns the written path.
     """
+    from churnltv.settings import Settings
     from features.sources import open_source
     from service.score_store import open_score_store
-    from training.report import build_report, write_report
+    from training.report.builder import build_report, write_report
+
+    run_settings = settings or Settings.from_environment()
 
     scores = None
     run = None
@@ -89,7 +96,7 @@ def make_report(
             store.close()
     quality = read_data_quality(data_quality)
     drift_result = read_drift(drift)
-    source = open_source(data)
+    source = open_source(data, duckdb_settings=run_settings.duckdb)
     try:
         con = source.connect()
         try:
@@ -98,9 +105,11 @@ def make_report(
                 scores=scores,
                 score_run=run,
                 data_quality=quality,
-                tracking_uri=tracking_uri,
+                tracking_uri=tracking_uri or run_settings.training.tracking_uri,
+                policy=run_settings.policy,
+                feature_settings=run_settings.features,
                 drift=drift_result,
-                drift_from="" if drift is None else f"the file <code>{html.escape(str(drift))}</code>",
+                drift_file=drift,
             )
         finally:
             con.close()
@@ -114,6 +123,7 @@ def register(app: typer.Typer) -> None:
 
     @app.command("report")
     def report(  # noqa: PLR0917 (typer maps each option to a parameter)
+        ctx: typer.Context,
         data: Annotated[
             str,
             typer.Option(help="Data source: a folder of CSV/Parquet files, a .duckdb file or a postgresql:// URL."),
@@ -146,5 +156,7 @@ def register(app: typer.Typer) -> None:
         """Write the self-contained HTML report (data quality, models, tiers, health, NPS, LTV/CAC, value at risk,
         B2B accounts, referral, drift)."""
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-        path = make_report(data, scores, out, data_quality, tracking_uri=tracking_uri, drift=drift)
+        path = make_report(
+            data, scores, out, data_quality, tracking_uri=tracking_uri, drift=drift, settings=ctx.find_root().obj
+        )
         typer.echo(f"report written to {path.resolve()}")

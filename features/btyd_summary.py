@@ -10,7 +10,7 @@ BG/NBD (Fader, Hardie & Lee 2005) and Gamma-Gamma (Fader, Hardie & Lee 2005b) co
   paper's z-bar); NaN when x = 0 (one-time buyers carry no repeat-spend information).
 
 Purchases are merged per calendar *day* (same-day payments are one purchase), not binned into weeks: this is
-how the paper built the CDNOW summary (docs/LTV.md, DOMAIN.md section 10). Recency and T are measured in days
+how the paper built the CDNOW summary (docs/LTV.md, docs/DOMAIN.md section 10). Recency and T are measured in days
 and expressed in ``unit`` (days / ``unit.days``). Only transactions with ``occurred_at < as_of`` are used
 (cutoffs are exclusive). Customers without a transaction before ``as_of`` are absent from the result.
 

@@ -15,6 +15,7 @@ def register(app: typer.Typer) -> None:
 
     @app.command("validate")
     def validate(
+        ctx: typer.Context,
         data: Annotated[str, typer.Option("--data", help=DATA_HELP)] = "data/demo.duckdb",
         report: Annotated[Path, typer.Option("--report", help="Where to save the data-quality summary (JSON).")] = Path(
             "reports/data_quality.json"
@@ -29,6 +30,7 @@ def register(app: typer.Typer) -> None:
         Every problem is listed with its file/table, row, column and value. Exit code 2 when
         the data breaks the contract, 0 when it is clean.
         """
+        from features.cli_settings import settings_of
         from features.errors import UserInputError
         from features.sources import open_source
 
@@ -41,7 +43,7 @@ def register(app: typer.Typer) -> None:
                 raise UserInputError(
                     f"--extracted-at {extracted_at!r} is not a date/time (use e.g. 2025-01-01 or 2025-01-01T12:00:00)"
                 ) from None
-        source = open_source(data, extracted_at=extracted_at)
+        source = open_source(data, extracted_at=extracted_at, duckdb_settings=settings_of(ctx).duckdb)
         try:
             result = source.validate()
         finally:

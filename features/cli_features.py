@@ -56,7 +56,8 @@ def register(app: typer.Typer) -> None:
     """Add `features` to the root app."""
 
     @app.command("features")
-    def features(
+    def features(  # noqa: PLR0917 (typer maps each option to a parameter)
+        ctx: typer.Context,
         data: Annotated[str, typer.Option("--data", help=DATA_HELP)] = "data/demo.duckdb",
         as_of: Annotated[
             list[str] | None,
@@ -85,14 +86,15 @@ def register(app: typer.Typer) -> None:
         from rich.console import Console
         from rich.table import Table
 
+        from features.cli_settings import settings_of
         from features.labels import data_time_range
         from features.point_in_time import build_features
-        from features.settings import load_feature_settings
         from features.sources import open_source
 
-        settings = load_feature_settings()
+        run = settings_of(ctx)
+        feature_settings = run.features
         console = Console()
-        source = open_source(data)
+        source = open_source(data, duckdb_settings=run.duckdb)
         try:
             con = source.connect()
             if as_of:
@@ -101,7 +103,7 @@ def register(app: typer.Typer) -> None:
                 cutoffs = [data_time_range(con)[1].floor("D") + pd.Timedelta(days=1)]
             start = time.perf_counter()
             with console.status("building features ..."):
-                frame, spec = build_features(con, cutoffs, settings, customer_ids=customer)
+                frame, spec = build_features(con, cutoffs, feature_settings, customer_ids=customer)
             seconds = time.perf_counter() - start
         finally:
             source.close()
@@ -112,8 +114,8 @@ def register(app: typer.Typer) -> None:
             f"[bold]{len(spec.names)}[/bold] features as of {cut_text} in {seconds:.2f} s"
         )
         console.print(
-            f"BTYD time unit: {spec.time_unit.value}; Aha rule: {settings.aha.describe()}; "
-            f"core event types: {', '.join(settings.core_event_types)}"
+            f"BTYD time unit: {spec.time_unit.value}; Aha rule: {feature_settings.aha.describe()}; "
+            f"core event types: {', '.join(feature_settings.core_event_types)}"
         )
         if spec.absent:
             reasons: dict[str, list[str]] = {}

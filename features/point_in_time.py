@@ -428,7 +428,7 @@ def _event_aggregates(b: _Build) -> tuple[str, str, str]:
 
 
 def _aha_moments(b: _Build, settings: FeatureSettings) -> str:
-    """When each customer met the Aha rule (DOMAIN.md section 2), from rows before the latest cutoff.
+    """When each customer met the Aha rule (docs/DOMAIN.md section 2), from rows before the latest cutoff.
 
     within_days_of_signup: the time of the N-th qualifying event in [signup, signup + K days).
     days_in_a_row: a day qualifies at the time of its N-th qualifying event; the rule is met at
@@ -558,7 +558,7 @@ def _event_exprs(settings: FeatureSettings) -> dict[str, str]:
 
 
 def _transaction_exprs(settings: FeatureSettings) -> dict[str, str]:
-    # BTYD summary (DOMAIN.md section 10, same definition as features/btyd_summary.py): purchase DAYS;
+    # BTYD summary (docs/DOMAIN.md section 10, same definition as features/btyd_summary.py): purchase DAYS;
     # recency and T in whole days from the first purchase day, divided by the unit's length in days
     unit_days = repr(float(settings.btyd_time_unit.days))
     return {

@@ -92,32 +92,3 @@ def copy_frame(
             cp.write(buf.getvalue())
             written += len(part)
     return written
-
-
-_PG_TYPES = {
-    "string": "TEXT",
-    "timestamp": "TIMESTAMP",
-    "date": "DATE",
-    "float": "DOUBLE PRECISION",
-    "integer": "BIGINT",
-}
-
-
-def write_contract_tables(
-    url: str, tables: dict[str, pd.DataFrame], *, schema: str = "public", replace: bool = True
-) -> None:
-    """Create contract tables in PostgreSQL and COPY the frames in, in one transaction."""
-    from features.contract import table as contract_table
-
-    with connect_postgres(url) as conn:
-        conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
-        for name, frame in tables.items():
-            spec = contract_table(name)
-            cols = [c for c in spec.columns if c.name in frame.columns]
-            extra = [c for c in frame.columns if c.startswith("attr_")]
-            ddl = ", ".join([f'"{c.name}" {_PG_TYPES[c.type.value]}' for c in cols] + [f'"{c}" TEXT' for c in extra])
-            if replace:
-                conn.execute(f"DROP TABLE IF EXISTS {qualified(schema, name)}")
-            conn.execute(f"CREATE TABLE {qualified(schema, name)} ({ddl})")
-            copy_frame(conn, frame[[c.name for c in cols] + extra], schema, name)
-        conn.commit()

@@ -1,7 +1,7 @@
 """Feature and label settings (env prefix ``CHURNLTV_FEATURES_``).
 
 The source articles give example figures (3 core actions within 7 days of signup as the Aha
-moment, a 30-day horizon, 60 idle days as "dormant", 3+ core modules used); DOMAIN.md section 2
+moment, a 30-day horizon, 60 idle days as "dormant", 3+ core modules used); docs/DOMAIN.md section 2
 says the Aha rule is a setting: (event set, count N, within K days of signup | K days in a row).
 Every such figure is a default here, never a constant in the SQL, because every product has its
 own rhythm.
@@ -24,7 +24,7 @@ from features.time_units import TimeUnit
 
 
 class AhaRule(BaseModel):
-    """The activation ("Aha moment") rule of DOMAIN.md section 2.
+    """The activation ("Aha moment") rule of docs/DOMAIN.md section 2.
 
     * ``within_days_of_signup``: at least ``count`` events whose type is in ``event_types``
       within the first ``within_days`` days after signup (the tool example: 3 core actions in 7 days).
@@ -84,8 +84,8 @@ class FeatureSettings(BaseSettings):
         3,
         ge=1,
         description=(
-            "Core modules used in the last 90 days from which the flag uses_3plus_modules is 1 (DOMAIN.md section 4: "
-            "3+ core modules predict long-term value). The column keeps its name whatever the value."
+            "Core modules used in the last 90 days from which the flag uses_3plus_modules is 1 (docs/DOMAIN.md "
+            "section 4: 3+ core modules predict long-term value). The column keeps its name whatever the value."
         ),
     )
 

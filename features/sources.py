@@ -7,7 +7,7 @@
 * a ``postgresql://`` URL (optionally ``?schema=name``); tables are streamed out with
   ``COPY ... TO STDOUT`` into a private temporary directory and read by DuckDB, so the
   PostgreSQL path goes through exactly the same checks as a CSV export;
-* in tests and in the API, a mapping of pandas frames (``FrameSource``).
+* a mapping of pandas frames (``FrameSource``; the tests build them with ``tests/support/frames.py``).
 
 Every backend is presented the same way: ``connect()`` returns an in-memory DuckDB
 connection where each present contract table is a view under its contract name with
@@ -366,11 +366,3 @@ def open_source(
         f"{text}: cannot tell what kind of source this is (expected a directory of CSV/Parquet files, "
         f"a .duckdb file or a postgresql:// URL)"
     )
-
-
-def open_frames(frames: Mapping[str, pd.DataFrame], *, extracted_at: pd.Timestamp | str | None = None) -> DataSource:
-    """A source over in-memory frames, validated like any other."""
-    import pandas as pd
-
-    when = pd.Timestamp(extracted_at) if extracted_at is not None else None
-    return FrameSource(url="<frames>", extracted_at=when, frames=dict(frames))

@@ -1,6 +1,6 @@
 """B2B: roll user-level rows up to the account and compute tier and health per account.
 
-DOMAIN.md section 9: a B2B account has many users and the customer-success team acts on the
+docs/DOMAIN.md section 9: a B2B account has many users and the customer-success team acts on the
 account, so its tier and health are computed from account-level signals, by running the same
 policy (models.customer_policy.apply_policy) on one aggregated row per account (and per
 ``as_of`` when the frame holds several cutoffs).

@@ -1,6 +1,6 @@
 """Acquisition economics per channel: CAC, mean predicted LTV, LTV/CAC and the 6-3-1 budget split.
 
-DOMAIN.md section 7: CAC = marketing spend / new customers; keep channels whose LTV/CAC > 3;
+docs/DOMAIN.md section 7: CAC = marketing spend / new customers; keep channels whose LTV/CAC > 3;
 split the budget 60% proven channels, 30% tests, 10% reserve (all three numbers are settings).
 
 Period: spend and new customers must cover the same months, so new customers are those whose

@@ -34,8 +34,10 @@ from scipy.special import betaln, expit, gammaln, hyp2f1
 
 from features.errors import UserInputError
 from features.time_units import TimeUnit
-from models.btyd_inputs import FloatArray, as_float_array, check_summary
+from models.btyd_inputs import FloatArray, as_float_array, check_summary, unique_pairs
+from models.count_model import CountModel
 from models.parameter_draws import log_parameter_covariance
+from models.purchase_count_distribution import CountMoments, bg_family_survival, survival_moments
 
 PARAM_NAMES = ("r", "alpha", "a", "b")
 
@@ -107,11 +109,16 @@ def bgnbd_penalty(params: FloatArray, n_customers: int, max_T: float, penalizer_
     return float(n_customers * penalizer_coef * (r**2 + (alpha / max_T) ** 2 + a**2 + b**2))
 
 
-class BetaGeoModel:
+class BetaGeoModel(CountModel):
     """BG/NBD fitted with lifetimes and predicted in closed form; parameters ``r_``, ``alpha_``, ``a_``, ``b_``.
 
     ``time_unit`` is the unit of recency, T and every ``t`` passed to the prediction methods.
     """
+
+    NAME = "bgnbd"
+    LABEL = "BG/NBD"
+    REFERENCE = "Fader, Hardie & Lee (2005), Marketing Science 24(2)"
+    PARAM_NAMES = PARAM_NAMES
 
     def __init__(self, penalizer_coef: float = 0.0, time_unit: TimeUnit = TimeUnit.WEEK) -> None:
         self.penalizer_coef = penalizer_coef
@@ -167,7 +174,7 @@ class BetaGeoModel:
         return self
 
     @classmethod
-    def from_params(
+    def from_params(  # type: ignore[override]
         cls, r: float, alpha: float, a: float, b: float, *, time_unit: TimeUnit, penalizer_coef: float = 0.0
     ) -> BetaGeoModel:
         """A model with known parameters (from a bundle, a parameter draw or a paper)."""
@@ -185,11 +192,41 @@ class BetaGeoModel:
         except AttributeError:
             raise RuntimeError("BetaGeoModel is not fitted; call fit() or from_params() first") from None
 
+    def _set_values(self, values: FloatArray) -> None:
+        self.r_, self.alpha_, self.a_, self.b_ = (float(v) for v in values)
+
+    def _log_likelihood(self, values: FloatArray, x: FloatArray, t_x: FloatArray, T: FloatArray) -> FloatArray:
+        r, alpha, a, b = values
+        return bgnbd_log_likelihood(r, alpha, a, b, x, t_x, T)
+
+    def penalty(self, values: FloatArray, n_customers: int, max_T: float) -> float:
+        return bgnbd_penalty(values, n_customers, max_T, self.penalizer_coef)
+
     # -- predictions --------------------------------------------------------------------------
     def log_likelihood(self, frequency: Any, recency: Any, T: Any) -> FloatArray:
         """Per-customer log-likelihood at the fitted parameters (eq. 6, no x! term)."""
         x, t_x, t = check_summary(frequency, recency, T)
         return bgnbd_log_likelihood(*self._p(), x, t_x, t)
+
+    def expected_purchases_at(self, steps: FloatArray, x: FloatArray, t_x: FloatArray, T: FloatArray) -> FloatArray:
+        """E[Y(t)] at each of ``steps``: C(x, t_x, T) G(x, T, t), G once per distinct (x, T) pair."""
+        p = self._p()
+        ux, uT, inverse = unique_pairs(x, T)
+        G = bgnbd_growth(*p, ux[None, :], uT[None, :], np.asarray(steps, dtype="float64")[:, None])
+        result: FloatArray = bgnbd_scale(*p, x, t_x, T)[None, :] * G[:, inverse]
+        return result
+
+    def alive_count_moments(self, t: float, ux: FloatArray, uT: FloatArray) -> CountMoments:
+        """Given alive: P(Y(t) >= 1), E[Y(t)], E[Y(Y-1)] per (x, T) pair (the conditional PMF's series)."""
+        r, alpha, a, b = self._p()
+        return survival_moments(bg_family_survival(r + ux, alpha + uT, a, b + ux, t), len(ux))
+
+    def next_purchase_median(self, frequency: Any, recency: Any, T: Any) -> FloatArray:
+        """(alpha+T) (2^(1/(r+x)) - 1): lambda | alive ~ Gamma(r+x, alpha+T), and BG/NBD drops out only at purchases."""
+        x, _, t = check_summary(frequency, recency, T)
+        r, alpha, _, _ = self._p()
+        result: FloatArray = (alpha + t) * np.expm1(np.log(2.0) / (r + x))
+        return result
 
     def expected_purchases_population(self, t: Any) -> FloatArray:
         """E[X(t)]: expected purchases of a random new customer in (0, t] (eq. 7)."""

@@ -12,11 +12,13 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+import pandas as pd
 
 from features.errors import UserInputError
 from features.value_repr import shown
 
 FloatArray = npt.NDArray[np.float64]
+_SMALL = 16  # below this many customers, unique_pairs skips the de-duplication
 _RECENCY_SLACK = 1e-9  # recency == T within rounding (a purchase on the last observed day)
 
 
@@ -50,6 +52,19 @@ def check_summary(frequency: Any, recency: Any, T: Any) -> tuple[FloatArray, Flo
     _first_bad(t_x > t + _RECENCY_SLACK, t_x, "recency", "recency cannot exceed T (time since the first purchase)")
     _first_bad((x == 0) & (t_x > _RECENCY_SLACK), t_x, "recency", "a customer with frequency 0 must have recency 0")
     return x, np.minimum(t_x, t), t
+
+
+def unique_pairs(x: FloatArray, T: FloatArray) -> tuple[FloatArray, FloatArray, npt.NDArray[np.intp]]:
+    """Distinct (x, T) pairs and the index of each customer's pair (one hash pass, no sort).
+
+    Predictions that depend on a customer only through (x, T) are computed once per pair and gathered back:
+    BTYD summaries live on a day grid, so real bases have far fewer pairs than customers.
+    """
+    if len(x) <= _SMALL:
+        return x, T, np.arange(len(x), dtype=np.intp)
+    codes, uniques = pd.factorize(T + 1j * x, sort=False)
+    values = np.asarray(uniques, dtype="complex128")
+    return values.imag.copy(), values.real.copy(), np.asarray(codes, dtype=np.intp)
 
 
 def summary_row_is_valid(x: float, t_x: float, T: float) -> bool:

@@ -1,4 +1,4 @@
-"""Contractual (subscription) CLV formulas of DOMAIN.md section 6, vectorised over customers.
+"""Contractual (subscription) CLV formulas of docs/DOMAIN.md section 6, vectorised over customers.
 
 Subscription customers get these; transactional customers get BG/NBD + Gamma-Gamma (``models.customer_value``);
 every number says which method produced it. Per-period quantities must share one period (a month, usually):

@@ -35,7 +35,6 @@ from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
-import pandas as pd
 from scipy.special import expit, hyp2f1
 from scipy.stats import norm
 
@@ -43,11 +42,18 @@ from features.errors import UserInputError
 from features.time_units import MonthConvention, TimeUnit
 from features.value_repr import shown
 from models.bgnbd import BetaGeoModel, bgnbd_no_purchase
-from models.btyd_inputs import FloatArray, as_float_array, check_summary, summary_row_is_valid
+from models.btyd_inputs import FloatArray, as_float_array, check_summary, summary_row_is_valid, unique_pairs
+from models.count_model import CountModel
 from models.gamma_gamma import GammaGammaModel
 from models.ltv_settings import LtvSettings
 from models.parameter_draws import ParameterDraws
 from models.subscription_value import SubscriptionValue
+from models.value_distribution import (
+    ValueDistribution,
+    gamma_gamma_spend_moments,
+    unit_value_moments,
+    value_distribution,
+)
 
 DiscountPeriod = Literal["annual", "monthly"]
 
@@ -64,9 +70,9 @@ _FLOAT_OUTPUTS = (
     "ltv_lower",
     "ltv_upper",
 )
+PREDICTIVE_OUTPUTS = ("ltv_p10", "ltv_p50", "ltv_p90", "next_purchase_days", "p_purchase_30d")
 _CHUNK = 1_000_000  # customers per block in LtvPredictor.predict (bounds memory)
 _PAIR_CHUNK = 20_000  # distinct (x, T) pairs per broadcast hyp2f1 call
-_SMALL = 16  # below this many customers, skip the de-duplication
 _ROW_BY_ROW = 8  # up to this many customers, LtvPredictor.predict_rows scores them one by one
 _DELTA_STEP = 1e-5
 
@@ -80,15 +86,6 @@ def monthly_discount_rate(discount_rate: float, discount_period: DiscountPeriod)
     if discount_period == "annual":
         return float((1.0 + discount_rate) ** (1.0 / 12.0) - 1.0)
     raise UserInputError(f"discount_period must be 'annual' or 'monthly', got {discount_period!r}")
-
-
-def unique_pairs(x: FloatArray, T: FloatArray) -> tuple[FloatArray, FloatArray, npt.NDArray[np.intp]]:
-    """Distinct (x, T) pairs and the index of each customer's pair (one hash pass, no sort)."""
-    if len(x) <= _SMALL:
-        return x, T, np.arange(len(x), dtype=np.intp)
-    codes, uniques = pd.factorize(T + 1j * x, sort=False)
-    values = np.asarray(uniques, dtype="complex128")
-    return values.imag.copy(), values.real.copy(), np.asarray(codes, dtype=np.intp)
 
 
 def _growth_sets(sets: FloatArray, ux: FloatArray, uT: FloatArray, t: FloatArray) -> FloatArray:
@@ -431,6 +428,116 @@ def expected_spend(gg: GammaGammaModel, frequency: Any, monetary_value: Any) -> 
     return spend
 
 
+# -- any count model (``models.btyd_family``): the generic path ------------------------------------------------------
+
+
+def spend_model_methods(model_name: str, frequency: Any, monetary_value: Any, *, unit_value: float | None) -> Any:
+    """``ltv_methods`` for any count model: ``<model>_gamma_gamma`` with a spend model (BG/NBD keeps
+    ``bgnbd_gamma_gamma``), else ``<model>_unit_value`` (a constant value per purchase) or ``<model>_purchase_count``
+    (value in purchases, u = 1) for everyone."""
+    if unit_value is None:
+        methods = ltv_methods(frequency, monetary_value)
+        methods[methods == METHOD_BTYD] = f"{model_name}_gamma_gamma"
+        return methods
+    suffix = "purchase_count" if unit_value == 1.0 else "unit_value"
+    return np.full(len(as_float_array(frequency, "frequency")), f"{model_name}_{suffix}", dtype=object)
+
+
+def _discounted_sum(EY: FloatArray, weights: FloatArray) -> FloatArray:
+    """sum_i (E[Y(t_i)] - E[Y(t_{i-1})]) w_i over axis 0 of EY (steps, customers)."""
+    increments = np.diff(EY, axis=0, prepend=0.0)
+    result: FloatArray = np.add.accumulate(increments * weights[:, None], axis=0)[-1]
+    return result
+
+
+def count_model_value(  # noqa: PLR0917 - the summary, the models and the grid
+    model: CountModel,
+    spend: FloatArray,
+    spend_gradient: FloatArray | None,
+    log_cov: FloatArray | None,
+    x: FloatArray,
+    t_x: FloatArray,
+    T: FloatArray,
+    steps: FloatArray,
+    weights: FloatArray,
+) -> tuple[FloatArray, FloatArray]:
+    """E[value] = spend * sum_i (E[Y(t_i)] - E[Y(t_{i-1})]) w_i for any count model, and the delta-method sd of its
+    log in the log-parameters (count parameters by central differences, spend's in closed form); sd 0 without a
+    covariance."""
+    base = _discounted_sum(model.expected_purchases_at(steps, x, t_x, T), weights)
+    value = spend * base
+    if log_cov is None:
+        return value, np.zeros(len(x))
+    from models.btyd_family import shifted_values
+
+    values = model.values()
+    grads = []
+    shifted = shifted_values(values, _DELTA_STEP)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for j in range(len(values)):
+            up = _discounted_sum(model.with_values(shifted[2 * j]).expected_purchases_at(steps, x, t_x, T), weights)
+            down = _discounted_sum(
+                model.with_values(shifted[2 * j + 1]).expected_purchases_at(steps, x, t_x, T), weights
+            )
+            grads.append((np.log(np.abs(up)) - np.log(np.abs(down))) / (2.0 * _DELTA_STEP))
+    grad = np.column_stack(grads)
+    if spend_gradient is not None:
+        grad = np.hstack([grad, spend_gradient])
+    return value, _log_sd(grad, log_cov)
+
+
+def predictive_value(  # noqa: PLR0917 - the summary, the models and the horizon
+    model: CountModel,
+    gg: GammaGammaModel | None,
+    unit_value: float | None,
+    x: FloatArray,
+    t_x: FloatArray,
+    T: FloatArray,
+    m: FloatArray,
+    t: float,
+    log_sd: FloatArray,
+) -> ValueDistribution:
+    """The predictive distribution of the (undiscounted) value of the next t periods (``models.value_distribution``)."""
+    p_alive = model.p_alive(x, t_x, T)
+    moments = model.alive_moments(float(t), x, t_x, T)
+    if gg is None:
+        first, second, cross = unit_value_moments(1.0 if unit_value is None else unit_value, len(x))
+    else:
+        finite = np.isfinite(m)
+        usable = (x > 0) & finite & (m > 0)
+        zero = (x > 0) & finite & (m <= 0)
+        first, second, cross = gamma_gamma_spend_moments(
+            gg.p_, gg.q_, gg.v_, np.where(usable, x, 0.0), np.where(usable, m, 0.0), zero
+        )
+    return value_distribution(p_alive, moments.p_any, moments.mean, moments.factorial2, first, second, cross, log_sd)
+
+
+def spend_factor(
+    gg: GammaGammaModel | None, unit_value: float | None, x: FloatArray, m: FloatArray, *, gradient: bool
+) -> tuple[FloatArray, FloatArray | None]:
+    """E[spend per purchase] per customer (Gamma-Gamma with the ``ltv_method`` fallbacks, or the unit value) and
+    d ln / d ln(p, q, v) (None without a spend model)."""
+    if gg is None:
+        return np.full(len(x), 1.0 if unit_value is None else float(unit_value)), None
+    return _spend_terms(np.array([*gg.params_.values()]), x, m, gradient=gradient)
+
+
+def expected_value_log_sd(  # noqa: PLR0917 - the summary, the models and the horizon
+    model: CountModel,
+    gg: GammaGammaModel | None,
+    unit_value: float | None,
+    log_cov: FloatArray | None,
+    x: FloatArray,
+    t_x: FloatArray,
+    T: FloatArray,
+    m: FloatArray,
+    t: float,
+) -> tuple[FloatArray, FloatArray]:
+    """E[value over the next t periods] (undiscounted) and the delta-method sd of its log."""
+    spend, dS = spend_factor(gg, unit_value, x, m, gradient=True)
+    return count_model_value(model, spend, dS, log_cov, x, t_x, T, np.array([float(t)]), np.ones(1))
+
+
 class LtvPredictor:
     """Everything the API and batch scoring need from an LTV bundle, vectorised over customers.
 
@@ -449,13 +556,16 @@ class LtvPredictor:
     """
 
     def __init__(
-        self, bgnbd: BetaGeoModel, gg: GammaGammaModel, draws: ParameterDraws, metadata: dict[str, Any]
+        self, bgnbd: CountModel, gg: GammaGammaModel | None, draws: ParameterDraws, metadata: dict[str, Any]
     ) -> None:
-        self.bgnbd = bgnbd
+        self.count_model = bgnbd
+        self.bgnbd = bgnbd  # the selected count model (the name predates the model family; every model has its API)
         self.gg = gg
         self.draws = draws
         self.metadata = metadata
         settings = bundle_settings(metadata)
+        spend_info = metadata.get("spend_model") or {}
+        self.unit_value: float | None = None if gg is not None else float(spend_info.get("unit_value", 1.0))
         self.time_unit: TimeUnit = bgnbd.time_unit
         self.horizon_days: int = int(settings["prediction_horizon_days"])
         self.horizon_months: int = int(settings["horizon_months"])
@@ -463,8 +573,11 @@ class LtvPredictor:
         self.discount_rate: float = float(settings["discount_rate"])
         self.discount_period: DiscountPeriod = settings["discount_period"]
         self.interval_level: float = float(settings["interval_level"])
-        self._params = _params_vector(bgnbd, gg)
-        order = [draws.names.index(name) for name in BTYD_PARAMS]
+        names = [*bgnbd.PARAM_NAMES, *(("p", "q", "v") if gg is not None else ())]
+        missing = [name for name in names if name not in draws.names]
+        if missing:
+            raise UserInputError(f"parameter_draws.json lacks {', '.join(missing)} for {bgnbd.LABEL}")
+        order = [draws.names.index(name) for name in names]
         self._log_cov = draws.log_covariance()[np.ix_(order, order)]
         monthly_rate = monthly_discount_rate(self.discount_rate, self.discount_period)
         self._grid = _ClvGrid(self.horizon_months, monthly_rate, self.time_unit, self.month_convention)
@@ -476,12 +589,17 @@ class LtvPredictor:
             pay_after_service=bool(settings["contractual_pay_after_service"]),
         )
         self._z = float(norm.ppf(0.5 + self.interval_level / 2.0))
-        # precomputed for predict / predict_one
         self._horizon = float(self.time_unit.from_days(self.horizon_days))
-        self._sets = parameter_sets(self._params[:4], gradient=True)
-        self._steps_and_horizon = np.append(self._grid.steps, self._horizon)
-        self._bg = (float(self._params[0]), float(self._params[1]), float(self._params[2]), float(self._params[3]))
-        self._gg = (float(self._params[4]), float(self._params[5]), float(self._params[6]))
+        self._days_30 = float(self.time_unit.from_days(30.0))
+        # the BG/NBD + Gamma-Gamma fast path (precomputed for predict / predict_one)
+        self._fast = isinstance(bgnbd, BetaGeoModel) and gg is not None
+        if self._fast:
+            assert gg is not None
+            self._params = _params_vector(bgnbd, gg)  # type: ignore[arg-type]
+            self._sets = parameter_sets(self._params[:4], gradient=True)
+            self._steps_and_horizon = np.append(self._grid.steps, self._horizon)
+            self._bg = (float(self._params[0]), float(self._params[1]), float(self._params[2]), float(self._params[3]))
+            self._gg = (float(self._params[4]), float(self._params[5]), float(self._params[6]))
 
     @classmethod
     def from_bundle(cls, path: Path) -> LtvPredictor:
@@ -490,13 +608,80 @@ class LtvPredictor:
         bgnbd, gg, draws, metadata = load_ltv_bundle(Path(path))
         return cls(bgnbd, gg, draws, metadata)
 
-    def predict(self, frequency: Any, recency: Any, T: Any, monetary_value: Any) -> dict[str, Any]:
-        """Per-customer predictions (arrays of one length; ``ltv_method`` is an object array of strings)."""
+    def predict(
+        self, frequency: Any, recency: Any, T: Any, monetary_value: Any, *, predictive: bool = True
+    ) -> dict[str, Any]:
+        """Per-customer predictions (arrays of one length; ``ltv_method`` is an object array of strings).
+
+        ``predictive`` (default) adds the predictive interval of the horizon's value (``ltv_p10``, ``ltv_p50``,
+        ``ltv_p90``: purchases x spend, parameter uncertainty folded in), ``next_purchase_days`` (median days to
+        the next purchase given alive) and ``p_purchase_30d``; without it only the point values and the
+        parameter band (``ltv_lower``/``ltv_upper``) are computed.
+        """
         x, t_x, t, m = _convert_inputs(frequency, recency, T, monetary_value, self.time_unit, self.time_unit)
+        out = self._predict_fast(x, t_x, t, m) if self._fast else self._predict_generic(x, t_x, t, m)
+        if predictive:
+            out.update(self._predictive(x, t_x, t, m, out["predicted_ltv"], out.pop("_log_sd")))
+        else:
+            out.pop("_log_sd")
+        return out
+
+    def _predictive(  # noqa: PLR0917 - the summary and the point values
+        self, x: FloatArray, t_x: FloatArray, t: FloatArray, m: FloatArray, clv: FloatArray, log_sd: FloatArray
+    ) -> dict[str, Any]:
+        """P10/P50/P90 of the horizon's value, next purchase median (days) and P(purchase in 30 days)."""
+        out: dict[str, Any] = {}
+        model = self.count_model
+        for start in range(0, len(x), _CHUNK):
+            sl = slice(start, start + _CHUNK)
+            xs, txs, ts, ms = x[sl], t_x[sl], t[sl], m[sl]
+            dist = predictive_value(
+                model, self.gg, self.unit_value, xs, txs, ts, ms, float(self._grid.steps[-1]), log_sd[sl]
+            )
+            with np.errstate(divide="ignore", invalid="ignore"):
+                discount = np.where(dist.mean > 0, clv[sl] / dist.mean, 1.0)  # the horizon's discounting
+            q = dist.quantiles() * discount[None, :]
+            chunk = {
+                "ltv_p10": q[0],
+                "ltv_p50": q[1],
+                "ltv_p90": q[2],
+                "next_purchase_days": model.next_purchase_median(xs, txs, ts) * self.time_unit.days,
+                "p_purchase_30d": 1.0 - model.p_no_purchase(self._days_30, xs, txs, ts),
+            }
+            for key, values in chunk.items():
+                out.setdefault(key, np.empty(len(x)))[sl] = values
+        if not len(x):
+            out = {key: np.empty(0) for key in PREDICTIVE_OUTPUTS}
+        return out
+
+    def _predict_generic(self, x: FloatArray, t_x: FloatArray, t: FloatArray, m: FloatArray) -> dict[str, Any]:
+        """Any count model (and Gamma-Gamma or a unit value): the same outputs as the BG/NBD fast path."""
+        model = self.count_model
+        n = len(x)
+        out: dict[str, Any] = {key: np.empty(n) for key in (*_FLOAT_OUTPUTS, "_log_sd")}
+        out["ltv_method"] = spend_model_methods(model.NAME, x, m, unit_value=self.unit_value)
+        for start in range(0, n, _CHUNK):
+            sl = slice(start, start + _CHUNK)
+            xs, txs, ts, ms = x[sl], t_x[sl], t[sl], m[sl]
+            spend, dS = spend_factor(self.gg, self.unit_value, xs, ms, gradient=True)
+            clv, sd = count_model_value(
+                model, spend, dS, self._log_cov, xs, txs, ts, self._grid.steps, self._grid.weights
+            )
+            out["p_alive"][sl] = model.p_alive(xs, txs, ts)
+            out["expected_purchases"][sl] = model.conditional_expected_purchases(self._horizon, xs, txs, ts)
+            out["p_no_purchase"][sl] = model.p_no_purchase(self._horizon, xs, txs, ts)
+            out["expected_spend"][sl] = spend
+            out["predicted_ltv"][sl] = clv
+            out["ltv_lower"][sl], out["ltv_upper"][sl] = _interval(clv, sd, self._z)
+            out["_log_sd"][sl] = sd
+        return out
+
+    def _predict_fast(self, x: FloatArray, t_x: FloatArray, t: FloatArray, m: FloatArray) -> dict[str, Any]:
+        """BG/NBD + Gamma-Gamma: the kernels shared with ``predict_one`` (one hyp2f1 table per distinct pair)."""
         n = len(x)
         horizon = np.array([self._horizon])
         r, alpha = self._bg[:2]
-        out: dict[str, Any] = {key: np.empty(n) for key in _FLOAT_OUTPUTS}
+        out: dict[str, Any] = {key: np.empty(n) for key in (*_FLOAT_OUTPUTS, "_log_sd")}
         out["ltv_method"] = ltv_methods(x, m)
         for start in range(0, n, _CHUNK):
             sl = slice(start, start + _CHUNK)
@@ -518,9 +703,12 @@ class LtvPredictor:
             out["expected_spend"][sl] = spend
             out["predicted_ltv"][sl] = clv
             out["ltv_lower"][sl], out["ltv_upper"][sl] = _interval(clv, sd, self._z)
+            out["_log_sd"][sl] = sd
         return out
 
-    def predict_one(self, frequency: float, recency: float, T: float, monetary_value: float) -> dict[str, Any]:
+    def predict_one(
+        self, frequency: float, recency: float, T: float, monetary_value: float, *, predictive: bool = True
+    ) -> dict[str, Any]:
         """``predict`` for one customer given as numbers: the same outputs as floats (``ltv_method`` a str).
 
         Same kernels as ``predict`` (``_growth_sets``, ``_discounted_growth``, ``_log_gradient``,
@@ -532,13 +720,22 @@ class LtvPredictor:
             row = (float(frequency), float(recency), float(T), float(monetary_value))
         except (TypeError, ValueError):
             row = None
-        if row is None or not summary_row_is_valid(*row[:3]):
-            out = self.predict([frequency], [recency], [T], [monetary_value])  # raises the rule's UserInputError
+        if row is None or not summary_row_is_valid(*row[:3]) or not self._fast:
+            # raises the rule's UserInputError; any model but BG/NBD + Gamma-Gamma goes through predict
+            out = self.predict([frequency], [recency], [T], [monetary_value], predictive=predictive)
             return {key: value[0] if key == "ltv_method" else float(value[0]) for key, value in out.items()}
         x, t_x, t, m = row
-        return self._predict_row(x, min(t_x, t), t, m)
+        result = self._predict_row(x, min(t_x, t), t, m)
+        log_sd = result.pop("_log_sd")
+        if predictive:
+            arrays = (np.array([x]), np.array([min(t_x, t)]), np.array([t]), np.array([m]))
+            extra = self._predictive(*arrays, np.array([result["predicted_ltv"]]), np.array([log_sd]))
+            result.update({key: float(value[0]) for key, value in extra.items()})
+        return result
 
-    def predict_rows(self, frequency: Any, recency: Any, T: Any, monetary_value: Any) -> dict[str, Any]:
+    def predict_rows(
+        self, frequency: Any, recency: Any, T: Any, monetary_value: Any, *, predictive: bool = True
+    ) -> dict[str, Any]:
         """``predict``'s output; up to ``_ROW_BY_ROW`` valid customers go through ``predict_one`` one by one
         (a per-request call: no validation arrays, no de-duplication, no chunking), more through ``predict``."""
         columns = [
@@ -554,13 +751,18 @@ class LtvPredictor:
         rows = list(zip(*(c.tolist() for c in columns), strict=False))
         if (
             n > _ROW_BY_ROW
+            or not self._fast
             or any(len(c) != n for c in columns)
             or not all(summary_row_is_valid(x, t_x, t) for x, t_x, t, _ in rows)
         ):
-            return self.predict(*columns)  # vectorised, or the UserInputError naming the bad row
+            return self.predict(*columns, predictive=predictive)  # vectorised, or the UserInputError naming the row
         results = [self._predict_row(x, min(t_x, t), t, m) for x, t_x, t, m in rows]
         out: dict[str, Any] = {key: np.array([res[key] for res in results], dtype="float64") for key in _FLOAT_OUTPUTS}
         out["ltv_method"] = np.array([res["ltv_method"] for res in results], dtype=object)
+        if predictive:
+            x, t_x, t, m = (np.array(c, dtype="float64") for c in zip(*rows, strict=True)) if rows else columns
+            log_sd = np.array([res["_log_sd"] for res in results], dtype="float64")
+            out.update(self._predictive(x, np.minimum(t_x, t), t, m, out["predicted_ltv"], log_sd))
         return out
 
     def _predict_row(self, x: float, t_x: float, T: float, m: float) -> dict[str, Any]:
@@ -581,7 +783,7 @@ class LtvPredictor:
             spend, dS = _spend_kernel(self._gg, x if usable else 0.0, m if usable else 0.0)
         clv = spend * scale * float(H[0, 0])
         grad = np.array([[dC[0] + dH[0], dC[1] + dH[1], dC[2] + dH[2], dC[3] + dH[3], *dS]])
-        lower, upper = _interval(clv, _log_sd(grad, self._log_cov)[0], self._z)
+        lower, upper = _interval(clv, _log_sd(grad, self._log_cov)[0], self._z)  # _log_sd recomputed below: cheap
         return {
             "p_alive": float(p_alive),
             "expected_purchases": float(scale * G[0, -1, 0]),
@@ -591,11 +793,22 @@ class LtvPredictor:
             "ltv_lower": float(lower),
             "ltv_upper": float(upper),
             "ltv_method": method,
+            "_log_sd": float(_log_sd(grad, self._log_cov)[0]),
         }
 
     def describe(self) -> dict[str, Any]:
-        """Parameters and settings, for ``/model`` endpoints and reports."""
+        """Parameters and settings, for ``/model`` endpoints and reports (``bgnbd`` holds the selected count
+        model's parameters for older readers; ``count_model`` names it)."""
+        gg = self.gg.params_ if self.gg is not None else None
         described: dict[str, Any] = json.loads(
-            json.dumps({"bgnbd": self.bgnbd.params_, "gamma_gamma": self.gg.params_, **self.metadata}, default=str)
+            json.dumps(
+                {
+                    "bgnbd": self.count_model.paper_params,
+                    "count_model": self.count_model.NAME,
+                    "gamma_gamma": gg,
+                    **self.metadata,
+                },
+                default=str,
+            )
         )
         return described

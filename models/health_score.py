@@ -1,4 +1,4 @@
-"""Customer health score card, 0-100 (DOMAIN.md section 4, article 001).
+"""Customer health score card, 0-100 (docs/DOMAIN.md section 4, article 001).
 
 score = w_a * activity + w_p * penetration + w_s * service + w_f * feedback, default weights
 40/30/20/10 (settings; validated to sum to 1). Each component is put on 0-100 first:

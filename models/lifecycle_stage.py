@@ -1,4 +1,4 @@
-"""Lifecycle stage of every customer in both vocabularies of DOMAIN.md section 1.
+"""Lifecycle stage of every customer in both vocabularies of docs/DOMAIN.md section 1.
 
 B2C (growth funnel, article 000): acquisition, activation, retention, monetization, referral.
 B2B (relationship, article 001):  acquisition, growth, maturity, maintenance, churn.

@@ -1,9 +1,12 @@
 """The LTV bundle: a plain directory of JSON files (no pickles), readable by any language.
 
-Layout (docs/ARCHITECTURE.md): ``bgnbd.json`` (BG/NBD parameters, time unit, fit diagnostics),
-``gamma_gamma.json`` (Gamma-Gamma parameters, exclusion counts, frequency-spend correlation),
-``parameter_draws.json`` (draws of the seven parameters, for intervals) and ``metadata.json`` (settings used,
-data window, holdout metrics, format version).
+Layout (docs/ARCHITECTURE.md): ``bgnbd.json`` (the selected count model's parameters, time unit and fit
+diagnostics; its ``model`` key names the model: ``bgnbd``, ``pareto_nbd``, ``mbg_nbd``, ``mbg_cnbd_k``, ``bgbb`` or
+``nbd``, so a BG/NBD-only bundle of format 1 loads unchanged), ``gamma_gamma.json`` (Gamma-Gamma parameters,
+exclusion counts, frequency-spend correlation; ``{"model": "none"}`` when spend was constant or absent, the
+value per purchase then in ``metadata.json``'s ``spend_model``), ``parameter_draws.json`` (draws of the
+parameters, for intervals) and ``metadata.json`` (settings used, data window, selected model, every candidate's
+holdout metrics, format version).
 """
 
 from __future__ import annotations
@@ -13,12 +16,13 @@ from pathlib import Path
 from typing import Any
 
 from features.errors import UserInputError
-from models.bgnbd import BetaGeoModel
+from models.btyd_family import count_model_from_dict
+from models.count_model import CountModel
 from models.gamma_gamma import GammaGammaModel
 from models.parameter_draws import ParameterDraws
 
 BUNDLE_KIND = "churnltv-ltv"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: any count model in bgnbd.json, optional Gamma-Gamma; version 1 bundles still load
 FILES = ("bgnbd.json", "gamma_gamma.json", "parameter_draws.json", "metadata.json")
 
 
@@ -28,8 +32,8 @@ def _write(path: Path, data: dict[str, Any]) -> None:
 
 def save_ltv_bundle(
     directory: Path,
-    bgnbd: BetaGeoModel,
-    gg: GammaGammaModel,
+    bgnbd: CountModel,
+    gg: GammaGammaModel | None,
     draws: ParameterDraws,
     metadata: dict[str, Any],
 ) -> Path:
@@ -37,7 +41,7 @@ def save_ltv_bundle(
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     _write(directory / "bgnbd.json", bgnbd.to_dict())
-    _write(directory / "gamma_gamma.json", gg.to_dict())
+    _write(directory / "gamma_gamma.json", gg.to_dict() if gg is not None else {"model": "none"})
     _write(directory / "parameter_draws.json", draws.to_dict())
     _write(directory / "metadata.json", {"kind": BUNDLE_KIND, "format_version": FORMAT_VERSION, **metadata})
     return directory
@@ -57,13 +61,18 @@ def _read(path: Path) -> dict[str, Any]:
     return data
 
 
-def load_ltv_bundle(directory: Path) -> tuple[BetaGeoModel, GammaGammaModel, ParameterDraws, dict[str, Any]]:
+def load_ltv_bundle(
+    directory: Path,
+) -> tuple[CountModel, GammaGammaModel | None, ParameterDraws, dict[str, Any]]:
     """Read a bundle written by :func:`save_ltv_bundle`; a wrong or partial directory is a ``UserInputError``."""
     directory = Path(directory)
     metadata = _read(directory / "metadata.json")
     if metadata.get("kind") != BUNDLE_KIND:
         raise UserInputError(f"{directory} is not an LTV bundle (metadata.json kind = {metadata.get('kind')!r})")
-    bgnbd = BetaGeoModel.from_dict(_read(directory / "bgnbd.json"))
-    gg = GammaGammaModel.from_dict(_read(directory / "gamma_gamma.json"))
+    count_data = _read(directory / "bgnbd.json")
+    count_data.setdefault("model", "bgnbd")
+    bgnbd = count_model_from_dict(count_data)
+    gg_data = _read(directory / "gamma_gamma.json")
+    gg = None if gg_data.get("model") == "none" else GammaGammaModel.from_dict(gg_data)
     draws = ParameterDraws.from_dict(_read(directory / "parameter_draws.json"))
     return bgnbd, gg, draws, metadata

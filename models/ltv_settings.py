@@ -5,7 +5,7 @@ a horizon in months is never mistaken for periods of the model's time unit (the 
 horizon on weekly data silently means 12 weeks). Defaults follow the usual practice: weekly periods, a
 12-month CLV horizon discounted at 10% a year, a 30-day horizon for expected purchases and P(no purchase).
 
-Subscription customers (``sub_active`` = 1) get contractual CLV (DOMAIN.md section 6,
+Subscription customers (``sub_active`` = 1) get contractual CLV (docs/DOMAIN.md section 6,
 ``models.subscription_value``); its settings start with ``contractual_``. The defaults keep the two methods in one
 currency and over one span, so their numbers (and the value at risk built on them) can be ranked together:
 
@@ -60,6 +60,36 @@ class LtvSettings(BaseSettings):
         180, ge=1, description="Shortest span (days) between the first purchase and the cutoff needed to fit."
     )
     random_seed: int = Field(7, description="Seed of the parameter draws.")
+    model: Literal["auto", "bgnbd", "pareto_nbd", "mbg_nbd", "mbg_cnbd_k", "bgbb"] = Field(
+        "auto",
+        description=(
+            "Count model: 'auto' fits every applicable one on the calibration period and keeps the best on the "
+            "holdout by selection_criterion; a name forces that model (the others are still scored side by side)."
+        ),
+    )
+    selection_criterion: Literal["holdout_mae", "holdout_spend_mae", "holdout_total_error", "log_likelihood"] = Field(
+        "holdout_mae",
+        description=(
+            "How 'auto' picks: per-customer MAE of holdout purchases (default), of holdout spend, the absolute "
+            "relative error of total holdout purchases, or the calibration log-likelihood (continuous-time models)."
+        ),
+    )
+    opportunity_days: float = Field(
+        0.0,
+        ge=0.0,
+        description=(
+            "Length of a discrete transaction opportunity in days, which makes BG/BB a candidate; 0 = detect a regular "
+            "grid of purchase days (every gap within 10% of the median gap, >= 7 days), else BG/BB does not apply."
+        ),
+    )
+    unit_value: float = Field(
+        0.0,
+        ge=0.0,
+        description=(
+            "Value of one purchase when spend is constant or absent (no Gamma-Gamma): 0 = the constant observed "
+            "spend, or 1 (value counted in purchases) when no spend is recorded."
+        ),
+    )
     contractual_cost_share_of_mrr: float = Field(
         0.0, ge=0.0, le=1.0, description="Monthly cost to serve a subscriber as a share of their MRR (0.2 = 20%)."
     )

@@ -1,4 +1,4 @@
-"""Net Promoter Score (DOMAIN.md section 5).
+"""Net Promoter Score (docs/DOMAIN.md section 5).
 
 "How likely are you to recommend us?" 0-10: detractors 0-6, passives 7-8, promoters 9-10
 (cut-offs are settings). NPS = %promoters - %detractors, a number from -100 to 100. The

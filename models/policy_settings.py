@@ -1,6 +1,6 @@
 """Every threshold of the customer policy, as typed settings (env prefix ``CHURNLTV_POLICY_``).
 
-The source articles (DOMAIN.md sections 3-5, 7, 8) give example figures: a 30% drop in
+The source articles (docs/DOMAIN.md sections 3-5, 7, 8) give example figures: a 30% drop in
 key-behaviour frequency, two weeks below the Aha bar, weights 40/30/20/10, "score >= 85 renews at
 92%" read at 30 and 90 days, NPS cut-offs 0-6 / 9-10, LTV/CAC > 3, a 60/30/10 budget split. They
 are defaults here, never constants in the rules, because every product has its own rhythm.
@@ -27,7 +27,7 @@ class PolicySettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="CHURNLTV_POLICY_", extra="forbid", frozen=True)
 
-    # --- risk tiers: rule triggers (DOMAIN.md section 3) ---
+    # --- risk tiers: rule triggers (docs/DOMAIN.md section 3) ---
     low_frequency_drop: float = Field(
         0.30, gt=0.0, lt=1.0, description="Low tier fires when core_trend_ratio <= 1 - this (30% drop)."
     )
@@ -51,7 +51,7 @@ class PolicySettings(BaseSettings):
         gt=0.0,
         description=(
             "Absolute backstop: high tier for anyone idle at least this many days, whatever their rhythm. Off (None) "
-            "by default because DOMAIN.md section 9 judges idleness against each customer's own rhythm."
+            "by default because docs/DOMAIN.md section 9 judges idleness against each customer's own rhythm."
         ),
     )
     # --- risk tiers: calibrated churn-probability bands ---
@@ -80,7 +80,7 @@ class PolicySettings(BaseSettings):
         "not a retention offer."
     )
 
-    # --- health score (DOMAIN.md section 4) ---
+    # --- health score (docs/DOMAIN.md section 4) ---
     weight_activity: float = Field(0.40, ge=0.0, le=1.0, description="Weight of activity frequency.")
     weight_penetration: float = Field(0.30, ge=0.0, le=1.0, description="Weight of core-module penetration.")
     weight_service: float = Field(0.20, ge=0.0, le=1.0, description="Weight of service interaction quality.")
@@ -117,11 +117,11 @@ class PolicySettings(BaseSettings):
         description="Horizons (days after the cutoff) at which the report reads retention by health, increasing.",
     )
 
-    # --- NPS (DOMAIN.md section 5) ---
+    # --- NPS (docs/DOMAIN.md section 5) ---
     nps_promoter_min: int = Field(9, ge=0, le=10, description="Scores >= this are promoters.")
     nps_detractor_max: int = Field(6, ge=0, le=10, description="Scores <= this are detractors.")
 
-    # --- lifecycle stages (DOMAIN.md section 1) ---
+    # --- lifecycle stages (docs/DOMAIN.md section 1) ---
     stage_habit_active_days: float = Field(
         4.0, ge=1.0, le=30.0, description="Active days in the last 30 that count as a habit (retention/maturity)."
     )
@@ -141,13 +141,13 @@ class PolicySettings(BaseSettings):
         90.0, gt=0.0, description="A transaction within this many days counts as paying."
     )
 
-    # --- acquisition economics (DOMAIN.md section 7) ---
+    # --- acquisition economics (docs/DOMAIN.md section 7) ---
     ltv_cac_min: float = Field(3.0, gt=0.0, description="Channels with LTV/CAC above this are 'proven'.")
     budget_proven_share: float = Field(0.60, ge=0.0, le=1.0, description="Budget share of proven channels.")
     budget_test_share: float = Field(0.30, ge=0.0, le=1.0, description="Budget share of channels under test.")
     budget_reserve_share: float = Field(0.10, ge=0.0, le=1.0, description="Budget share kept in reserve.")
 
-    # --- referral (DOMAIN.md section 8) ---
+    # --- referral (docs/DOMAIN.md section 8) ---
     referral_ltv_quantile: float = Field(
         0.75, ge=0.0, le=1.0, description="Promoters at or above this predicted-LTV quantile are referral candidates."
     )

@@ -1,6 +1,6 @@
 """Referral: whom to ask (promoters with high predicted LTV) and which referral events to reward.
 
-DOMAIN.md section 8: promoters are the customers to ask; anti-fraud de-duplicates referrals by IP
+docs/DOMAIN.md section 8: promoters are the customers to ask; anti-fraud de-duplicates referrals by IP
 and device. Events are processed in time order (``occurred_at``, then input order); an event is
 rejected, with the first reason that applies, when:
 

@@ -1,12 +1,12 @@
 """Churn early-warning tiers: the article's three rule triggers combined with the churn probability.
 
-DOMAIN.md section 3 (article 000) defines three warnings, each with an action:
+docs/DOMAIN.md section 3 (article 000) defines three warnings, each with an action:
 
 * low    - key-behaviour frequency down >= 30% vs the prior window -> care email + feature tips;
 * medium - two consecutive weeks below the Aha bar -> account manager call-back, tailored plan;
 * high   - idle for a long time -> time-limited offer.
 
-"Idle for a long time" is judged against the customer's own rhythm (DOMAIN.md section 9: in a
+"Idle for a long time" is judged against the customer's own rhythm (docs/DOMAIN.md section 9: in a
 low-frequency product long gaps are normal), by two triggers:
 
 * ``idle_vs_own_rhythm``  idle_ratio = days idle / usual gap between active days >= k (3);
@@ -174,7 +174,7 @@ def _rule_triggers(frame: PolicyInputs, settings: PolicySettings) -> tuple[list[
                 idle, numeric_column(frame, "idle_ratio"), p_alive, numeric_column(frame, "btyd_frequency")
             ),
         )
-    if settings.high_idle_days is not None:  # the absolute backstop, off by default (DOMAIN.md section 9)
+    if settings.high_idle_days is not None:  # the absolute backstop, off by default (docs/DOMAIN.md section 9)
         add("idle_too_long", HIGH, "days_since_last_event", ">=", settings.high_idle_days, values=idle)
     return fired, skipped
 

@@ -1,6 +1,6 @@
 """Contractual CLV of subscribers, driven by the churn model: what customers with an active subscription are worth.
 
-DOMAIN.md section 6: subscription customers get contractual CLV, transactional customers BG/NBD + Gamma-Gamma.
+docs/DOMAIN.md section 6: subscription customers get contractual CLV, transactional customers BG/NBD + Gamma-Gamma.
 For a customer with an active subscription at the cutoff (feature ``sub_active`` = 1) paying M = ``sub_mrr`` a
 month:
 

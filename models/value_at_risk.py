@@ -1,4 +1,4 @@
-"""Expected value at risk and the retention list for the CRM (DOMAIN.md section 3).
+"""Expected value at risk and the retention list for the CRM (docs/DOMAIN.md section 3).
 
 VaR_i = P(churn_i) x predicted LTV_i: the value expected to be lost if nothing is done. The CRM
 works the list from the top.

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
@@ -40,10 +39,10 @@ class ServiceMetrics:
         for model, version in versions.items():
             self.model_info.labels(model=model, version=str(version)).set(1)
 
-    def count_tiers(self, records: Iterable[Mapping[Any, Any]]) -> None:
-        """Count scored customers by risk tier (``churnltv_predictions``)."""
-        for r in records:
-            self.predictions.labels(tier=str(r.get("risk_tier"))).inc()
+    def count_tiers(self, tiers: Iterable[object]) -> None:
+        """Count scored customers by their risk tier (``churnltv_predictions``)."""
+        for tier in tiers:
+            self.predictions.labels(tier=str(tier)).inc()
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -1,34 +1,42 @@
-"""Features in, everything the CRM acts on out: the one prediction path shared by the API and batch scoring.
+"""Features in, everything the CRM acts on out: the one prediction assembly of the API, batch scoring and accounts.
 
-``score_frame`` is vectorised (numpy over a feature frame): batch scoring calls it on chunks of
-100k customers. ``score_rows`` is the API's path for request bodies: the same model calls and the
-same policy rules (``models.risk_tiers``, ``models.health_score``, ``models.lifecycle_stage``,
-``models.nps``, ``models.value_at_risk``), fed from plain column arrays instead of a DataFrame,
-because on a one-customer request pandas' per-column overhead (~10-50 us per operation, ~10 ms per
-request in total) and not arithmetic is the cost. tests/integration/test_prediction_paths.py checks
-the two give identical records, so a batch score and an API answer for the same customer and models
-cannot disagree.
+``assemble(models, features, inputs)`` is the single place that turns point-in-time features into every output
+column: one encoding and one pass over the trees for the churn probability and its reasons, LTV, then the whole
+customer policy (``models.customer_policy.evaluate_policy``, which ``apply_policy`` is made of) on those outputs.
+Its two front ends differ only in how features arrive:
 
-LTV (``_ltv_arrays``, shared by both paths) runs after the churn model because it needs its probability: customers
-with an active subscription get contractual CLV from ``sub_mrr`` and P(churn) (``models.subscription_value``,
-method ``contractual_retention_no_interval``), the others BG/NBD + Gamma-Gamma (``bgnbd_gamma_gamma`` and its
-fallbacks); ``ltv_method`` says which produced each number.
+* ``score_frame(models, frame)``: a DataFrame (batch chunks of 100k customers, live lookups, an account's users)
+  -> a DataFrame of ``SCORE_COLUMNS``;
+* ``score_rows(models, rows)``: request rows (feature name -> JSON value) as plain column arrays, because on a
+  one-customer request pandas' per-column overhead (~10-50 us per operation, ~10 ms per request in total) and
+  not arithmetic is the cost.
+
+Both return the same columns, so a batch score and an API answer for the same customer and models cannot
+disagree (tests/integration/test_prediction_paths.py); ``service.api.responses`` turns either into response
+bodies. ``roll_up_account`` applies the same policy at account level (``models.account_rollup``) to users scored
+by ``score_frame``.
+
+LTV (``_ltv_arrays``) runs after the churn model because it needs its probability: customers with an active
+subscription get contractual CLV from ``sub_mrr`` and P(churn) (``models.subscription_value``, method
+``contractual_retention_no_interval``), the others BG/NBD + Gamma-Gamma (``bgnbd_gamma_gamma`` and its fallbacks);
+``ltv_method`` says which produced each number.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from features.time_units import TimeUnit
-from models.policy_frame import FloatArray, PolicyInputs
+from models.customer_policy import evaluate_policy
+from models.policy_frame import ColumnInputs, FloatArray, PolicyInputs
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from models.churn_bundle import ChurnBundle
     from models.reason_codes import Reason
     from service.model_set import ModelSet
@@ -69,12 +77,116 @@ SCORE_COLUMNS = (
 
 
 SUBSCRIPTION_COLUMNS = ("sub_active", "sub_mrr")
+LTV_INPUT_COLUMNS = (*BTYD_COLUMNS, *SUBSCRIPTION_COLUMNS)
 
 
-def _ltv_columns(models: ModelSet, features: pd.DataFrame, churn_probability: FloatArray) -> dict[str, Any]:
-    names = [c for c in (*BTYD_COLUMNS, *SUBSCRIPTION_COLUMNS) if c in features.columns]
-    columns = {c: features[c].to_numpy(dtype=np.float64, na_value=np.nan) for c in names}
-    return _ltv_arrays(models, columns, len(features), churn_probability)
+# the columns of a scored customer that identify it, and the ones the assembly computes
+ID_COLUMNS = ("customer_id", "as_of", "segment")
+OUTPUT_COLUMNS = tuple(c for c in SCORE_COLUMNS if c not in ID_COLUMNS)
+# request fields that are text: never read as numbers (the churn model encodes its categorical features itself)
+TEXT_FIELDS = frozenset({"customer_id", "as_of", "segment", "acquisition_channel", "sub_plan"})
+
+
+@dataclass(frozen=True)
+class Scored:
+    """Every output of ``assemble`` for ``n`` customers, in input order.
+
+    ``columns`` maps each name of ``OUTPUT_COLUMNS`` to an array (float64 with NaN = undefined, or object for
+    labels), except ``triggers`` and ``reasons`` (lists of per-customer lists of dicts of Python values) and the
+    two model versions (one value for everyone). ``ids`` holds ``ID_COLUMNS`` as the input gave them.
+    """
+
+    n: int
+    ids: dict[str, Any]
+    columns: dict[str, Any]
+
+
+def assemble(
+    models: ModelSet,
+    features: pd.DataFrame | Mapping[str, Sequence[Any]],
+    inputs: PolicyInputs,
+    *,
+    top_reasons: int,
+) -> dict[str, Any]:
+    """The output columns (``OUTPUT_COLUMNS``; see ``Scored``) of the customers ``features`` holds.
+
+    ``features`` is what the churn model encodes (a frame, or feature name -> values); ``inputs`` the same
+    customers' features as numbers for LTV and the policy.
+    """
+    churn = models.churn
+    n = inputs.n
+    raw, reasons = _churn_scores(churn, churn.matrix(features), top_reasons)
+    probability = np.asarray(churn.calibrator.predict(raw), dtype=np.float64)
+    ltv_inputs = {c: v for c in LTV_INPUT_COLUMNS if (v := inputs.numeric(c)) is not None}
+    ltv = _ltv_arrays(models, ltv_inputs, n, probability)
+    method = ltv.pop("ltv_method")
+    outputs = {"churn_probability": probability, **ltv}
+    policy = evaluate_policy(inputs.with_columns(outputs), models.policy)
+    versions = models.versions
+    return {
+        **outputs,
+        "ltv_method": method,
+        **policy.columns,
+        "reasons": reasons,
+        "churn_model_version": versions["churn"],
+        "ltv_model_version": versions["ltv"],
+    }
+
+
+def score_frame(models: ModelSet, features: pd.DataFrame, *, top_reasons: int = 3) -> pd.DataFrame:
+    """Score a point-in-time feature frame (one row per customer): a frame of ``SCORE_COLUMNS``, in row order."""
+    import pandas as pd
+
+    frame = features.reset_index(drop=True)
+    columns = assemble(models, frame, PolicyInputs(frame), top_reasons=top_reasons)
+    data: dict[str, Any] = {
+        "customer_id": frame["customer_id"],
+        "as_of": frame["as_of"],
+        "segment": frame["segment"] if "segment" in frame.columns else None,
+    }
+    for name in OUTPUT_COLUMNS:
+        values = columns[name]
+        is_objects = isinstance(values, list) or (isinstance(values, np.ndarray) and values.dtype == object)
+        data[name] = pd.Series(values, index=frame.index, dtype=object) if is_objects else values
+    return pd.DataFrame(data, index=frame.index, columns=list(SCORE_COLUMNS))
+
+
+def score_rows(models: ModelSet, rows: Sequence[Mapping[str, Any]], *, top_reasons: int = 3) -> Scored:
+    """Score request rows (feature name -> JSON value, plus ``customer_id`` and ``as_of``).
+
+    The same outputs as ``score_frame(models, pandas.DataFrame(rows))``: a feature a row does not carry is
+    absent for every row (the API rejects bodies where the model needs it), exactly as a missing column.
+    """
+    n = len(rows)
+    present: set[str] = set()
+    for row in rows:
+        present.update(row)
+    by_name = {name: [row.get(name) for row in rows] for name in present}
+    ids = {name: by_name.get(name, [None] * n) for name in ID_COLUMNS}
+    if n == 0:
+        return Scored(0, ids, {})
+    churn = models.churn
+    skip = TEXT_FIELDS | set(churn.categories)
+    inputs = ColumnInputs(_float_columns({k: v for k, v in by_name.items() if k not in skip}), n)
+    matrix_input = {name: by_name[name] for name in churn.names}
+    return Scored(n, ids, assemble(models, matrix_input, inputs, top_reasons=top_reasons))
+
+
+def roll_up_account(models: ModelSet, account_id: str, users: pd.DataFrame, scored: pd.DataFrame) -> dict[str, Any]:
+    """The account's row: its users' features and model outputs rolled up, the policy applied at account level.
+
+    ``users`` are the users' point-in-time features and ``scored`` their ``score_frame`` rows, in the same order;
+    the roll-up rules are models.account_rollup's.
+    """
+    from models.account_rollup import account_policy
+
+    model_outputs = ("churn_probability", "p_alive", "predicted_ltv")
+    outputs = scored[["customer_id", *model_outputs]]
+    inputs = users.drop(columns=[c for c in model_outputs if c in users.columns])
+    merged = inputs.merge(outputs, on="customer_id", how="inner", validate="one_to_one")
+    merged["account_id"] = account_id
+    account = account_policy(merged, settings=models.policy)
+    return {str(k): v for k, v in account.iloc[0].to_dict().items()}
 
 
 def _ltv_arrays(
@@ -149,43 +261,6 @@ def _btyd_arrays(models: ModelSet, columns: Mapping[str, FloatArray], n: int) ->
     return result
 
 
-def score_frame(models: ModelSet, features: pd.DataFrame, *, top_reasons: int = 3) -> pd.DataFrame:
-    """Score a point-in-time feature frame (one row per customer) with the churn + LTV bundles and the policy."""
-    from models.customer_policy import apply_policy
-
-    frame = features.reset_index(drop=True)
-    # one encoding and one pass over the trees for probability and reasons, as score_rows does
-    raw, reasons = _churn_scores(models.churn, models.churn.matrix(frame), top_reasons)
-    churn_probability = np.asarray(models.churn.calibrator.predict(raw), dtype=np.float64)
-    scored = frame.copy()
-    scored["churn_probability"] = churn_probability
-    for name, values in _ltv_columns(models, frame, churn_probability).items():
-        scored[name] = values
-    scored = apply_policy(scored, models.policy)
-    scored["reasons"] = pd.Series(reasons, index=scored.index, dtype=object)
-    versions = models.versions
-    scored["churn_model_version"] = versions["churn"]
-    scored["ltv_model_version"] = versions["ltv"]
-    if "segment" not in scored.columns:
-        scored["segment"] = None
-    return scored[list(SCORE_COLUMNS)]
-
-
-class ColumnInputs(PolicyInputs):
-    """Policy inputs read from a mapping of column -> float64 array (no DataFrame; see module docstring)."""
-
-    def __init__(self, columns: Mapping[str, FloatArray], n: int) -> None:
-        self.columns = columns
-        self.n = n
-        self._numeric = {}
-
-    def has(self, name: str) -> bool:
-        return name in self.columns
-
-    def numeric(self, name: str) -> FloatArray | None:
-        return self.columns.get(name)
-
-
 def _float_column(values: list[Any]) -> FloatArray:
     """JSON values (numbers / None) -> float64 with NaN for None."""
     return np.array([np.nan if v is None else v for v in values], dtype=np.float64)
@@ -232,214 +307,3 @@ def _churn_scores(churn: ChurnBundle, matrix: FloatArray, k: int) -> tuple[Float
         contrib, matrix, churn.names, churn.spec, k=k, categories=churn.categories, references=churn.references
     )
     return raw, reasons
-
-
-def score_rows(models: ModelSet, rows: Sequence[Mapping[str, Any]], *, top_reasons: int = 3) -> list[dict[str, Any]]:
-    """Score request rows (feature name -> JSON value, plus ``customer_id`` and ``as_of``) to API records.
-
-    Equivalent to ``to_records(score_frame(models, pandas.DataFrame(rows)))``: a feature a row does not carry
-    is absent for every row (the API rejects bodies where the model needs it), exactly as a missing column.
-    """
-    from models.health_score import compute_health_score
-    from models.lifecycle_stage import B2B_LABELS, B2C_LABELS, assign_lifecycle_stages
-    from models.nps import nps_segment
-    from models.risk_tiers import assign_risk_tiers
-    from models.value_at_risk import value_at_risk
-
-    n = len(rows)
-    if n == 0:
-        return []
-    present: set[str] = set()
-    for row in rows:
-        present.update(row)
-    churn = models.churn
-    categorical = set(churn.categories)
-    by_name = {name: [row.get(name) for row in rows] for name in present}
-    matrix = churn.matrix({name: by_name[name] for name in churn.names})
-    raw, reasons = _churn_scores(churn, matrix, top_reasons)
-    probability = np.asarray(churn.calibrator.predict(raw), dtype=np.float64)
-
-    skip = categorical | {"customer_id", "as_of", "segment", "acquisition_channel", "sub_plan"}
-    columns = _float_columns({name: values for name, values in by_name.items() if name not in skip})
-    columns["churn_probability"] = probability
-    ltv = _ltv_arrays(models, columns, n, probability)
-    columns.update({k: v for k, v in ltv.items() if k != "ltv_method"})
-
-    policy = models.policy
-    inputs = ColumnInputs(columns, n)
-    tiers = assign_risk_tiers(inputs, policy)
-    health = compute_health_score(inputs, policy)
-    stages = assign_lifecycle_stages(inputs, policy)
-    nps = columns.get("nps_last")
-    segment_nps = [None] * n if nps is None else nps_segment(nps, policy, where="nps_last").tolist()
-    var = value_at_risk(probability, columns["predicted_ltv"])
-    versions = models.versions
-    # every numeric output as Python floats (None for NaN) in one pass per array, not one _clean per value
-    num = {
-        "churn_probability": probability,
-        "value_at_risk": var,
-        "horizon_days": ltv["horizon_days"],
-        **{k: ltv[k] for k in ("p_alive", "expected_purchases", "p_no_purchase", "predicted_ltv", "ltv_lower")},
-        "ltv_upper": ltv["ltv_upper"],
-        "health_score": health.score,
-        **{f"health_{k}": health.components[k] for k in ("activity", "penetration", "service", "feedback")},
-    }
-    py = {k: _json_floats(v) for k, v in num.items()}
-    method = ltv["ltv_method"].tolist()
-    tier, key, text = tiers.tier.tolist(), tiers.action_key.tolist(), tiers.action_text.tolist()
-    b2c, b2b = stages.b2c_code.tolist(), stages.b2b_code.tolist()
-    out = []
-    for i, row in enumerate(rows):
-        as_of = row.get("as_of")
-        horizon = py["horizon_days"][i]
-        out.append(
-            {
-                "customer_id": row.get("customer_id"),
-                "as_of": None if as_of is None else _clean(pd.Timestamp(as_of)),
-                "churn_probability": py["churn_probability"][i],
-                "risk_tier": tier[i],
-                "triggers": tiers.triggers[i],  # built from Python numbers (tolist), never NaN: fired only
-                "recommended_action": {"key": key[i], "text": text[i]},
-                "reasons": reasons[i],  # Python numbers, None for a missing value (reason_codes)
-                "p_alive": py["p_alive"][i],
-                "expected_purchases": py["expected_purchases"][i],
-                "p_no_purchase": py["p_no_purchase"][i],
-                "horizon_days": None if horizon is None else int(horizon),
-                "ltv": {
-                    "predicted": py["predicted_ltv"][i],
-                    "lower": py["ltv_lower"][i],
-                    "upper": py["ltv_upper"][i],
-                    "method": _clean(method[i]),
-                },
-                "value_at_risk": py["value_at_risk"][i],
-                "health": {
-                    "score": py["health_score"][i],
-                    "activity": py["health_activity"][i],
-                    "penetration": py["health_penetration"][i],
-                    "service": py["health_service"][i],
-                    "feedback": py["health_feedback"][i],
-                },
-                "lifecycle_stage": {"b2c": B2C_LABELS[b2c[i]], "b2b": B2B_LABELS[b2b[i]]},
-                "nps_segment": segment_nps[i],
-                "model_versions": {"churn": versions["churn"], "ltv": versions["ltv"]},
-            }
-        )
-    return out
-
-
-def _json_floats(values: FloatArray) -> list[Any]:
-    """An array as Python numbers with None for NaN: ``_clean`` of each element, in one ``tolist``."""
-    return [None if v != v else v for v in values.tolist()]  # noqa: PLR0124 - v != v is the NaN test
-
-
-def _clean(value: Any) -> Any:  # noqa: PLR0911 - one branch per type
-    """JSON-safe scalar: NaN/NaT become None, numpy scalars become Python ones."""
-    kind = type(value)
-    if kind is str or kind is int or kind is bool or value is None:  # the common cases first
-        return value
-    if kind is float:
-        return None if math.isnan(value) else value
-    if isinstance(value, float | np.floating):
-        return None if math.isnan(float(value)) else float(value)
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, pd.Timestamp):
-        return None if pd.isna(value) else value.isoformat()
-    if isinstance(value, list | tuple):
-        return [_clean(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
-    if isinstance(value, np.ndarray):
-        return [_clean(v) for v in value.tolist()]
-    try:
-        if pd.isna(value):
-            return None
-    except (TypeError, ValueError):
-        pass
-    return value
-
-
-def to_records(scored: pd.DataFrame) -> list[dict[str, Any]]:
-    """The API's response shape for each scored row (nested health/ltv/model blocks)."""
-    out = []
-    for row in scored.to_dict(orient="records"):
-        r = {k: _clean(v) for k, v in row.items()}
-        out.append(
-            {
-                "customer_id": r["customer_id"],
-                "as_of": r["as_of"],
-                "churn_probability": r["churn_probability"],
-                "risk_tier": r["risk_tier"],
-                "triggers": r["triggers"] or [],
-                "recommended_action": {"key": r["action_key"], "text": r["action_text"]},
-                "reasons": r["reasons"] or [],
-                "p_alive": r["p_alive"],
-                "expected_purchases": r["expected_purchases"],
-                "p_no_purchase": r["p_no_purchase"],
-                "horizon_days": None if r["horizon_days"] is None else int(r["horizon_days"]),
-                "ltv": {
-                    "predicted": r["predicted_ltv"],
-                    "lower": r["ltv_lower"],
-                    "upper": r["ltv_upper"],
-                    "method": r["ltv_method"],
-                },
-                "value_at_risk": r["value_at_risk"],
-                "health": {
-                    "score": r["health_score"],
-                    "activity": r["health_activity"],
-                    "penetration": r["health_penetration"],
-                    "service": r["health_service"],
-                    "feedback": r["health_feedback"],
-                },
-                "lifecycle_stage": {"b2c": r["stage_b2c"], "b2b": r["stage_b2b"]},
-                "nps_segment": r["nps_segment"],
-                "model_versions": {"churn": r["churn_model_version"], "ltv": r["ltv_model_version"]},
-            }
-        )
-    return out
-
-
-def account_record(
-    models: ModelSet, account_id: str, when: dt.datetime, users: pd.DataFrame, scored: pd.DataFrame
-) -> dict[str, Any]:
-    """Roll the users up (features + their model outputs) and apply the policy at account level."""
-    from models.account_rollup import account_policy
-
-    outputs = scored[["customer_id", "churn_probability", "p_alive", "predicted_ltv"]]
-    inputs = users.drop(columns=[c for c in ("churn_probability", "p_alive", "predicted_ltv") if c in users.columns])
-    merged = inputs.merge(outputs, on="customer_id", how="inner", validate="one_to_one")
-    merged["account_id"] = account_id
-    account = account_policy(merged, settings=models.policy)
-    row = {k: _clean(v) for k, v in account.iloc[0].to_dict().items()}
-    members = [
-        {
-            "customer_id": r["customer_id"],
-            "risk_tier": r["risk_tier"],
-            "churn_probability": _clean(r["churn_probability"]),
-            "predicted_ltv": _clean(r["predicted_ltv"]),
-            "value_at_risk": _clean(r["value_at_risk"]),
-        }
-        for r in scored.to_dict(orient="records")
-    ]
-    return {
-        "account_id": account_id,
-        "as_of": pd.Timestamp(when).isoformat(),
-        "users": int(row["users"]),
-        "risk_tier": row["risk_tier"],
-        "triggers": row["triggers"] or [],
-        "recommended_action": {"key": row["action_key"], "text": row["action_text"]},
-        "churn_probability": row["churn_probability"],
-        "p_alive": row.get("p_alive"),
-        "predicted_ltv": row.get("predicted_ltv"),
-        "value_at_risk": row.get("value_at_risk"),
-        "health": {
-            "score": row["health_score"],
-            "activity": row["health_activity"],
-            "penetration": row["health_penetration"],
-            "service": row["health_service"],
-            "feedback": row["health_feedback"],
-        },
-        "lifecycle_stage": {"b2c": row["stage_b2c"], "b2b": row["stage_b2b"]},
-        "members": members,
-        "model_versions": models.versions,
-    }

@@ -32,6 +32,7 @@ from training.settings import TrainingSettings
 if TYPE_CHECKING:
     import pandas as pd
 
+    from features.duckdb_settings import DuckDBSettings
     from features.feature_spec import FeatureSpec
     from features.settings import FeatureSettings
     from models.churn_bundle import ChurnBundle
@@ -85,11 +86,13 @@ def train_churn(
     wall_clock_cap: float | None = None,
     on_step: Callable[[str], None] | None = None,
     oracle: ChurnOracle | None = None,
+    duckdb_settings: DuckDBSettings | None = None,
 ) -> ChurnTrainResult:
     """Train, evaluate, log and register a churn model from ``source_url`` (see module docstring).
 
     ``oracle`` (generated data only) is the truth the holdout evaluation compares the model with; without it the
-    evaluation has no oracle rows and says so.
+    evaluation has no oracle rows and says so. ``duckdb_settings`` are the limits of the data connection (the
+    command passes the run's; default: read from the environment when the source is opened).
     """
     import pandas as pd
 
@@ -110,7 +113,7 @@ def train_churn(
         return step(name, timings)
 
     with announce("open data"):
-        con = open_source(source_url).connect()
+        con = open_source(source_url, duckdb_settings=duckdb_settings).connect()
         data_start, data_end = data_time_range(con)
         if cutoffs is None:
             chosen = list(default_cutoffs(con, feature_settings, n=n_cutoffs))

@@ -19,11 +19,12 @@ from training.churn_split import LABEL, training_frame
 if TYPE_CHECKING:
     import pandas as pd
 
+    from features.duckdb_settings import DuckDBSettings
     from models.churn_bundle import ChurnBundle
     from training.registry import ModelVersionInfo, PromotionDecision
 
 
-def holdout_of(bundle: ChurnBundle) -> tuple[pd.DataFrame, pd.Timestamp]:
+def holdout_of(bundle: ChurnBundle, duckdb_settings: DuckDBSettings | None = None) -> tuple[pd.DataFrame, pd.Timestamp]:
     """Rebuild the bundle's test window (features + labels) from the recorded source, cutoff and settings."""
     import pandas as pd
 
@@ -36,12 +37,18 @@ def holdout_of(bundle: ChurnBundle) -> tuple[pd.DataFrame, pd.Timestamp]:
         fs = FeatureSettings(**meta["feature_settings"])
     except KeyError as err:
         raise UserInputError(f"bundle metadata has no {err.args[0]!r}; cannot rebuild its test window") from None
-    con = open_source(source).connect()
+    con = open_source(source, duckdb_settings=duckdb_settings).connect()
     frame, _ = training_frame(con, [test_cutoff], fs)
     return frame, test_cutoff
 
 
-def champion_view(old: ChurnBundle, new: ChurnBundle, frame: pd.DataFrame, cutoff: pd.Timestamp) -> pd.DataFrame:
+def champion_view(
+    old: ChurnBundle,
+    new: ChurnBundle,
+    frame: pd.DataFrame,
+    cutoff: pd.Timestamp,
+    duckdb_settings: DuckDBSettings | None = None,
+) -> pd.DataFrame:
     """The challenger's holdout rows with features as the champion computes them.
 
     When the two were trained with different feature settings (another Aha rule, other core event types), the
@@ -56,7 +63,7 @@ def champion_view(old: ChurnBundle, new: ChurnBundle, frame: pd.DataFrame, cutof
     if old_fs is None or old_fs == new.metadata.get("feature_settings"):
         return frame
     features, _ = build_features(
-        open_source(new.metadata["source_url"]).connect(),
+        open_source(new.metadata["source_url"], duckdb_settings=duckdb_settings).connect(),
         [cutoff],
         FeatureSettings(**old_fs),
         customer_ids=frame["customer_id"].astype(str).tolist(),
@@ -76,7 +83,7 @@ def load_version_bundle(info: ModelVersionInfo) -> ChurnBundle:
 
 
 def holdout_decider(
-    margin: float, *, seed: int = 7
+    margin: float, *, seed: int = 7, duckdb_settings: DuckDBSettings | None = None
 ) -> Callable[[ModelVersionInfo, ModelVersionInfo | None], PromotionDecision]:
     """A ``decide`` for ``registry.promote``: re-score champion and challenger on the challenger's test window."""
     from training.churn_evaluation import paired_bootstrap_difference, roc_auc
@@ -84,7 +91,7 @@ def holdout_decider(
 
     def decide(challenger: ModelVersionInfo, champion: ModelVersionInfo | None) -> PromotionDecision:
         new = load_version_bundle(challenger)
-        frame, cutoff = holdout_of(new)
+        frame, cutoff = holdout_of(new, duckdb_settings)
         y = frame[LABEL].to_numpy(np.float64)
         p_new = new.predict_proba(frame)
         auc_new = roc_auc(y, p_new)
@@ -94,7 +101,7 @@ def holdout_decider(
                 True, f"no champion yet; challenger AUC {auc_new:.4f} on {where}", challenger_score=auc_new
             )
         old = load_version_bundle(champion)
-        view = champion_view(old, new, frame, cutoff)
+        view = champion_view(old, new, frame, cutoff, duckdb_settings)
         missing = [n for n in old.names if n not in view.columns]
         if missing:
             # no comparison on the same rows is possible: refuse, and say why (``--force`` overrides and records it)

@@ -9,8 +9,6 @@ baselines, cumulative lift/capture chart, calibration curve (reliability diagram
 
 from __future__ import annotations
 
-import base64
-import html
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,16 +16,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import NDArray
 
+from training.report.page import Image, render_page
+from training.report.plots import png_file_to_data_uri
+
 if TYPE_CHECKING:
     from training.churn_evaluation import Evaluation
     from training.churn_holdout import HoldoutComparison
-
-_CSS = """
-body{font-family:system-ui,sans-serif;margin:2rem;max-width:70rem;color:#222}
-table{border-collapse:collapse;margin:1rem 0}td,th{border:1px solid #ccc;padding:.3rem .6rem;text-align:right}
-th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}img{max-width:48%;margin:.5%}
-.note{color:#666;font-size:.9rem}
-"""
 
 
 def _roc_points(y: NDArray[np.float64], p: NDArray[np.float64]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
@@ -47,7 +41,7 @@ def _save(fig: Any, path: Path) -> Path:
     return path
 
 
-def _plots(
+def draw_plots(
     out: Path,
     comparison: HoldoutComparison,
     y: NDArray[np.float64],
@@ -104,28 +98,25 @@ def _plots(
 def _fmt(value: Any) -> str:
     if isinstance(value, float | np.floating):
         return f"{value:.4f}" if np.isfinite(value) else "n/a"
-    return html.escape(str(value))
+    return str(value)
 
 
-def _cell(evaluation: Evaluation | None, name: str) -> str:
+def _cell(evaluation: Evaluation | None, name: str) -> dict[str, str] | None:
+    """A metric's value and interval for the comparison table; None when the scorer has no such metric."""
     if evaluation is None or name not in evaluation.metrics:
-        return "<td>n/a</td>"
+        return None
     low, high = evaluation.intervals.get(name, (float("nan"), float("nan")))
-    return f"<td>{_fmt(evaluation.metrics[name])}<br><small>{_fmt(low)} .. {_fmt(high)}</small></td>"
+    return {"value": _fmt(evaluation.metrics[name]), "interval": f"{_fmt(low)} .. {_fmt(high)}"}
 
 
-def comparison_table(comparison: HoldoutComparison) -> str:
+def comparison_rows(comparison: HoldoutComparison) -> tuple[list[str], list[tuple[str, list[dict[str, str] | None]]]]:
     """Every holdout metric (rows) for the model, each baseline and the oracle (columns), with 95% intervals."""
     scorers: list[tuple[str, Evaluation | None]] = [("model", comparison.model)]
     scorers += list(comparison.baseline_evaluations.items())
     if comparison.oracle_evaluation is not None:
         scorers.append(("oracle", comparison.oracle_evaluation))
-    head = "".join(f"<th>{html.escape(name)}</th>" for name, _ in scorers)
-    rows = [
-        f"<tr><td>{html.escape(metric)}</td>{''.join(_cell(ev, metric) for _, ev in scorers)}</tr>"
-        for metric in comparison.model.metrics
-    ]
-    return f"<table><tr><th>metric</th>{head}</tr>{''.join(rows)}</table>"
+    rows = [(metric, [_cell(ev, metric) for _, ev in scorers]) for metric in comparison.model.metrics]
+    return [name for name, _ in scorers], rows
 
 
 def write_report(
@@ -139,56 +130,51 @@ def write_report(
 ) -> Path:
     """Write ``report.html`` and its PNG plots into ``out_dir``; return the HTML path."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    plots = _plots(out_dir, comparison, y_test, p_test, importance)
+    plots = draw_plots(out_dir, comparison, y_test, p_test, importance)
     ev = comparison.model
-    rows = []
+    model_rows = []
     for name, value in ev.metrics.items():
         low, high = ev.intervals.get(name, (float("nan"), float("nan")))
-        rows.append(f"<tr><td>{name}</td><td>{_fmt(value)}</td><td>{_fmt(low)} .. {_fmt(high)}</td></tr>")
-    base_rows = []
+        model_rows.append((name, _fmt(value), f"{_fmt(low)} .. {_fmt(high)}"))
+    baselines = []
     for name, info in comparison.baselines.items():
+        row: dict[str, Any] = {"name": name, "note": info["note"]}
         if "test_roc_auc" in info:
             low, high = info["auc_diff_ci"]
-            base_rows.append(
-                f"<tr><td>{name}</td><td>{_fmt(info['test_roc_auc'])}</td><td>{_fmt(info['auc_diff'])}</td>"
-                f"<td>{_fmt(low)} .. {_fmt(high)}</td><td>{html.escape(info['note'])}</td></tr>"
-            )
-        else:
-            base_rows.append(f"<tr><td>{name}</td><td colspan=3>n/a</td><td>{html.escape(info['note'])}</td></tr>")
+            row |= {
+                "auc": _fmt(info["test_roc_auc"]),
+                "diff": _fmt(info["auc_diff"]),
+                "ci": f"{_fmt(low)} .. {_fmt(high)}",
+            }
+        baselines.append(row)
     oracle = comparison.oracle
-    oracle_html = (
-        f"<p>Oracle (generator's true hazard) ROC-AUC {_fmt(oracle['oracle_test_roc_auc'])} on {oracle['rows']} rows; "
-        f"model on the same rows {_fmt(oracle['model_test_roc_auc_same_rows'])} (ratio {_fmt(oracle['ratio'])}).</p>"
-        if oracle
-        else "<p class=note>No ground truth was passed to training (<code>churnltv train --truth FILE</code>, "
-        "generated data only): oracle not computed.</p>"
-    )
-    images = "".join(
-        f'<img alt="{p.stem}" src="data:image/png;base64,{base64.b64encode(p.read_bytes()).decode()}">' for p in plots
-    )
+    scorers, rows = comparison_rows(comparison)
     cutoffs = metadata.get("cutoffs", {})
-    page = f"""<!doctype html><html><head><meta charset="utf-8"><title>churnltv churn model evaluation</title>
-<style>{_CSS}</style></head><body>
-<h1>Churn model: holdout evaluation</h1>
-<p>Source {html.escape(str(metadata.get("source_url")))}; horizon {metadata.get("horizon_days")} days;
-test window as of {html.escape(str(cutoffs.get("test")))} ({ev.n_rows} customers, churn rate {ev.churn_rate:.3f});
-validation {html.escape(str(cutoffs.get("validation")))}; training cutoffs
-{html.escape(", ".join(cutoffs.get("train", [])))}.</p>
-<h2>Model (calibrated, {html.escape(str(metadata.get("calibration")))})</h2>
-<table><tr><th>metric</th><th>value</th><th>bootstrap 95% interval</th></tr>{"".join(rows)}</table>
-<h2>Model, baselines and oracle on the same rows</h2>
-{comparison_table(comparison)}
-<p class=note>Each cell: value and bootstrap 95% interval. Baseline scores are calibrated like the model (isotonic
-on the validation window), which leaves their ranking metrics unchanged; the oracle is the generator's true
-probability, uncalibrated, on the rows where it is defined.</p>
-<h2>Model minus baseline (ROC-AUC)</h2>
-<table><tr><th>baseline</th><th>ROC-AUC</th><th>model minus baseline</th><th>paired 95% interval</th><th>what</th></tr>
-{"".join(base_rows)}</table>
-{oracle_html}
-<h2>Plots</h2>{images}
-<p class=note>Intervals: percentile bootstrap over test rows (200 resamples); baseline differences resample the
-same rows for both scorers.</p>
-</body></html>"""
+    page = render_page(
+        "churn_evaluation.html.j2",
+        title="churnltv churn model evaluation",
+        source=metadata.get("source_url"),
+        horizon_days=metadata.get("horizon_days"),
+        test=cutoffs.get("test"),
+        validation=cutoffs.get("validation"),
+        train=", ".join(cutoffs.get("train", [])),
+        n_rows=ev.n_rows,
+        churn_rate=f"{ev.churn_rate:.3f}",
+        calibration=metadata.get("calibration"),
+        model_rows=model_rows,
+        scorers=scorers,
+        comparison=rows,
+        baselines=baselines,
+        oracle=None
+        if not oracle
+        else {
+            "auc": _fmt(oracle["oracle_test_roc_auc"]),
+            "rows": oracle["rows"],
+            "model_auc": _fmt(oracle["model_test_roc_auc_same_rows"]),
+            "ratio": _fmt(oracle["ratio"]),
+        },
+        images=[Image(png_file_to_data_uri(p), p.stem) for p in plots],
+    )
     path = out_dir / "report.html"
     path.write_text(page, encoding="utf-8")
     return path

@@ -45,6 +45,7 @@ def _progress_logging() -> None:
 
 
 def train(
+    ctx: typer.Context,
     *,
     read_oracle: OracleReader,
     data: str = typer.Option(
@@ -102,19 +103,20 @@ def train(
     from rich.console import Console
     from rich.table import Table
 
-    from features.settings import load_feature_settings
     from training.churn_job import train_churn
     from training.churn_split import parse_cutoffs
-    from training.settings import TrainingSettings
+    from training.cli_settings import settings_of
 
     _progress_logging()
+    run = settings_of(ctx)
     overrides: dict[str, Any] = {} if horizon_days is None else {"horizon_days": horizon_days}
-    feature_settings = load_feature_settings(**overrides)
+    feature_settings = run.features.model_copy(update=overrides)
     oracle = None if truth is None else read_oracle(truth)
     result = train_churn(
         data,
-        TrainingSettings(),
+        run.training,
         feature_settings,
+        duckdb_settings=run.duckdb,
         cutoffs=parse_cutoffs(cutoffs),
         n_cutoffs=n_cutoffs,
         time_budget=time_budget,
@@ -139,6 +141,7 @@ def train(
 
 
 def promote(
+    ctx: typer.Context,
     force: bool = typer.Option(False, "--force", help="Promote the challenger even if it does not beat the champion."),
     margin: float | None = typer.Option(
         None,
@@ -149,31 +152,33 @@ def promote(
 ) -> None:
     """Move alias champion to the churn challenger if it beats the champion on the challenger's holdout window."""
     from training.churn_promotion import holdout_decider
+    from training.cli_settings import settings_of
     from training.registry import CHURN_MODEL
     from training.registry import promote as promote_version
-    from training.settings import TrainingSettings
     from training.tracking import use_tracking
 
     _progress_logging()
-    settings = TrainingSettings()
+    run = settings_of(ctx)
+    settings = run.training
     use_tracking(settings)
     chosen = settings.promote_margin if margin is None else margin
-    decision = promote_version(CHURN_MODEL, decide=holdout_decider(chosen, seed=settings.random_seed), force=force)
+    decide = holdout_decider(chosen, seed=settings.random_seed, duckdb_settings=run.duckdb)
+    decision = promote_version(CHURN_MODEL, decide=decide, force=force)
     verdict = "promoted to champion" if decision.promote else "NOT promoted"
     typer.echo(f"{CHURN_MODEL} version {decision.challenger_version}: {verdict}")
     typer.echo(f"why: {decision.reason}")
 
 
-def models() -> None:
+def models(ctx: typer.Context) -> None:
     """List versions of churnltv-churn and churnltv-ltv with aliases and holdout metrics."""
     from rich.console import Console
     from rich.table import Table
 
+    from training.cli_settings import settings_of
     from training.registry import CHURN_MODEL, LTV_MODEL, list_versions
-    from training.settings import TrainingSettings
     from training.tracking import use_tracking
 
-    use_tracking(TrainingSettings())
+    use_tracking(settings_of(ctx).training)
     console = Console()
     for name in (CHURN_MODEL, LTV_MODEL):
         versions = list_versions(name)

@@ -31,6 +31,7 @@ def register(app: typer.Typer) -> None:
 
     @app.command("monitor", help=HELP)
     def monitor(  # noqa: PLR0917 (typer maps each option to a parameter)
+        ctx: typer.Context,
         data: str = typer.Option(
             "data/demo.duckdb",
             "--data",
@@ -56,9 +57,8 @@ def register(app: typer.Typer) -> None:
         import pandas as pd
 
         from features.errors import UserInputError
+        from training.cli_settings import settings_of
         from training.drift_monitor import run_drift_monitor
-        from training.monitor_settings import load_monitor_settings
-        from training.settings import TrainingSettings
 
         if not logging.getLogger().handlers:
             logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -67,12 +67,13 @@ def register(app: typer.Typer) -> None:
             reference = None if reference_as_of is None else pd.Timestamp(reference_as_of)
         except (ValueError, TypeError):
             raise UserInputError("--as-of / --reference-as-of must be dates (YYYY-MM-DD)") from None
-        limits = load_monitor_settings()
+        run = settings_of(ctx)
+        limits = run.monitor
         try:
             report = run_drift_monitor(
                 data,
                 cutoff,
-                settings=TrainingSettings(),
+                settings=run.training,
                 reference_as_of=reference,
                 churn_ref=churn_model,
                 ltv_ref=None if ltv_model.lower() == "none" else ltv_model,

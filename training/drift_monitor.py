@@ -28,7 +28,6 @@ both files as artifacts); ``churnltv report`` shows the latest such run (``lates
 
 from __future__ import annotations
 
-import html
 import json
 import logging
 import math
@@ -48,6 +47,7 @@ if TYPE_CHECKING:
     from training.settings import TrainingSettings
 
 from training.monitor_settings import MonitorSettings
+from training.report.page import render_page
 
 log = logging.getLogger(__name__)
 
@@ -416,38 +416,21 @@ def write_report(report: DriftReport, out_dir: Path) -> dict[str, str]:
     json_path = out_dir / DRIFT_FILE
     html_path = out_dir / "drift.html"
     json_path.write_text(json.dumps(_finite_or_none(report.to_dict()), indent=2, default=str, allow_nan=False))
-    colour = {"stable": "#2e7d32", "watch": "#f9a825", "alert": "#c62828"}
     limits = report.limits or MonitorSettings().model_dump()
-    watch, alert = float(limits["psi_watch"]), float(limits["psi_alert"])
-
-    def badge(b: str) -> str:
-        return f'<b style="color:{colour.get(b, "#000")}">{html.escape(b)}</b>'
-
-    rows = "".join(
-        f"<tr><td>{html.escape(f['feature'])}</td><td>{f['psi']:.4f}</td><td>{badge(f['band'])}</td></tr>"
-        for f in report.features
+    page = render_page(
+        "drift.html.j2",
+        title="churnltv drift",
+        report=report,
+        watch=f"{float(limits['psi_watch']):g}",
+        alert=f"{float(limits['psi_alert']):g}",
+        blocks=[
+            ("Score distribution", report.score),
+            ("BTYD: purchases predicted vs actual", report.btyd),
+            ("Calibration on matured labels", report.calibration),
+        ],
+        features=[(f["feature"], f"{f['psi']:.4f}", f["band"]) for f in report.features],
     )
-
-    def block(title: str, data: dict[str, Any] | None) -> str:
-        if not data:
-            return f"<h2>{title}</h2><p>not run</p>"
-        items = "".join(f"<li>{html.escape(str(k))}: {html.escape(str(v))}</li>" for k, v in data.items())
-        return f"<h2>{title}</h2><ul>{items}</ul>"
-
-    page = (
-        "<!doctype html><html><head><meta charset='utf-8'><title>churnltv drift</title></head><body>"
-        f"<h1>Drift as of {html.escape(report.as_of)}: {badge(report.status)}</h1>"
-        f"<p>Reference: {html.escape(report.reference_as_of)} ({report.n_reference} customers); "
-        f"current: {report.n_current} customers; source {html.escape(report.source)}.</p>"
-        f"<p>PSI bands: &lt; {watch:g} stable, {watch:g}-{alert:g} watch, &gt; {alert:g} alert; a value that is not "
-        "a finite number is an alert.</p>"
-        f"{block('Score distribution', report.score)}"
-        f"{block('BTYD: purchases predicted vs actual', report.btyd)}"
-        f"{block('Calibration on matured labels', report.calibration)}"
-        f"<h2>Features</h2><table border=1 cellpadding=4><tr><th>feature</th><th>PSI</th><th>band</th></tr>{rows}"
-        "</table>" + "".join(f"<p>note: {html.escape(n)}</p>" for n in report.notes) + "</body></html>"
-    )
-    html_path.write_text(page)
+    html_path.write_text(page, encoding="utf-8")
     return {"json": str(json_path), "html": str(html_path)}
 
 

@@ -4,6 +4,11 @@ Every dependency here is ``async`` and does no I/O: a plain ``def`` dependency c
 request, which on a one-customer ``/v1/predict`` is a sizable share of the answer. None of them raises on its own
 (except the key check): a route asks its holder (``ServingModels.require()``, ``LiveData.cursor()``) when it needs
 the resource, so a malformed request is a 422 before a missing resource is a 503, whatever the route.
+
+Routes take the resources they use (``Models``, ``Data``, ``Scores``, ``Settings``, ``Metrics``) next to
+``Authorized`` (the key check, which also resolves to the whole ``AppState``). The one route that reads its
+resources from that state instead is ``/v1/predict``: FastAPI 0.165 spends ~20 us resolving each dependency, and
+three more would make the single-customer answer measurably slower (benchmarks/bench_api.py).
 """
 
 from __future__ import annotations
@@ -31,16 +36,21 @@ def app_state(request: Request) -> AppState:
     return state
 
 
-async def require_api_key(request: Request, x_api_key: Annotated[str | None, Security(api_key_header)]) -> None:
-    """401 without a key, 403 with a wrong one; no keys = open, only with CHURNLTV_ALLOW_ANONYMOUS=true."""
-    keys = app_state(request).settings.api_keys
+async def authorized_state(request: Request, x_api_key: Annotated[str | None, Security(api_key_header)]) -> AppState:
+    """The app's state for a caller whose key is accepted: 401 without a key, 403 with a wrong one.
+
+    No keys configured = open, which ``create_app`` only allows with CHURNLTV_ALLOW_ANONYMOUS=true.
+    """
+    state = app_state(request)
+    keys = state.settings.api_keys
     if not keys:
-        return
+        return state
     if x_api_key is None:
         raise HTTPException(401, detail="missing API key: send it in the X-API-Key header")
     # constant-time comparison: a plain ``in`` leaks how much of a key matched through response timing
     if not any(hmac.compare_digest(x_api_key.encode(), k.encode()) for k in keys):
         raise HTTPException(403, detail="API key not accepted")
+    return state
 
 
 async def _settings(request: Request) -> ServiceSettings:
@@ -68,7 +78,7 @@ async def _state(request: Request) -> AppState:
 
 
 # module level so FastAPI can resolve the annotations (postponed evaluation reads module globals)
-Authorized = Annotated[None, Depends(require_api_key)]
+Authorized = Annotated[AppState, Depends(authorized_state)]
 Settings = Annotated[ServiceSettings, Depends(_settings)]
 Models = Annotated[ServingModels, Depends(_models)]
 Data = Annotated[LiveData, Depends(_data)]

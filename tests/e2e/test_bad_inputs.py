@@ -31,7 +31,7 @@ import pytest
 from typer.testing import CliRunner
 
 from churnltv.cli import app
-from conftest import TrainedWorld
+from support.world import TrainedWorld
 
 REPO = Path(__file__).resolve().parents[2]
 DOC = REPO / "docs" / "BAD_INPUTS.md"

@@ -27,9 +27,9 @@ from typing import Any
 import httpx
 import pandas as pd
 import pytest
-from test_service_api import KEY, _features, _metric, start_server
 
-from conftest import TrainedWorld
+from support.server import KEY, features_of, metric, start_server
+from support.world import TrainedWorld
 
 pytestmark = pytest.mark.slow
 
@@ -120,7 +120,7 @@ def test_ten_thousand_requests_with_hot_reloads_fail_none(
         (
             str(row["customer_id"]),
             json.dumps(
-                {"customers": [_features(trained_world, row["customer_id"], pd.Timestamp(row["as_of"]))]}
+                {"customers": [features_of(trained_world, row["customer_id"], pd.Timestamp(row["as_of"]))]}
             ).encode(),
         )
         for _, row in picked.iterrows()
@@ -235,7 +235,7 @@ def test_reload_onto_a_bundle_with_another_feature_spec_is_refused(
     with httpx.Client(base_url=server, headers={"X-API-Key": KEY}, timeout=60) as client:
         before = client.get("/v1/models").json()["churn"]
         serving = Path(os.readlink(link))
-        failed_before = _metric(client.get("/metrics").text, "churnltv_reloads_total", outcome="failed")
+        failed_before = metric(client.get("/metrics").text, "churnltv_reloads_total", outcome="failed")
         _point(link, _different_spec(champion, link.parent))
         try:
             r = client.post("/admin/reload")
@@ -253,7 +253,7 @@ def test_reload_onto_a_bundle_with_another_feature_spec_is_refused(
             answer = client.get(f"/v1/customers/{customer_id}")
             assert answer.status_code == 200, answer.text
             assert answer.json()["churn_probability"] == pytest.approx(float(scores["churn_probability"].iloc[0]))
-            failed = _metric(client.get("/metrics").text, "churnltv_reloads_total", outcome="failed")
+            failed = metric(client.get("/metrics").text, "churnltv_reloads_total", outcome="failed")
             assert failed == failed_before + 1
             assert client.get("/ready").status_code == 200
         finally:

@@ -18,7 +18,6 @@ from __future__ import annotations
 import glob
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import threading
@@ -31,10 +30,10 @@ from pathlib import Path
 import httpx
 import pandas as pd
 import pytest
-from test_postgres_service import load_and_score
-from test_service_api import KEY, _features, start_server
 
-from conftest import TrainedWorld
+from support.postgres import load_and_score
+from support.server import KEY, features_of, free_port, start_server
+from support.world import TrainedWorld
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.timeout(90)]
 
@@ -47,12 +46,6 @@ def _pg_bin(tool: str) -> str:
     if not found:
         pytest.skip(f"no PostgreSQL server binaries ({tool}) under /usr/lib/postgresql/*/bin")
     return found[-1]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
@@ -106,7 +99,7 @@ def private_pg() -> Iterator[PrivatePostgres]:
     if os.geteuid() == 0 and shutil.which("runuser") is None:
         pytest.skip("running as root without runuser: cannot start PostgreSQL as the postgres user")
     root = Path(tempfile.mkdtemp(prefix="churnltv-pgfault-"))  # under /tmp: reachable by the postgres user
-    pg = PrivatePostgres(root, _free_port())
+    pg = PrivatePostgres(root, free_port())
     try:
         if os.geteuid() == 0:
             shutil.chown(root, "postgres", "postgres")
@@ -160,7 +153,7 @@ def test_postgres_restart_under_load_recovers_without_losing_requests(
     expected = dict(zip(batch["customer_id"], batch["churn_probability"].astype(float), strict=True))
     ids = batch["customer_id"].tolist()
     row = batch.iloc[11]
-    predict_body = {"customers": [_features(trained_world, row["customer_id"], pd.Timestamp(row["as_of"]))]}
+    predict_body = {"customers": [features_of(trained_world, row["customer_id"], pd.Timestamp(row["as_of"]))]}
     url, proc = start_server(trained_world, {"CHURNLTV_DATA": data_url, "CHURNLTV_SCORE_STORE": store_url})
     setup_seconds = time.monotonic() - t0
 

@@ -6,78 +6,20 @@ Every run uses its own schema (data tables and score tables both live in it) and
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import httpx
 import pandas as pd
 import psycopg
 import pytest
-from test_service_api import KEY, start_server
 
-from conftest import TrainedWorld
+from support.postgres import PG, load_and_score
+from support.server import KEY, start_server
+from support.world import TrainedWorld
 
-PG = "postgresql://postgres@127.0.0.1:5432/test"
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
-
-
-def world_tables(world: TrainedWorld) -> dict[str, pd.DataFrame]:
-    """Every contract table of the world's DuckDB file, as frames (read-only: the file stays untouched)."""
-    import duckdb
-
-    from features.contract import TABLES
-
-    con = duckdb.connect(str(world.data), read_only=True)
-    try:
-        present = {str(r[0]) for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
-        return {name: con.execute(f'SELECT * FROM "{name}"').df() for name in TABLES if name in present}
-    finally:
-        con.close()
-
-
-def world_as_of(world: TrainedWorld) -> pd.Timestamp:
-    """The cutoff of the world's own batch run, so PostgreSQL scores can be compared with it."""
-    from service.score_store import open_score_store
-
-    store = open_score_store(str(world.scores))
-    try:
-        run = store.latest_run()
-    finally:
-        store.close()
-    assert run is not None
-    return pd.Timestamp(run["as_of"])
-
-
-def load_and_score(world: TrainedWorld, base_url: str, schema: str) -> tuple[str, str]:
-    """Copy the world's tables into ``schema`` and batch-score them with the real CLI into ``schema.scores``.
-
-    Returns (data URL, score store URL).
-    """
-    from features.postgres_io import write_contract_tables
-
-    data_url = f"{base_url}?schema={schema}"
-    store_url = f"{base_url}?table=scores&schema={schema}"
-    write_contract_tables(base_url, world_tables(world), schema=schema)
-    cmd = [
-        str(Path(sys.executable).with_name("churnltv")),
-        "score",
-        "--data",
-        data_url,
-        "--output",
-        store_url,
-        "--as-of",
-        world_as_of(world).date().isoformat(),
-    ]
-    env = {**os.environ, **world.env}
-    done = subprocess.run(cmd, check=False, env=env, capture_output=True, text=True, timeout=180)
-    assert done.returncode == 0, f"churnltv score failed:\n{done.stdout}\n{done.stderr}"
-    assert "complete" in done.stdout, done.stdout
-    return data_url, store_url
 
 
 @dataclass(frozen=True)

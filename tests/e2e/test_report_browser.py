@@ -26,9 +26,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
-from conftest import build_trained_world  # the shared world of tests/conftest.py
-from training.report import SECTION_IDS
+from support.world import build_trained_world
+from training.report.builder import SECTION_IDS
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from test_service_api import KEY, MAX_BODY_BYTES, start_server
 
-from conftest import TrainedWorld
+from support.server import KEY, MAX_BODY_BYTES, start_server
+from support.world import TrainedWorld
 
 pytestmark = pytest.mark.slow
 

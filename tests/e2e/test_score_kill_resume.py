@@ -12,10 +12,8 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
-from test_batch_scoring import World, build_world
-
 from service.score_store import open_score_store
+from support.world import TrainedWorld
 
 # The real root command; registers `score` itself only if service/cli.py does not (yet).
 LAUNCH = (
@@ -29,11 +27,11 @@ LAUNCH = (
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> World:
-    return build_world(tmp_path_factory.getbasetemp())
+def world(trained_world: TrainedWorld) -> TrainedWorld:
+    return trained_world
 
 
-def _score_cmd(world: World, output: Path, *extra: str) -> list[str]:
+def _score_cmd(world: TrainedWorld, output: Path, *extra: str) -> list[str]:
     return [
         sys.executable,
         "-c",
@@ -48,13 +46,13 @@ def _score_cmd(world: World, output: Path, *extra: str) -> list[str]:
         "--churn-model",
         str(world.churn_bundle),
         "--ltv-model",
-        str(world.ltv_bundle or "none"),
+        str(world.ltv_bundle),
         *extra,
     ]
 
 
 @pytest.mark.slow
-def test_sigkill_mid_run_then_resume_gives_exactly_one_row_per_customer(world: World, tmp_path: Path) -> None:
+def test_sigkill_mid_run_then_resume_gives_exactly_one_row_per_customer(world: TrainedWorld, tmp_path: Path) -> None:
     output = tmp_path / "scores"
     env = {**os.environ, "CHURNLTV_DEBUG": "1"}
     proc = subprocess.Popen(

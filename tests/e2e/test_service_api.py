@@ -6,12 +6,8 @@ The server runs the way `churnltv serve` runs it: uvicorn in factory mode on ``s
 from __future__ import annotations
 
 import json
-import math
 import os
-import re
-import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,10 +16,10 @@ import httpx
 import pandas as pd
 import pytest
 
-from conftest import TrainedWorld
+from support.server import KEY, SERVER_CMD, features_of, free_port, metric, start_server
+from support.world import TrainedWorld
 
 pytestmark = pytest.mark.slow
-KEY = "test-key"
 
 
 @dataclass(frozen=True)
@@ -31,44 +27,6 @@ class Server:
     url: str
     world: TrainedWorld
     process: subprocess.Popen[bytes]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-MAX_BODY_BYTES = 200_000  # small, so the 413 tests need no huge bodies
-SERVER_CMD = [sys.executable, "-m", "uvicorn", "--factory", "service.api.app:create_app", "--host", "127.0.0.1"]
-
-
-def start_server(world: TrainedWorld, extra_env: dict[str, str] | None = None) -> tuple[str, subprocess.Popen[bytes]]:
-    port = _free_port()
-    env = {
-        **os.environ,
-        "CHURNLTV_API_KEYS": f"{KEY},other-key",
-        "CHURNLTV_DATA": str(world.data),
-        "CHURNLTV_SCORE_STORE": str(world.scores),
-        "CHURNLTV_MAX_BODY_BYTES": str(MAX_BODY_BYTES),
-        **world.env,
-        **(extra_env or {}),
-    }
-    cmd = [*SERVER_CMD, "--port", str(port)]
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited: {proc.stderr.read().decode() if proc.stderr else ''}")
-        try:
-            if httpx.get(f"{url}/ready", timeout=2).status_code == 200:
-                return url, proc
-        except httpx.TransportError:
-            pass
-        time.sleep(0.3)
-    proc.kill()
-    raise RuntimeError("server did not become ready")
 
 
 @pytest.fixture(scope="module")
@@ -105,18 +63,6 @@ def test_operations_endpoints_need_no_key(server: Server) -> None:
     assert 'churnltv_model_info{model="churn"' in metrics
 
 
-def _metric(text: str, name: str, **labels: str) -> float:
-    """The value of one sample of the Prometheus text exposition (0 when the series does not exist yet)."""
-    for line in text.splitlines():
-        match = re.fullmatch(r"([a-zA-Z_:][\w:]*)(?:\{(.*)\})? (\S+)", line)
-        if match is None or match.group(1) != name:
-            continue
-        found = dict(re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', match.group(2) or ""))
-        if found == labels:
-            return float(match.group(3))
-    return 0.0
-
-
 def test_metrics_move_with_requests_by_route_and_tier(
     server: Server, client: httpx.Client, batch_scores: pd.DataFrame
 ) -> None:
@@ -129,23 +75,21 @@ def test_metrics_move_with_requests_by_route_and_tier(
         assert client.get(f"/v1/customers/{row['customer_id']}").status_code == 200
     after = httpx.get(f"{server.url}/metrics").text
     count = "churnltv_request_seconds_count"
-    assert _metric(after, count, route=route) - _metric(before, count, route=route) == 3
+    assert metric(after, count, route=route) - metric(before, count, route=route) == 3
     # every request falls in the +Inf bucket; the finite buckets are cumulative and at most the count
-    assert _metric(after, "churnltv_request_seconds_bucket", route=route, le="+Inf") == _metric(
-        after, count, route=route
-    )
-    assert _metric(after, "churnltv_request_seconds_sum", route=route) > _metric(
+    assert metric(after, "churnltv_request_seconds_bucket", route=route, le="+Inf") == metric(after, count, route=route)
+    assert metric(after, "churnltv_request_seconds_sum", route=route) > metric(
         before, "churnltv_request_seconds_sum", route=route
     )
     ok = {"route": route, "method": "GET", "status": "200"}
-    assert _metric(after, "churnltv_requests_total", **ok) - _metric(before, "churnltv_requests_total", **ok) == 3
+    assert metric(after, "churnltv_requests_total", **ok) - metric(before, "churnltv_requests_total", **ok) == 3
     predicted = "churnltv_predictions_total"
-    assert _metric(after, predicted, tier=tier) - _metric(before, predicted, tier=tier) == 3
+    assert metric(after, predicted, tier=tier) - metric(before, predicted, tier=tier) == 3
     others = [t for t in ("none", "low", "medium", "high") if t != tier]
-    assert all(_metric(after, predicted, tier=t) == _metric(before, predicted, tier=t) for t in others)
+    assert all(metric(after, predicted, tier=t) == metric(before, predicted, tier=t) for t in others)
     # a path that matches no route is counted as unmatched, not as one series per random path
     httpx.get(f"{server.url}/no/such/route/x1")
-    assert _metric(httpx.get(f"{server.url}/metrics").text, count, route="unmatched") >= 1
+    assert metric(httpx.get(f"{server.url}/metrics").text, count, route="unmatched") >= 1
 
 
 def test_auth_missing_and_wrong_key(server: Server) -> None:
@@ -257,31 +201,11 @@ def test_budget_mode_keeps_tier_and_action(client: httpx.Client, batch_scores: p
     assert [c["cumulative_cost"] for c in chosen] == pytest.approx([10.0 * (i + 1) for i in range(len(chosen))])
 
 
-def _features(world: TrainedWorld, customer_id: str, as_of: pd.Timestamp) -> dict[str, object]:
-    from features.point_in_time import build_features
-    from features.sources import open_source
-
-    con = open_source(world.data).connect(validate=False)
-    frame, _spec = build_features(con, [as_of], customer_ids=[customer_id])
-    row = frame.iloc[0].to_dict()
-    out: dict[str, object] = {}
-    for k, v in row.items():
-        if k == "as_of":
-            out[k] = pd.Timestamp(v).isoformat()
-        elif isinstance(v, float) and math.isnan(v):
-            out[k] = None
-        elif hasattr(v, "item"):
-            out[k] = v.item()
-        else:
-            out[k] = v
-    return out
-
-
 def test_predict_from_features_matches_the_batch(
     client: httpx.Client, batch_scores: pd.DataFrame, server: Server
 ) -> None:
     row = batch_scores.iloc[5]
-    features = _features(server.world, row["customer_id"], pd.Timestamp(row["as_of"]))
+    features = features_of(server.world, row["customer_id"], pd.Timestamp(row["as_of"]))
     r = client.post("/v1/predict", json={"customers": [features]})
     assert r.status_code == 200, r.text
     p = r.json()["predictions"][0]
@@ -294,7 +218,7 @@ def test_predict_from_features_matches_the_batch(
 
 def test_bad_predict_bodies_name_the_field(client: httpx.Client, batch_scores: pd.DataFrame, server: Server) -> None:
     row = batch_scores.iloc[0]
-    good = _features(server.world, row["customer_id"], pd.Timestamp(row["as_of"]))
+    good = features_of(server.world, row["customer_id"], pd.Timestamp(row["as_of"]))
     missing = {k: v for k, v in good.items() if k != "events_30d"}
     r = client.post("/v1/predict", json={"customers": [missing]})
     assert r.status_code == 422
@@ -344,7 +268,7 @@ def test_reload_swaps_and_a_bad_model_keeps_the_old_one(server: Server, client: 
 
 
 def test_server_without_models_is_alive_but_not_ready(trained_world: TrainedWorld) -> None:
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "CHURNLTV_API_KEYS": KEY,
@@ -425,7 +349,7 @@ def test_predict_answers_match_the_documented_trigger_shape(
 ) -> None:
     """The keys a trigger really has are the schema's (the old schema said ``name``; the answer says ``trigger``)."""
     fired = batch_scores[batch_scores["triggers"].map(len) > 0].iloc[0]
-    features = _features(server.world, fired["customer_id"], pd.Timestamp(fired["as_of"]))
+    features = features_of(server.world, fired["customer_id"], pd.Timestamp(fired["as_of"]))
     p = client.post("/v1/predict", json={"customers": [features]}).json()["predictions"][0]
     assert p["triggers"]
     schema = client.get("/openapi.json").json()["components"]["schemas"]["Trigger"]

@@ -15,7 +15,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from conftest import TrainedWorld
+from support.world import TrainedWorld
 
 pytestmark = pytest.mark.slow
 KEY = "shapes-key"

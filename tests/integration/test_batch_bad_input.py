@@ -15,26 +15,26 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pytest
-from test_batch_scoring import AS_OF, World, build_world
 
 from service.batch_scoring import BatchScoringSettings, ScoreRunError, run_batch
 from service.model_set import ModelSet
 from service.score_store import open_score_store
+from support.world import AS_OF, TrainedWorld
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> World:
-    return build_world(tmp_path_factory.getbasetemp())
+def world(trained_world: TrainedWorld) -> TrainedWorld:
+    return trained_world
 
 
 @pytest.fixture(scope="module")
-def models(world: World) -> ModelSet:
+def models(world: TrainedWorld) -> ModelSet:
     return world.models()
 
 
-def _copy(world: World, path: Path) -> Path:
+def _copy(world: TrainedWorld, path: Path) -> Path:
     shutil.copy(world.data, path)
     return path
 
@@ -87,7 +87,7 @@ def _columns(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
 
 
 def test_bad_input_customers_are_set_aside_reported_and_the_rest_scored_as_on_clean_data(
-    world: World, models: ModelSet, tmp_path: Path
+    world: TrainedWorld, models: ModelSet, tmp_path: Path
 ) -> None:
     data = _copy(world, tmp_path / "bad.duckdb")
     bad = _break(data)
@@ -126,7 +126,7 @@ def test_bad_input_customers_are_set_aside_reported_and_the_rest_scored_as_on_cl
 
 
 def test_a_part_of_only_set_aside_customers_does_not_break_the_parquet_run(
-    world: World, models: ModelSet, tmp_path: Path
+    world: TrainedWorld, models: ModelSet, tmp_path: Path
 ) -> None:
     # every customer of the first part is set aside, so part 0 has no scored row: its Parquet file must still have
     # the store's column types (inferred from no rows they were 'null', and DuckDB could not read the other parts)
@@ -148,7 +148,7 @@ def test_a_part_of_only_set_aside_customers_does_not_break_the_parquet_run(
 
 
 def test_too_many_bad_input_rows_fail_the_run_and_keep_the_previous_one_served(
-    world: World, models: ModelSet, tmp_path: Path
+    world: TrainedWorld, models: ModelSet, tmp_path: Path
 ) -> None:
     target = str(tmp_path / "scores")
     previous = run_batch(str(world.data), AS_OF, target, models=models, chunk_size=700)
@@ -174,7 +174,9 @@ def test_too_many_bad_input_rows_fail_the_run_and_keep_the_previous_one_served(
     assert failed["input_problems"]["customers_set_aside"] == len(victims)
 
 
-def test_a_whole_column_problem_still_fails_before_any_run(world: World, models: ModelSet, tmp_path: Path) -> None:
+def test_a_whole_column_problem_still_fails_before_any_run(
+    world: TrainedWorld, models: ModelSet, tmp_path: Path
+) -> None:
     from features.errors import DataContractError
 
     data = _copy(world, tmp_path / "bad.duckdb")
@@ -187,7 +189,7 @@ def test_a_whole_column_problem_still_fails_before_any_run(world: World, models:
 
 
 def test_a_model_the_data_cannot_feed_is_refused_naming_the_features(
-    world: World, models: ModelSet, tmp_path: Path
+    world: TrainedWorld, models: ModelSet, tmp_path: Path
 ) -> None:
     from features.errors import UserInputError
 
@@ -200,7 +202,7 @@ def test_a_model_the_data_cannot_feed_is_refused_naming_the_features(
         run_batch(str(data), AS_OF, str(tmp_path / "scores"), models=models)
 
 
-def test_screening_is_a_no_op_on_clean_data(world: World) -> None:
+def test_screening_is_a_no_op_on_clean_data(world: TrainedWorld) -> None:
     from features.sources import open_source
     from features.validation import rejected_rows, validate_connection
 

@@ -1,14 +1,11 @@
 """Batch scoring, local engine: Parquet and DuckDB stores, metadata, bad rows, failed runs, resume.
 
-Models are trained once per session on a small generated base (``build_world``; the other batch-scoring test
-files import it) into the temporary MLflow store tests/conftest.py sets, and promoted to champion.
+The models are the session world's champions (tests/support/world.py), loaded from their bundle directories.
 """
 
 from __future__ import annotations
 
 import json
-import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,92 +16,20 @@ import pytest
 from features.errors import UserInputError
 from service import batch_scoring
 from service.batch_scoring import BatchScoringSettings, ScoreRunError, run_batch
-from service.model_set import ModelSet, load_model_set
+from service.model_set import ModelSet
 from service.prediction import SCORE_COLUMNS, score_frame
 from service.score_store import STORE_COLUMNS, open_score_store
-
-N_CUSTOMERS = 2500
-
-
-@dataclass(frozen=True)
-class World:
-    data: Path
-    churn_bundle: Path
-    ltv_bundle: Path | None
-    tracking_uri: str
-
-    def models(self) -> ModelSet:
-        return load_model_set(
-            churn_ref=str(self.churn_bundle),
-            ltv_ref=None if self.ltv_bundle is None else str(self.ltv_bundle),
-            tracking_uri=self.tracking_uri,
-        )
-
-
-_WORLD: World | None = None
-
-
-def _train_ltv(data: Path) -> bool:
-    """Train + register the LTV model when the LTV job is available (helper D's module)."""
-    try:
-        from models.ltv_settings import LtvSettings
-        from training.ltv_job import train_ltv
-    except ImportError:
-        return False
-    train_ltv(str(data), as_of=None, holdout_days=None, settings=LtvSettings(penalizer_coef=0.001))
-    return True
-
-
-def build_world(base_tmp: Path) -> World:
-    """Generate a small base, train churn (+ LTV), promote to champion, download the bundles: once per session."""
-    global _WORLD  # noqa: PLW0603 - a session-wide cache shared by the batch-scoring test files
-    if _WORLD is not None:
-        return _WORLD
-    from churnltv.generator import generate
-    from features.dataset_writer import write_dataset
-    from features.settings import FeatureSettings
-    from models.bundle_source import resolve_bundle
-    from training import registry
-    from training.churn_job import train_churn
-    from training.settings import TrainingSettings
-    from training.tracking import use_tracking
-
-    root = base_tmp / "scoring_world"
-    root.mkdir(parents=True, exist_ok=True)
-    data = write_dataset(generate(N_CUSTOMERS, seed=11).tables, root / "demo.duckdb")
-    settings = TrainingSettings()
-    use_tracking(settings)
-    train_churn(str(data), settings, FeatureSettings(), n_cutoffs=4, time_budget=5)
-
-    def accept(challenger: Any, champion: Any) -> registry.PromotionDecision:
-        return registry.PromotionDecision(promote=True, reason="test setup")
-
-    registry.promote(registry.CHURN_MODEL, decide=accept, force=True)
-    has_ltv = _train_ltv(data)
-    if has_ltv:
-        registry.promote(registry.LTV_MODEL, decide=accept, force=True)
-    uri = os.environ["CHURNLTV_TRACKING_URI"]
-    churn = resolve_bundle("champion", default_name=registry.CHURN_MODEL, tracking_uri=uri, dst_dir=root / "churn")
-    ltv = (
-        resolve_bundle("champion", default_name=registry.LTV_MODEL, tracking_uri=uri, dst_dir=root / "ltv")
-        if has_ltv
-        else None
-    )
-    _WORLD = World(data=Path(data), churn_bundle=churn, ltv_bundle=ltv, tracking_uri=uri)
-    return _WORLD
+from support.world import AS_OF, TrainedWorld
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> World:
-    return build_world(tmp_path_factory.getbasetemp())
+def world(trained_world: TrainedWorld) -> TrainedWorld:
+    return trained_world
 
 
 @pytest.fixture(scope="module")
-def models(world: World) -> ModelSet:
+def models(world: TrainedWorld) -> ModelSet:
     return world.models()
-
-
-AS_OF = pd.Timestamp("2026-06-01")
 
 
 def _assert_exactly_once(scores: pd.DataFrame, expected_ids: list[str]) -> None:
@@ -113,7 +38,7 @@ def _assert_exactly_once(scores: pd.DataFrame, expected_ids: list[str]) -> None:
 
 
 @pytest.fixture(scope="module")
-def population(world: World, models: ModelSet) -> pd.DataFrame:
+def population(world: TrainedWorld, models: ModelSet) -> pd.DataFrame:
     from features.point_in_time import build_features
     from features.sources import open_source
 
@@ -125,7 +50,7 @@ def population(world: World, models: ModelSet) -> pd.DataFrame:
 
 @pytest.mark.slow
 def test_parquet_run_scores_everyone_once_with_the_api_prediction_path(
-    world: World, models: ModelSet, population: pd.DataFrame, tmp_path: Path
+    world: TrainedWorld, models: ModelSet, population: pd.DataFrame, tmp_path: Path
 ) -> None:
     target = tmp_path / "scores"
     result = run_batch(str(world.data), AS_OF, str(target), models=models, chunk_size=300)
@@ -173,7 +98,7 @@ def test_parquet_run_scores_everyone_once_with_the_api_prediction_path(
 
 
 @pytest.mark.slow
-def test_worker_processes_give_exactly_the_scores_of_one_process(world: World, models: ModelSet) -> None:
+def test_worker_processes_give_exactly_the_scores_of_one_process(world: TrainedWorld, models: ModelSet) -> None:
     # the same population (features built once: DuckDB's parallel float sums can differ in the last bit between two
     # builds), scored in this process and by two worker processes
     from service.score_store import to_storage
@@ -193,7 +118,7 @@ def test_worker_processes_give_exactly_the_scores_of_one_process(world: World, m
 
 @pytest.mark.slow
 def test_duckdb_store_serves_the_latest_run_and_keeps_older_ones_readable(
-    world: World, models: ModelSet, tmp_path: Path
+    world: TrainedWorld, models: ModelSet, tmp_path: Path
 ) -> None:
     target = f"{tmp_path / 'scores.duckdb'}?table=nightly"
     first = run_batch(str(world.data), AS_OF, target, models=models, chunk_size=1000)
@@ -233,7 +158,7 @@ def _failing_for(ids: set[str]) -> Any:
 
 @pytest.mark.slow
 def test_bad_rows_are_reported_and_over_the_threshold_the_previous_run_stays_served(
-    world: World, models: ModelSet, population: pd.DataFrame, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    world: TrainedWorld, models: ModelSet, population: pd.DataFrame, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("CHURNLTV_SCORE_WORKERS", "1")  # the patched score_frame lives in this process only
     target = str(tmp_path / "scores")
@@ -274,7 +199,7 @@ def test_bad_rows_are_reported_and_over_the_threshold_the_previous_run_stays_ser
 
 @pytest.mark.slow
 def test_cli_exits_2_on_too_many_bad_rows(
-    world: World, population: pd.DataFrame, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    world: TrainedWorld, population: pd.DataFrame, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from typer.testing import CliRunner
 
@@ -296,7 +221,7 @@ def test_cli_exits_2_on_too_many_bad_rows(
 
 @pytest.mark.slow
 def test_a_run_that_crashes_leaves_the_previous_run_served_and_resumes_exactly_once(
-    world: World, models: ModelSet, population: pd.DataFrame, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    world: TrainedWorld, models: ModelSet, population: pd.DataFrame, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     target = f"{tmp_path / 'scores.duckdb'}"
     previous = run_batch(str(world.data), AS_OF - pd.Timedelta(days=14), target, models=models, chunk_size=1000)
@@ -333,7 +258,7 @@ def test_a_run_that_crashes_leaves_the_previous_run_served_and_resumes_exactly_o
 
 
 @pytest.mark.slow
-def test_resume_refuses_unknown_runs_and_other_models(world: World, models: ModelSet, tmp_path: Path) -> None:
+def test_resume_refuses_unknown_runs_and_other_models(world: TrainedWorld, models: ModelSet, tmp_path: Path) -> None:
     with pytest.raises(UserInputError, match="nothing to resume"):
         run_batch(str(world.data), None, str(tmp_path / "s"), models=models, resume="20260101T000000Z-abcdef")
     with pytest.raises(UserInputError, match="invalid run id"):
@@ -356,7 +281,7 @@ def test_open_score_store_rejects_bad_targets(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_default_as_of_is_the_day_after_the_latest_event(world: World) -> None:
+def test_default_as_of_is_the_day_after_the_latest_event(world: TrainedWorld) -> None:
     from features.sources import open_source
 
     con = open_source(world.data).connect()

@@ -19,9 +19,7 @@ from features.time_units import TimeUnit
 from models.bgnbd import BetaGeoModel
 from models.customer_value import discounted_clv
 from models.gamma_gamma import GammaGammaModel
-
-LIFETIMES_DATA = Path(__import__("lifetimes").__file__).parent / "datasets"
-AS_OF = pd.Timestamp("1997-10-01")  # calibration through 1997-09-30 inclusive
+from support.cdnow import AS_OF, LIFETIMES_DATA
 
 
 def _within(actual: float, published: float, rel: float = 0.01) -> bool:
@@ -70,7 +68,7 @@ def test_summary_equals_the_papers_published_summary(summary: pd.DataFrame) -> N
 
 
 def test_weekly_binning_would_not_reproduce_the_paper(cdnow_transactions: pd.DataFrame) -> None:
-    """DOMAIN.md section 10: counting purchase weeks instead of days gives r ~ 0.28, alpha ~ 6.6 (not 0.243)."""
+    """docs/DOMAIN.md section 10: counting purchase weeks instead of days gives r ~ 0.28, alpha ~ 6.6 (not 0.243)."""
     from lifetimes.utils import summary_data_from_transaction_data
 
     binned = summary_data_from_transaction_data(

@@ -1,4 +1,4 @@
-"""Drift monitor: PSI arithmetic and bands, settings, exit codes, and full runs against the session's champions."""
+"""Drift monitor: PSI arithmetic and bands, settings, exit codes, and full runs against the world's champions."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from test_batch_scoring import World, build_world
 
 from features.errors import UserInputError
+from support.world import TrainedWorld
 from training.drift_monitor import (
     MONITOR_EXPERIMENT,
     DriftReport,
@@ -124,16 +124,23 @@ def test_expected_calibration_error_by_hand() -> None:
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> World:
-    return build_world(tmp_path_factory.getbasetemp())
+def world(trained_world: TrainedWorld) -> TrainedWorld:
+    return trained_world
+
+
+def _champions(world: TrainedWorld) -> dict[str, str]:
+    """The world's champions as bundle directories: the session store's aliases belong to other tests."""
+    return {"churn_ref": str(world.churn_bundle), "ltv_ref": str(world.ltv_bundle)}
 
 
 @pytest.mark.slow
-def test_monitor_run_writes_report_and_logs_to_mlflow(world: World, tmp_path: Path) -> None:
+def test_monitor_run_writes_report_and_logs_to_mlflow(world: TrainedWorld, tmp_path: Path) -> None:
     import mlflow
 
     settings = TrainingSettings()
-    report = run_drift_monitor(str(world.data), "2026-06-30", settings=settings, out_dir=tmp_path / "m")
+    report = run_drift_monitor(
+        str(world.data), "2026-06-30", settings=settings, out_dir=tmp_path / "m", **_champions(world)
+    )
     assert report.n_current > 0
     assert report.n_reference > 0
     assert pd.Timestamp(report.reference_as_of) < pd.Timestamp("2026-06-30")
@@ -141,10 +148,9 @@ def test_monitor_run_writes_report_and_logs_to_mlflow(world: World, tmp_path: Pa
     assert all(f["band"] in ("stable", "watch", "alert") for f in report.features)
     assert np.isfinite(report.score["psi"])
     assert report.status in ("stable", "watch", "alert")
-    if world.ltv_bundle is not None:
-        # the session's LTV model is fitted on all the data, so there is no "since the fit" yet
-        assert report.btyd is not None
-        assert "skipped" in report.btyd or report.btyd["predicted_purchases"] > 0
+    # the world's LTV model is fitted on all the data, so there is no "since the fit" yet
+    assert report.btyd is not None
+    assert "skipped" in report.btyd or report.btyd["predicted_purchases"] > 0
     assert report.calibration is not None
     assert "ece" in report.calibration or "skipped" in report.calibration
     saved = json.loads((tmp_path / "m" / "drift.json").read_text())
@@ -162,7 +168,7 @@ def test_monitor_run_writes_report_and_logs_to_mlflow(world: World, tmp_path: Pa
     assert latest["limits"]["psi_alert"] == 0.2
 
 
-def _data_end(world: World) -> pd.Timestamp:
+def _data_end(world: TrainedWorld) -> pd.Timestamp:
     from features.labels import data_time_range
     from features.sources import open_source
 
@@ -176,12 +182,19 @@ def _data_end(world: World) -> pd.Timestamp:
 
 
 @pytest.mark.slow
-def test_calibration_is_checked_against_the_holdout_when_labels_have_matured(world: World, tmp_path: Path) -> None:
+def test_calibration_is_checked_against_the_holdout_when_labels_have_matured(
+    world: TrainedWorld, tmp_path: Path
+) -> None:
     from models.churn_bundle import ChurnBundle
 
     as_of = _data_end(world)  # as_of - horizon has matured labels by construction
     report = run_drift_monitor(
-        str(world.data), as_of, settings=TrainingSettings(), out_dir=tmp_path / "m", log_to_mlflow=False
+        str(world.data),
+        as_of,
+        settings=TrainingSettings(),
+        out_dir=tmp_path / "m",
+        log_to_mlflow=False,
+        **_champions(world),
     )
     calibration = report.calibration
     assert calibration is not None
@@ -198,7 +211,7 @@ def test_calibration_is_checked_against_the_holdout_when_labels_have_matured(wor
 
 
 @pytest.mark.slow
-def test_monitor_cli_exits_0_on_a_stable_run(world: World, tmp_path: Path) -> None:
+def test_monitor_cli_exits_0_on_a_stable_run(world: TrainedWorld, tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
     from churnltv.cli import app
@@ -207,6 +220,7 @@ def test_monitor_cli_exits_0_on_a_stable_run(world: World, tmp_path: Path) -> No
     as_of = _data_end(world)
     args = ["monitor", "--data", str(world.data), "--as-of", str(as_of.date())]
     args += ["--reference-as-of", str((as_of - pd.Timedelta(days=1)).date()), "--out", str(tmp_path / "m")]
+    args += ["--churn-model", str(world.churn_bundle), "--ltv-model", str(world.ltv_bundle)]
     result = CliRunner().invoke(app, [*args, "--no-mlflow"])
     saved = json.loads((tmp_path / "m" / "drift.json").read_text())
     assert result.exit_code == 0, (result.output, saved["features"][:3], saved["calibration"])
@@ -215,7 +229,7 @@ def test_monitor_cli_exits_0_on_a_stable_run(world: World, tmp_path: Path) -> No
 
 
 @pytest.mark.slow
-def test_monitor_cli_exits_1_on_alert(world: World, tmp_path: Path) -> None:
+def test_monitor_cli_exits_1_on_alert(world: TrainedWorld, tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
     from churnltv.cli import app
@@ -223,6 +237,7 @@ def test_monitor_cli_exits_1_on_alert(world: World, tmp_path: Path) -> None:
     # a reference taken when the base was young: tenure and activity distributions have moved a lot since
     args = ["monitor", "--data", str(world.data), "--as-of", "2026-06-30", "--reference-as-of", "2025-01-15"]
     args += ["--out", str(tmp_path / "m"), "--no-mlflow"]
+    args += ["--churn-model", str(world.churn_bundle), "--ltv-model", str(world.ltv_bundle)]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 1, result.output
     assert "alert" in result.output
@@ -230,13 +245,11 @@ def test_monitor_cli_exits_1_on_alert(world: World, tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_btyd_check_compares_predicted_and_actual_purchases(world: World) -> None:
+def test_btyd_check_compares_predicted_and_actual_purchases(world: TrainedWorld) -> None:
     from features.sources import open_source
     from models.customer_value import LtvPredictor
     from training.drift_monitor import _btyd_check
 
-    if world.ltv_bundle is None:
-        pytest.skip("no LTV model in this checkout")
     fitted = pd.Timestamp(LtvPredictor.from_bundle(world.ltv_bundle).metadata["as_of"])
     con = open_source(world.data).connect()
     # 60 days after the fit: the model expects purchases, the data (which ends at the fit) has none -> alert

@@ -69,11 +69,20 @@ def test_train_ltv_logs_registers_and_bundle_loads(cdnow_source: Path) -> None:
     result = train_ltv(str(cdnow_source), as_of=pd.Timestamp("1998-07-01"), holdout_days=273, settings=settings)
     # the calibration fit is the paper's (calibration through 1997-09-30); the bundle is refitted to 1998-06-30
     meta = json.loads((result.bundle_dir / "metadata.json").read_text())
-    assert meta["calibration_params"]["bgnbd"]["r"] == pytest.approx(0.243, rel=0.01)
+    # every candidate is fitted on the calibration period; BG/NBD's is the paper's, Pareto/NBD's Fader-Hardie's note's
+    candidates = meta["candidates"]
+    assert candidates["bgnbd"]["params"]["r"] == pytest.approx(0.243, rel=0.01)
+    assert candidates["pareto_nbd"]["params"]["s"] == pytest.approx(0.61, rel=0.01)
+    assert set(candidates) >= {"bgnbd", "pareto_nbd", "mbg_nbd", "mbg_cnbd_k"}
+    selected = meta["selected_model"]
+    best = min(c["holdout"]["ltv_holdout_mae"] for c in candidates.values() if c["params"])
+    assert candidates[selected]["holdout"]["ltv_holdout_mae"] == best  # the default criterion
+    assert result.selected_model == selected
+    assert json.loads((result.bundle_dir / "bgnbd.json").read_text())["model"] == selected
     assert meta["calibration_end"].startswith("1997-10-01")
     assert result.metrics["ltv_holdout_mae"] < result.metrics["ltv_baseline_mae"]
     assert result.metrics["ltv_holdout_customers"] == 2357
-    assert result.params["bgnbd"]["r"] != pytest.approx(0.243, rel=0.001)
+    assert result.params["count_model"] == selected
     # spend over the holdout (the CLV formula cut to the holdout window) beats the own-rate x own-spend baseline
     assert result.metrics["ltv_spend_holdout_mae"] < result.metrics["ltv_spend_baseline_mae"]
     assert abs(result.metrics["ltv_spend_total_rel_error"]) < 0.2
@@ -90,13 +99,21 @@ def test_train_ltv_logs_registers_and_bundle_loads(cdnow_source: Path) -> None:
         "ltv_spend_holdout_mae",
         "ltv_spend_baseline_mae",
         "ltv_spend_actual_total",
+        "ltv_interval_coverage_80",
+        "candidate.bgnbd.ltv_holdout_mae",
+        "candidate.pareto_nbd.log_likelihood",
     ):
         assert name in run.data.metrics
+    assert run.data.tags["churnltv.ltv_model"] == selected
+    assert "candidates.json" in [a.path for a in mlflow.MlflowClient().list_artifacts(result.run_id)]
+    assert "Candidate models" in page
     bundle = resolve_bundle("challenger", default_name="churnltv-ltv")
     predictor = LtvPredictor.from_bundle(bundle)
     out = predictor.predict([2], [30.43], [38.86], [22.35])
-    assert out["ltv_method"][0] == "bgnbd_gamma_gamma"
+    assert out["ltv_method"][0] == ("bgnbd_gamma_gamma" if selected == "bgnbd" else f"{selected}_gamma_gamma")
     assert out["ltv_lower"][0] < out["predicted_ltv"][0] < out["ltv_upper"][0]
+    assert out["ltv_p10"][0] <= out["ltv_p50"][0] <= out["ltv_p90"][0]
+    assert out["ltv_p90"][0] > out["ltv_upper"][0]  # purchase and spend variability, not only the parameters
 
     pyfunc = mlflow.pyfunc.load_model(f"models:/churnltv-ltv/{result.version}")
     frame = pd.DataFrame(

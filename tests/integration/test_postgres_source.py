@@ -10,10 +10,9 @@ import psycopg
 import pytest
 
 from features.errors import DataContractError, UserInputError
-from features.postgres_io import write_contract_tables
 from features.sources import open_source
+from support.postgres import PG, write_contract_tables
 
-PG = "postgresql://postgres@127.0.0.1:5432/test"
 pytestmark = pytest.mark.postgres
 
 

@@ -17,9 +17,18 @@ import pandas as pd
 import pytest
 
 from churnltv.report_command import read_data_quality, read_drift
-from conftest import TrainedWorld
 from features.errors import UserInputError
-from training.report import SECTION_IDS, build_report, write_report
+from features.settings import FeatureSettings
+from models.policy_settings import PolicySettings
+from support.world import TrainedWorld
+from training.report import tracking_reads
+from training.report.builder import SECTION_IDS, build_report, write_report
+from training.report.inputs import ReportInputs
+from training.report.section import render_section
+from training.report.sections import b2b_accounts, drift, health_retention, referral
+
+# the settings the composition root builds for `churnltv report` (the report reads no environment)
+SETTINGS: dict[str, Any] = {"policy": PolicySettings(), "feature_settings": FeatureSettings()}
 
 
 @pytest.fixture(scope="module")
@@ -98,7 +107,6 @@ def _world_inputs(world: TrainedWorld) -> tuple[Any, Any]:
     from features.sources import open_source
     from models.policy_settings import default_policy_settings
     from service.score_store import open_score_store
-    from training import report
 
     store = open_score_store(world.scores)
     run = store.latest_run()
@@ -107,13 +115,14 @@ def _world_inputs(world: TrainedWorld) -> tuple[Any, Any]:
     store.close()
     con = open_source(world.data).connect()
     tables = {str(r[0]) for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
-    inputs = report.ReportInputs(
+    inputs = ReportInputs(
         con=con,
         scores=scores,
         score_run=run,
         data_quality=None,
         tracking_uri=world.tracking_uri,
         policy=default_policy_settings(),
+        feature_settings=FeatureSettings(),
         tables=tables & set(TABLES),
     )
     return con, inputs
@@ -121,11 +130,10 @@ def _world_inputs(world: TrainedWorld) -> tuple[Any, Any]:
 
 @pytest.mark.slow
 def test_b2b_section_rolls_every_scored_b2b_user_up_to_their_account(world: TrainedWorld) -> None:
-    from training import report
 
     con, inputs = _world_inputs(world)
     try:
-        built = report.account_frame(inputs)
+        built = b2b_accounts.account_frame(inputs)
         assert not isinstance(built, str), built
         accounts, note = built
         scored = set(inputs.scores["customer_id"].astype(str))
@@ -133,13 +141,13 @@ def test_b2b_section_rolls_every_scored_b2b_user_up_to_their_account(world: Trai
             "SELECT CAST(customer_id AS VARCHAR), account_id FROM customers WHERE account_id IS NOT NULL"
         ).fetchall()
         members = [(c, a) for c, a in members if c in scored]
-        body = report.b2b_accounts_section(inputs)
+        body = render_section(b2b_accounts.SECTION, inputs)
     finally:
         con.close()
     assert len(accounts) == len({a for _, a in members}) > 10
     assert int(accounts["users"].sum()) == len(members), "every scored B2B user is in exactly one account"
     assert "churn model version" in note  # features rebuilt with the scoring model's settings
-    # the account's probability is the mean of its users' scores, its LTV the sum (DOMAIN.md section 9)
+    # the account's probability is the mean of its users' scores, its LTV the sum (docs/DOMAIN.md section 9)
     by_user = inputs.scores.assign(customer_id=inputs.scores["customer_id"].astype(str)).set_index("customer_id")
     first = accounts.iloc[0]
     users = [c for c, a in members if a == first["account_id"]]
@@ -154,7 +162,6 @@ def test_b2b_section_rolls_every_scored_b2b_user_up_to_their_account(world: Trai
 @pytest.mark.slow
 def test_referral_section_accounts_for_every_referral_event(world: TrainedWorld) -> None:
     from models.referral_screening import screen_referrals
-    from training import report
 
     con, inputs = _world_inputs(world)
     try:
@@ -162,7 +169,7 @@ def test_referral_section_accounts_for_every_referral_event(world: TrainedWorld)
             "SELECT CAST(referrer_id AS VARCHAR) AS referrer_id, CAST(referred_id AS VARCHAR) AS referred_id, "
             "occurred_at, ip, device_id FROM referrals"
         ).df()
-        body = report.referral_section(inputs)
+        body = render_section(referral.SECTION, inputs)
     finally:
         con.close()
     expected = screen_referrals(events)
@@ -211,7 +218,7 @@ def test_cli_writes_the_report(world: TrainedWorld, tmp_path: Path) -> None:
 # ------------------------------------------------------------------------------------- missing inputs (fast)
 def _minimal_connection() -> duckdb.DuckDBPyConnection:
     """customers + events only (no transactions, NPS, spend, tickets), 40 days of data."""
-    from features.sources import open_frames
+    from support.frames import open_frames
 
     start = pd.Timestamp("2026-01-01")
     customers = pd.DataFrame(
@@ -242,6 +249,7 @@ def test_report_without_optional_inputs_says_what_is_missing(tmp_path: Path) -> 
         score_run=None,
         data_quality=None,
         tracking_uri=f"sqlite:///{tmp_path}/empty.db",
+        **SETTINGS,
     )
     assert 'class="section-error"' not in page
     for section_id in SECTION_IDS:
@@ -276,7 +284,12 @@ def test_data_quality_section_lists_tables_and_problems(tmp_path: Path) -> None:
         ],
     }
     page = build_report(
-        con=con, scores=None, score_run=None, data_quality=quality, tracking_uri=f"sqlite:///{tmp_path}/e.db"
+        con=con,
+        scores=None,
+        score_run=None,
+        data_quality=quality,
+        tracking_uri=f"sqlite:///{tmp_path}/e.db",
+        **SETTINGS,
     )
     body = section(page, "data-quality")
     assert "3 row(s) break the contract" in body
@@ -302,11 +315,12 @@ def test_churn_plots_are_redrawn_from_the_bundle_when_the_run_artifacts_are_gone
     world: TrainedWorld, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from features.sources import open_source
-    from training import report
 
-    monkeypatch.setattr(report, "_run_artifacts", lambda run_id, path, dst: None)
+    monkeypatch.setattr(tracking_reads, "run_artifacts", lambda run_id, path, dst: None)
     con = open_source(world.data).connect()
-    page = build_report(con=con, scores=None, score_run=None, data_quality=None, tracking_uri=world.tracking_uri)
+    page = build_report(
+        con=con, scores=None, score_run=None, data_quality=None, tracking_uri=world.tracking_uri, **SETTINGS
+    )
     con.close()
     churn = section(page, "churn-model")
     assert 'class="section-error"' not in churn
@@ -316,7 +330,6 @@ def test_churn_plots_are_redrawn_from_the_bundle_when_the_run_artifacts_are_gone
 
 def test_health_verdict_needs_enough_customers_in_each_group(monkeypatch: pytest.MonkeyPatch) -> None:
     from models.policy_settings import default_policy_settings
-    from training import report
 
     def table(n_healthy: int) -> pd.DataFrame:
         rows = []
@@ -334,26 +347,29 @@ def test_health_verdict_needs_enough_customers_in_each_group(monkeypatch: pytest
             }
         )
 
-    inputs = report.ReportInputs(
+    inputs = ReportInputs(
         con=duckdb.connect(),
         scores=None,
         score_run=None,
         data_quality=None,
         tracking_uri="sqlite:////nonexistent/x.db",
         policy=default_policy_settings(),
+        feature_settings=FeatureSettings(),
         tables={"events"},
     )
     monkeypatch.setattr(
-        report, "health_retention_frame", lambda con, policy: (table(200), pd.Timestamp("2026-01-01"), 700)
+        health_retention,
+        "health_retention_frame",
+        lambda con, policy, fs: (table(200), pd.Timestamp("2026-01-01"), 700),
     )
-    body = report.health_retention_section(inputs)
+    body = render_section(health_retention.SECTION, inputs)
     assert body.count("healthy customers retain better") == 2
     assert body.count("the article's 92%: reached") == 2
     assert len(images(body)) == 1
     monkeypatch.setattr(
-        report, "health_retention_frame", lambda con, policy: (table(5), pd.Timestamp("2026-01-01"), 505)
+        health_retention, "health_retention_frame", lambda con, policy, fs: (table(5), pd.Timestamp("2026-01-01"), 505)
     )
-    body = report.health_retention_section(inputs)
+    body = render_section(health_retention.SECTION, inputs)
     assert body.count("too few customers in a group to judge") == 2
     assert "retain better" not in body
 
@@ -366,9 +382,8 @@ AS_OF = pd.Timestamp("2026-03-01")
 def _b2b_inputs(tmp_path: Path, *, referrals: bool = True, accounts: bool = True, policy: Any = None) -> Any:
     """acme (U1, U2) and solo (U3) accounts plus a B2C customer C4, scored at AS_OF, with NPS and referrals."""
     from features.contract import TABLES
-    from features.sources import open_frames
     from models.policy_settings import PolicySettings
-    from training import report
+    from support.frames import open_frames
 
     customers = pd.DataFrame(
         {
@@ -422,22 +437,22 @@ def _b2b_inputs(tmp_path: Path, *, referrals: bool = True, accounts: bool = True
         }
     )
     tables = {str(r[0]) for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
-    return report.ReportInputs(
+    return ReportInputs(
         con=con,
         scores=scores,
         score_run=None,
         data_quality=None,
         tracking_uri=f"sqlite:///{tmp_path}/none.db",
         policy=policy or PolicySettings(),
+        feature_settings=FeatureSettings(),
         tables=tables & set(TABLES),
     )
 
 
 def test_b2b_accounts_on_hand_made_accounts(tmp_path: Path) -> None:
-    from training import report
 
     inputs = _b2b_inputs(tmp_path)
-    built = report.account_frame(inputs)
+    built = b2b_accounts.account_frame(inputs)
     assert not isinstance(built, str), built
     accounts = built[0].set_index("account_id")
     assert accounts["users"].to_dict() == {"acme": 2, "solo": 1}  # C4 (B2C) is not rolled up
@@ -447,7 +462,7 @@ def test_b2b_accounts_on_hand_made_accounts(tmp_path: Path) -> None:
     # acme is active every other day (U1), so its account is not idle although U2 is; solo idles 58 days, P(churn) 0.9
     assert accounts.loc["solo", "risk_tier"] == "high"
     assert accounts.loc["acme", "days_since_last_event"] == pytest.approx(1.0)
-    body = report.b2b_accounts_section(inputs)
+    body = render_section(b2b_accounts.SECTION, inputs)
     assert len(images(body)) == 1
     top = body[body.index("accounts by value at risk") :]
     assert top.index(">solo<") < top.index(">acme<"), "accounts are ranked by value at risk"
@@ -456,18 +471,16 @@ def test_b2b_accounts_on_hand_made_accounts(tmp_path: Path) -> None:
 
 
 def test_b2b_section_says_so_without_accounts(tmp_path: Path) -> None:
-    from training import report
 
-    body = report.b2b_accounts_section(_b2b_inputs(tmp_path, accounts=False))
+    body = render_section(b2b_accounts.SECTION, _b2b_inputs(tmp_path, accounts=False))
     assert 'class="missing"' in body
     assert "no scored customer belongs to a B2B account" in body
 
 
 def test_referral_candidates_and_screening_on_hand_made_events(tmp_path: Path) -> None:
     from models.policy_settings import PolicySettings
-    from training import report
 
-    body = report.referral_section(_b2b_inputs(tmp_path))
+    body = render_section(referral.SECTION, _b2b_inputs(tmp_path))
     # promoters at AS_OF: U1 (9, LTV 100) and U3 (10; its later 0 is after the cutoff). LTV >= the 75th percentile
     # of (100, 50, 300, 10) = 150: only U3
     assert "<b>1</b> candidates of 2 promoters" in body
@@ -478,15 +491,16 @@ def test_referral_candidates_and_screening_on_hand_made_events(tmp_path: Path) -
     for reason in ("self_referral", "duplicate_referred", "duplicate_ip"):
         assert f'<td class="text">{reason}</td><td>1</td>' in body
     assert "ip 1.1.1.1 already used by the referral in input row 1" in body
-    no_ip_dedup = report.referral_section(_b2b_inputs(tmp_path, policy=PolicySettings(referral_dedup_ip=False)))
+    no_ip_dedup = render_section(
+        referral.SECTION, _b2b_inputs(tmp_path, policy=PolicySettings(referral_dedup_ip=False))
+    )
     assert "<b>2 accepted</b>, <b>2 rejected</b>" in no_ip_dedup
     assert "duplicate IP (off" in no_ip_dedup
 
 
 def test_referral_section_without_referral_events(tmp_path: Path) -> None:
-    from training import report
 
-    body = report.referral_section(_b2b_inputs(tmp_path, referrals=False))
+    body = render_section(referral.SECTION, _b2b_inputs(tmp_path, referrals=False))
     assert "no <code>referrals</code> table" in body
     assert "candidates of 2 promoters" in body  # the candidates part does not need the referrals table
 
@@ -535,8 +549,9 @@ def test_drift_section_from_a_given_result(tmp_path: Path) -> None:
         score_run=None,
         data_quality=None,
         tracking_uri=f"sqlite:///{tmp_path}/empty.db",
+        **SETTINGS,
         drift=_drift_result(),
-        drift_from="the file <code>drift.json</code>",
+        drift_file=Path("drift.json"),
     )
     body = section(page, "drift")
     assert 'class="missing"' not in body
@@ -572,7 +587,6 @@ def test_drift_section_shows_the_latest_monitor_run(world: TrainedWorld, tmp_pat
 
     from churnltv import report_command
     from models.bundle_source import resolve_bundle
-    from training import report
     from training.drift_monitor import run_drift_monitor
     from training.registry import CHURN_MODEL, LTV_MODEL
     from training.settings import TrainingSettings
@@ -591,12 +605,12 @@ def test_drift_section_shows_the_latest_monitor_run(world: TrainedWorld, tmp_pat
     con, inputs = _world_inputs(world)
     inputs.tracking_uri = os.environ["CHURNLTV_TRACKING_URI"]  # where that run was logged
     try:
-        body = report.drift_section(inputs)
+        body = render_section(drift.SECTION, inputs)
     finally:
         con.close()
     assert NO_MONITOR_RUN not in body
     assert f"MLflow run <code>{result.mlflow_run_id}</code>" in body
-    assert f'Overall: <b><span class="{report.BAND_CLASS[result.status]}">{result.status}</span></b>' in body
+    assert f'Overall: <b><span class="{drift.BAND_CLASS[result.status]}">{result.status}</span></b>' in body
     assert result.features[0]["feature"] in body
     assert len(images(body)) == 1
 

@@ -10,10 +10,10 @@ import numpy as np
 import pandas as pd
 import psycopg
 import pytest
-from test_batch_scoring import World, build_world
 
 from service.batch_scoring import run_batch
 from service.score_store import STORE_COLUMNS, open_score_store
+from support.world import TrainedWorld
 
 PG = "postgresql://postgres@127.0.0.1:5432/test"
 AS_OF = pd.Timestamp("2026-06-01")
@@ -29,8 +29,8 @@ def schema() -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> World:
-    return build_world(tmp_path_factory.getbasetemp())
+def world(trained_world: TrainedWorld) -> TrainedWorld:
+    return trained_world
 
 
 def _fake_scores(n: int, *, as_of: str = "2026-06-01") -> pd.DataFrame:
@@ -89,7 +89,7 @@ def test_write_parts_publish_and_read_back(schema: str) -> None:
 
 
 @pytest.mark.slow
-def test_batch_run_round_trips_through_postgres(world: World, schema: str, tmp_path: Path) -> None:
+def test_batch_run_round_trips_through_postgres(world: TrainedWorld, schema: str, tmp_path: Path) -> None:
     models = world.models()
     target = f"{PG}?table=nightly&schema={schema}"
     pg = run_batch(str(world.data), AS_OF, target, models=models, chunk_size=800)

@@ -11,10 +11,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from test_batch_scoring import World, build_world
 
 from service.batch_scoring import run_batch
 from service.score_store import open_score_store
+from support.world import TrainedWorld
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
 
@@ -38,8 +38,8 @@ FLOAT_COLUMNS = (
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> World:
-    return build_world(tmp_path_factory.getbasetemp())
+def world(trained_world: TrainedWorld) -> TrainedWorld:
+    return trained_world
 
 
 def _rounded(value: Any) -> Any:
@@ -53,7 +53,7 @@ def _rounded(value: Any) -> Any:
     return value
 
 
-def test_spark_engine_equals_local_engine(world: World, tmp_path: Path) -> None:
+def test_spark_engine_equals_local_engine(world: TrainedWorld, tmp_path: Path) -> None:
     models = world.models()
     local = run_batch(str(world.data), AS_OF, str(tmp_path / "local"), models=models, chunk_size=700)
     try:

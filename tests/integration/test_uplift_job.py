@@ -14,9 +14,8 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from uplift_base import COSTS, make_base, true_effect
-
-PG = "postgresql://postgres@127.0.0.1:5432/test"
+from support.postgres import PG, write_contract_tables
+from support.uplift_base import COSTS, make_base, true_effect
 
 
 @pytest.fixture(scope="module")
@@ -149,7 +148,6 @@ def schema() -> Iterator[str]:
 def test_contacts_from_postgres_match_duckdb(schema: str, tmp_path: Path) -> None:
     from features.campaign_outcomes import contact_outcomes, read_contacts
     from features.dataset_writer import write_dataset
-    from features.postgres_io import write_contract_tables
     from features.settings import FeatureSettings
     from features.sources import open_source
 

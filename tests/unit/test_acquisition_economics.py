@@ -1,4 +1,4 @@
-"""CAC, LTV/CAC > 3 and the 6-3-1 budget split (DOMAIN.md section 7)."""
+"""CAC, LTV/CAC > 3 and the 6-3-1 budget split (docs/DOMAIN.md section 7)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Contractual CLV: the article examples of DOMAIN.md section 6 and the invalid inputs."""
+"""Contractual CLV: the article examples of docs/DOMAIN.md section 6 and the invalid inputs."""
 
 from __future__ import annotations
 

@@ -1,15 +1,15 @@
-"""The "3+ core modules" threshold (DOMAIN.md section 4) is a setting, in the features and the B2B roll-up."""
+"""The "3+ core modules" threshold (docs/DOMAIN.md section 4) is a setting, in the features and the B2B roll-up."""
 
 from __future__ import annotations
 
 import pandas as pd
 import pytest
-from test_point_in_time import CUSTOMERS, CUTOFF, contract_con, event, row
 
 from features.errors import UserInputError
 from features.point_in_time import build_features
 from features.settings import FeatureSettings, load_feature_settings
 from models.account_rollup import rollup_accounts
+from support.contract_rows import CUSTOMERS, CUTOFF, contract_con, event, row
 
 # customer c uses two core modules before the cutoff
 TWO_MODULES = [event("c", "2024-03-02", module="m1"), event("c", "2024-03-03", module="m2")]

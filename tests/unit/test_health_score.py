@@ -1,4 +1,4 @@
-"""Health score card (DOMAIN.md section 4): components, weights, neutral fallbacks, the >= 85 check."""
+"""Health score card (docs/DOMAIN.md section 4): components, weights, neutral fallbacks, the >= 85 check."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Lifecycle stages on hand-made histories, including DOMAIN.md's non-linear paths."""
+"""Lifecycle stages on hand-made histories, including docs/DOMAIN.md's non-linear paths."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""NPS segments and breakdown (DOMAIN.md section 5)."""
+"""NPS segments and breakdown (docs/DOMAIN.md section 5)."""
 
 from __future__ import annotations
 

@@ -73,7 +73,7 @@ def test_default_settings_are_cached_until_cleared(monkeypatch: pytest.MonkeyPat
 
 def test_idle_defaults_follow_the_customers_rhythm() -> None:
     s = PolicySettings()
-    assert s.high_idle_days is None  # the rhythm-blind backstop is off (DOMAIN.md section 9)
+    assert s.high_idle_days is None  # the rhythm-blind backstop is off (docs/DOMAIN.md section 9)
     assert s.high_idle_days_without_rhythm == 180.0
     assert PolicySettings(high_idle_days_without_rhythm=None).high_idle_days_without_rhythm is None
 

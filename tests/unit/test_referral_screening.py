@@ -1,4 +1,4 @@
-"""Referral candidates and anti-fraud de-duplication (DOMAIN.md section 8)."""
+"""Referral candidates and anti-fraud de-duplication (docs/DOMAIN.md section 8)."""
 
 from __future__ import annotations
 

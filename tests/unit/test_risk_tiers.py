@@ -1,4 +1,4 @@
-"""Risk tiers on hand-made customers, including the article's examples (DOMAIN.md section 3)."""
+"""Risk tiers on hand-made customers, including the article's examples (docs/DOMAIN.md section 3)."""
 
 from __future__ import annotations
 
@@ -52,7 +52,7 @@ def test_high_tier_from_own_rhythm_or_p_alive() -> None:
 
 
 def test_low_frequency_buyer_with_long_normal_gaps_is_not_high_tier() -> None:
-    # DOMAIN.md section 9: a customer who buys (and logs in) every ~4 months, last seen 150 days ago, and one whose
+    # docs/DOMAIN.md section 9: a customer who buys (and logs in) every ~4 months, last seen 150 days ago, and one whose
     # 180-day event window is empty (no idle_ratio) but whose purchase rhythm says alive (P(alive) 0.75)
     frame = pd.DataFrame(
         {

@@ -12,7 +12,8 @@ from typer.testing import CliRunner
 
 from churnltv.cli import app
 from features.errors import DataContractError, UserInputError
-from features.sources import open_frames, open_source
+from features.sources import open_source
+from support.frames import open_frames
 
 CUSTOMERS = "customer_id,signup_at,acquisition_channel,segment,account_id\nc1,2024-01-01 10:00:00,ads,b2c,\nc2,2024-01-02,seo,b2b,a1\n"
 EVENTS = (

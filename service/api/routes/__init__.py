@@ -1,1 +1,1 @@
-"""The API's routes, one module per resource, each an ``APIRouter`` of plain, named route functions."""
+"""The API's routes, one module per resource: plain, named route functions and a ``register(app)`` adding them."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING, Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Path, Query
+from fastapi import FastAPI, HTTPException, Path, Query
 
 from service.api.as_of import naive_as_of
 from service.api.deps import Authorized, Data, Metrics, Models, Settings
@@ -18,15 +18,7 @@ if TYPE_CHECKING:
     from service.api.state import LiveData
     from service.model_set import ModelSet
 
-router = APIRouter(tags=["predictions"])
 
-
-@router.get(
-    "/v1/accounts/{account_id}",
-    response_model=AccountPrediction,
-    summary="Prediction for a B2B account, rolled up from its users",
-    responses=error_responses(401, 403, 404, 422, 503),
-)
 def get_account(
     account_id: Annotated[str, Path(min_length=1, max_length=200)],
     *,
@@ -39,13 +31,15 @@ def get_account(
 ) -> dict[str, Any]:
     """Computed live from the data source: the account's users (``customers.account_id``) are scored, then rolled
     up to the account (models/account_rollup.py) and the policy runs on the account's signals."""
-    from service.prediction import account_record
+    from service.api.responses import account_record
+    from service.prediction import roll_up_account
 
     models = serving.require()
     when = naive_as_of(as_of)
     users, scored = account_users(models, account_id, when, data, settings.top_reasons)
-    metrics.count_tiers(scored.to_dict(orient="records"))
-    return account_record(models, account_id, when, users, scored)
+    metrics.count_tiers(scored["risk_tier"])
+    account = roll_up_account(models, account_id, users, scored)
+    return account_record(account_id, when, account, scored, models.versions)
 
 
 def account_users(
@@ -68,3 +62,14 @@ def account_users(
     frame = frame.reset_index(drop=True)
     scored = score_frame(models, frame, top_reasons=top_reasons)
     return frame, scored
+
+
+def register(app: FastAPI) -> None:
+    """Add this module's routes to ``app``."""
+    app.get(
+        "/v1/accounts/{account_id}",
+        tags=["predictions"],
+        response_model=AccountPrediction,
+        summary="Prediction for a B2B account, rolled up from its users",
+        responses=error_responses(401, 403, 404, 422, 503),
+    )(get_account)

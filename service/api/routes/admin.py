@@ -4,21 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, HTTPException
+from fastapi import FastAPI, HTTPException
 
 from service.api.deps import Authorized, Models
 from service.api.openapi_errors import error_responses
 from service.schemas import ReloadResponse
 
-router = APIRouter(tags=["operations"])
 
-
-@router.post(
-    "/admin/reload",
-    response_model=ReloadResponse,
-    summary="Swap to the current champion models",
-    responses=error_responses(401, 403, 409),
-)
 def reload(_: Authorized, serving: Models) -> dict[str, Any]:
     """Load the configured models and check them; on any failure the old ones keep serving (409 says why).
 
@@ -31,3 +23,14 @@ def reload(_: Authorized, serving: Models) -> dict[str, Any]:
     except Exception as err:
         raise HTTPException(409, detail=f"reload failed, still serving the previous models: {err}") from None
     return {"status": "reloaded", "versions": fresh.versions, "previous": None if old is None else old.versions}
+
+
+def register(app: FastAPI) -> None:
+    """Add this module's routes to ``app``."""
+    app.post(
+        "/admin/reload",
+        tags=["operations"],
+        response_model=ReloadResponse,
+        summary="Swap to the current champion models",
+        responses=error_responses(401, 403, 409),
+    )(reload)

@@ -5,20 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from fastapi import APIRouter, HTTPException
+from fastapi import FastAPI, HTTPException
 
 from service.api.deps import Authorized
 from service.api.openapi_errors import error_responses
 from service.schemas import ContractualClvRequest, ContractualClvResponse
 
-router = APIRouter(tags=["calculators"])
 
-
-@router.post(
-    "/v1/clv/contractual",
-    response_model=ContractualClvResponse,
-    responses=error_responses(401, 403, 413, 422),
-)
 def contractual(body: ContractualClvRequest, _: Authorized) -> dict[str, Any]:
     """The source articles' contractual CLV formulas (DOMAIN.md section 6) as a calculator."""
     from models import contractual_clv as f
@@ -50,3 +43,13 @@ def contractual(body: ContractualClvRequest, _: Authorized) -> dict[str, Any]:
     value = float(np.ravel(f.retention_clv(revenue, cost, r, d, pay_after_service=after))[0])
     expr = "(M - R) r / (1 + d - r)" if after else "(M - R)(1 + d) / (1 + d - r)"
     return {"formula": body.formula, "clv": value, "expression": expr}
+
+
+def register(app: FastAPI) -> None:
+    """Add this module's routes to ``app``."""
+    app.post(
+        "/v1/clv/contractual",
+        tags=["calculators"],
+        response_model=ContractualClvResponse,
+        responses=error_responses(401, 403, 413, 422),
+    )(contractual)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING, Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Path, Query
+from fastapi import FastAPI, HTTPException, Path, Query
 
 from service.api.as_of import naive_as_of
 from service.api.deps import Authorized, Data, Metrics, Models, Scores, Settings
@@ -24,15 +24,7 @@ if TYPE_CHECKING:
     from service.api.state import LiveData, ScoreReads
     from service.model_set import ModelSet
 
-router = APIRouter(tags=["predictions"])
 
-
-@router.get(
-    "/v1/customers/{customer_id}",
-    response_model=CustomerPrediction,
-    summary="Prediction for a known customer",
-    responses=error_responses(401, 403, 404, 422, 503),
-)
 def get_customer(
     customer_id: Annotated[str, Path(min_length=1, max_length=200)],
     *,
@@ -48,18 +40,12 @@ def get_customer(
     found, missing = lookup(
         serving.require(), [customer_id], as_of, data=data, scores=scores, top_reasons=settings.top_reasons
     )
-    metrics.count_tiers(found)
+    metrics.count_tiers(r["risk_tier"] for r in found)
     if missing:
         raise HTTPException(404, detail=f"customer_id: unknown customer {customer_id!r} (or signed up after as_of)")
     return found[0]
 
 
-@router.post(
-    "/v1/customers:batchGet",
-    response_model=BatchGetResponse,
-    summary="Several customers",
-    responses=error_responses(401, 403, 413, 422, 503),
-)
 def batch_get(
     body: BatchGetRequest,
     *,
@@ -77,7 +63,7 @@ def batch_get(
     found, missing = lookup(
         serving.require(), body.customer_ids, body.as_of, data=data, scores=scores, top_reasons=settings.top_reasons
     )
-    metrics.count_tiers(found)
+    metrics.count_tiers(r["risk_tier"] for r in found)
     return {
         "predictions": found,
         "not_found": [{"customer_id": i, "error": "unknown customer"} for i in missing],
@@ -94,7 +80,7 @@ def lookup(
     top_reasons: int,
 ) -> tuple[list[dict[str, Any]], list[str]]:
     """Records of the ids found (batch first, then live) and the ids found nowhere, in the order asked."""
-    from service.prediction import to_records
+    from service.api.responses import frame_records
 
     found: list[dict[str, Any]] = []
     remaining = list(dict.fromkeys(ids))
@@ -104,14 +90,14 @@ def lookup(
             run = store.latest_run()
             batch = None if run is None else store.read_scores(remaining)
         if run is not None and batch is not None:
-            for rec in to_records(batch):
+            for rec in frame_records(batch):
                 found.append({**rec, "source": "batch", "run_id": run.get("run_id")})
             have = {r["customer_id"] for r in found}
             remaining = [i for i in remaining if i not in have]
     if remaining:
         scored = live_scores(models, remaining, naive_as_of(as_of), data, top_reasons)
         if len(scored):
-            for rec in to_records(scored):
+            for rec in frame_records(scored):
                 found.append({**rec, "source": "live", "run_id": None})
         have = {r["customer_id"] for r in found}
         remaining = [i for i in remaining if i not in have]
@@ -134,3 +120,21 @@ def live_scores(models: ModelSet, ids: list[str], as_of: dt.datetime, data: Live
             return pd.DataFrame()
         frame = customer_features(cursor, known, as_of, feature_settings)
     return score_frame(models, frame, top_reasons=top_reasons) if len(frame) else frame
+
+
+def register(app: FastAPI) -> None:
+    """Add this module's routes to ``app``."""
+    app.get(
+        "/v1/customers/{customer_id}",
+        tags=["predictions"],
+        response_model=CustomerPrediction,
+        summary="Prediction for a known customer",
+        responses=error_responses(401, 403, 404, 422, 503),
+    )(get_customer)
+    app.post(
+        "/v1/customers:batchGet",
+        tags=["predictions"],
+        response_model=BatchGetResponse,
+        summary="Several customers",
+        responses=error_responses(401, 403, 413, 422, 503),
+    )(batch_get)

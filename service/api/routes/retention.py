@@ -4,13 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import FastAPI, HTTPException, Query
 
 from service.api.deps import Authorized, Scores
 from service.api.openapi_errors import error_responses
 from service.schemas import RetentionListResponse
-
-router = APIRouter(tags=["predictions"])
 
 RETENTION_COLUMNS = (
     "customer_id",
@@ -24,12 +22,6 @@ RETENTION_COLUMNS = (
 )
 
 
-@router.get(
-    "/v1/retention-list",
-    response_model=RetentionListResponse,
-    summary="Customers ranked by value at risk",
-    responses=error_responses(401, 403, 404, 422, 503),
-)
 def retention_list(
     *,
     _: Authorized,
@@ -46,7 +38,7 @@ def retention_list(
     With ``budget``: the customers to contact for the largest expected saved value within the budget
     (models/value_at_risk.py), with their cost and expected gain; tier and action as without a budget.
     """
-    from service.prediction import _clean
+    from service.json_values import json_value
 
     store = scores.store
     with scores.reads():
@@ -63,5 +55,16 @@ def retention_list(
         listed = chosen.merge(
             listed.drop(columns="value_at_risk"), on="customer_id", how="left", validate="one_to_one", sort=False
         )
-    rows = [{k: _clean(v) for k, v in r.items()} for r in listed.to_dict(orient="records")]
-    return {"run_id": run.get("run_id"), "as_of": _clean(run.get("as_of")), "customers": rows}
+    rows = [{k: json_value(v) for k, v in r.items()} for r in listed.to_dict(orient="records")]
+    return {"run_id": run.get("run_id"), "as_of": json_value(run.get("as_of")), "customers": rows}
+
+
+def register(app: FastAPI) -> None:
+    """Add this module's routes to ``app``."""
+    app.get(
+        "/v1/retention-list",
+        tags=["predictions"],
+        response_model=RetentionListResponse,
+        summary="Customers ranked by value at risk",
+        responses=error_responses(401, 403, 404, 422, 503),
+    )(retention_list)
