@@ -30,6 +30,7 @@ _SHOWN = ("test_qini", "oracle_test_qini", "baseline_random_test_qini", "baselin
 
 @uplift_app.command("train")
 def train(
+    ctx: typer.Context,
     data: str = typer.Option(
         ...,
         "--data",
@@ -50,14 +51,14 @@ def train(
     from rich.console import Console
     from rich.table import Table
 
-    from features.settings import load_feature_settings
     from training.cli_churn import _progress_logging
-    from training.settings import TrainingSettings
+    from training.cli_settings import settings_of
     from training.uplift_job import train_uplift
 
     _progress_logging()
+    run = settings_of(ctx)
     overrides: dict[str, Any] = {} if horizon_days is None else {"horizon_days": horizon_days}
-    result = train_uplift(data, TrainingSettings(), load_feature_settings(**overrides))
+    result = train_uplift(data, run.training, run.features.model_copy(update=overrides))
     console = Console()
     table = Table(title=f"churnltv-uplift version {result.version} (alias challenger), run {result.run_id}")
     for col in ("metric", "value", "95% interval"):
@@ -76,6 +77,7 @@ def train(
 
 @uplift_app.command("promote")
 def promote(
+    ctx: typer.Context,
     force: bool = typer.Option(False, "--force", help="Promote the challenger even if it does not beat the champion."),
     margin: float | None = typer.Option(
         None,
@@ -86,14 +88,14 @@ def promote(
 ) -> None:
     """Move alias champion to the uplift challenger if its holdout Qini is at least the champion's (+ margin)."""
     from training.cli_churn import _progress_logging
+    from training.cli_settings import settings_of
     from training.registry import UPLIFT_MODEL
     from training.registry import promote as promote_version
-    from training.settings import TrainingSettings
     from training.tracking import use_tracking
     from training.uplift_job import holdout_decider
 
     _progress_logging()
-    settings = TrainingSettings()
+    settings = settings_of(ctx).training
     use_tracking(settings)
     chosen = settings.uplift_promote_margin if margin is None else margin
     decision = promote_version(UPLIFT_MODEL, decide=holdout_decider(chosen, seed=settings.random_seed), force=force)
@@ -104,6 +106,7 @@ def promote(
 
 @uplift_app.command("score")
 def score(
+    ctx: typer.Context,
     data: Annotated[str, typer.Option("--data", help="Data source: a *.duckdb file, a folder, a postgresql:// URL.")],
     as_of: Annotated[str, typer.Option("--as-of", help="Score as of this date (YYYY-MM-DD), from data before it.")],
     output: Annotated[Path, typer.Option("--output", help="Parquet file to write (replaced atomically).")],
@@ -125,21 +128,20 @@ def score(
     from features.settings import FeatureSettings
     from features.sources import open_source
     from models.bundle_source import resolve_bundle
-    from models.policy_settings import load_policy_settings
     from models.retention_decision import spend_run_rate
     from models.uplift_bundle import UpliftBundle
     from training.cli_ltv import _day
+    from training.cli_settings import settings_of
     from training.registry import UPLIFT_MODEL
-    from training.settings import TrainingSettings
     from training.tracking import use_tracking
 
     if output.suffix != ".parquet":
         raise UserInputError(f"--output {output}: give a file name ending in .parquet")
     when = _day(as_of, "--as-of")
-    settings = TrainingSettings()
-    use_tracking(settings)
+    run = settings_of(ctx)
+    use_tracking(run.training)
     bundle = UpliftBundle.load(resolve_bundle(model, default_name=UPLIFT_MODEL, tracking_uri=mlflow.get_tracking_uri()))
-    policy = load_policy_settings()
+    policy = run.policy
     fs = FeatureSettings(**bundle.metadata.get("feature_settings", {}))
     con = open_source(data).connect()
     frame, _, _ = features_at(con, None, when, fs)
