@@ -1,27 +1,32 @@
 """Past retention campaigns with random control groups and heterogeneous, known effects (an optional mechanism).
 
-``RetentionCampaigns`` (``generate(..., mechanisms=[RetentionCampaigns()])``) sends a campaign every 90 days: it
-selects a random share of the customers who look active on the send day (alive, or gone less than 30 days ago and
-not yet back: a CRM cannot tell those apart), holds out a random control group and gives the others one of the
-actions at random. A contact at time ``t`` multiplies the customer's churn hazard by ``m`` over
-``[t, t + EFFECT_DAYS)``; the churn time is re-drawn from the *same* exponential draw (the remaining cumulative
-hazard), so a contact with ``m = 1`` changes nothing and the control group's behaviour is the one they would have
-had anyway. Customers who are already gone are not affected (a retention contact does not bring them back).
+``RetentionCampaigns`` (``generate(..., mechanisms=[RetentionCampaigns()])``) sends a campaign every 90 days. It
+selects customers who look active on the send day (alive, or gone less than 30 days ago and not yet back: a CRM
+cannot tell those apart), more often those whose usage is declining (a retention campaign goes after the at-risk),
+holds out a random control group and gives the others one of the actions at random. Customers already gone are
+not affected (a retention contact does not bring them back). For a customer alive at the contact time ``t``, the
+contact acts through the customer's multiplier ``m`` of that action:
+
+* ``m < 1`` (the contact helps): the churn hazard is multiplied by ``m`` over ``[t, t + EFFECT_DAYS)``, the churn
+  time re-drawn from the *same* exponential draw (the remaining cumulative hazard), so the control group behaves
+  as it would have anyway; and with probability ``RESPONSE_RATE (1 - m)`` the customer responds: a session
+  (login + core action) about ``RESPONSE_MEAN_DAYS`` later, if still alive;
+* ``m > 1`` (a sleeping dog: the contact reminds them of a subscription they barely use): with probability
+  ``1 - 1/m`` they cancel on the spot (churn within hours of the contact);
+* ``m = 1``: nothing changes (tested: tables identical to the base without the mechanism).
 
 Every customer has one latent response class (``truth.campaign_response``), read from traits the data reveals
 (subscription, segment, Aha moment, module breadth, acquisition channel), with a random share unresponsive:
 
-* ``sleeping_dog``: B2C subscribers (80% of them): any contact reminds them of a subscription they barely use;
-  the email multiplies their hazard by 1.6, the offer by 2.5 (contact *raises* churn);
+* ``sleeping_dog``: B2C subscribers (80% of them): email 1.6, offer 2.5;
 * ``needs_guidance``: no Aha moment or at most two modules: feature tips help (email 0.4, offer 0.8);
-* ``deal_seeker``: B2C customers acquired by paid search or paid social: the time-limited offer helps (0.35),
-  the email a little (0.85);
-* ``unresponsive``: everyone else, and a random 15% of the others: no effect (m = 1).
+* ``deal_seeker``: B2C customers acquired by paid search or paid social: the offer helps (0.35), email 0.85;
+* ``unresponsive``: everyone else, and a random 15% of the others: 1.0.
 
 Each responsive customer's multipliers vary around their class's by a log-normal factor (sd 0.15). Whether a
-contact helps also depends on the customer's state: the same multiplier saves more of a customer in decline (high
-hazard) than of a steady one. ``true_uplift`` turns the truth into the exact effect of contacting a customer at a
-time on P(still alive after the horizon), per action (``true_uplift_<action>``): the oracle of uplift targeting.
+contact pays also depends on the customer's state: the same multiplier saves more of a customer in decline.
+``true_uplift`` turns the truth into each contact's effect on the product's outcome, P(retained over the horizon
+by the activity label: an event in ``[t, t + H)``), per action (``true_uplift_<action>``): the uplift oracle.
 ``response_types`` names the classic four types from it: persuadable, sure thing, lost cause, sleeping dog.
 
 The campaigns land in the contract table ``campaign_contacts`` (customer_id, campaign_id, contacted_at, arm,
@@ -38,14 +43,21 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from churnltv.generator.hazard import Hazard, sample_churn
+from churnltv.generator.hazard import Hazard, decline_at, sample_churn
 from churnltv.generator.mechanisms import Mechanism, World
 from churnltv.generator.parameters import (
     CHANNELS,
     DAY_SECONDS,
+    DECLINE_ACTIVITY_DROP,
+    EVENT_TYPES,
     HISTORY_DAYS,
+    HOME_MODULE,
+    MODULE_CATEGORIES,
     REACTIVATION_MEAN_EXTRA_DAYS,
     REACTIVATION_MIN_GAP_DAYS,
+    SECOND_LIFE_ACTIVITY,
+    WEEKDAY_B2B,
+    WEEKDAY_B2C,
 )
 from churnltv.generator.timeline import FloatArray, time_of_day, to_timestamp
 
@@ -65,6 +77,12 @@ TARGET_SHARE = 0.3
 MIN_TENURE_DAYS = 14.0
 LOOKS_ACTIVE_DAYS = 30.0
 """Customers gone less than this long are still on the CRM's active list."""
+AT_RISK_WEIGHT = 2.0
+"""Selection probability: ``TARGET_SHARE (0.5 + AT_RISK_WEIGHT D(t))`` for a customer in decline ``D`` (at most 1)."""
+RESPONSE_RATE = 0.6
+RESPONSE_MEAN_DAYS = 2.0
+CANCEL_WITHIN_DAYS = 0.25
+CORE_ACTION_AFTER_DAYS = 3.0 / 1440.0
 
 RESPONSE_CLASSES: tuple[str, ...] = ("unresponsive", "sleeping_dog", "needs_guidance", "deal_seeker")
 MULTIPLIERS: dict[str, dict[str, float]] = {
@@ -104,6 +122,7 @@ class RetentionCampaigns(Mechanism):
         self._contacts: list[dict[str, npt.NDArray[np.generic]]] = []
         self._response: npt.NDArray[np.int64] | None = None
         self._multipliers: dict[str, FloatArray] = {}
+        self._responses: list[tuple[npt.NDArray[np.int64], FloatArray]] = []
 
     def shape_customers(self, world: World) -> None:
         cu, rng = world.customers, world.rng
@@ -134,17 +153,62 @@ class RetentionCampaigns(Mechanism):
                 (cu.c2 <= t) & (t < cu.c2 + LOOKS_ACTIVE_DAYS)
             )
             looks_active = alive1 | alive2 | lapsed
-            chosen = np.flatnonzero(looks_active & (rng.random(n) < self.target_share))
+            decline = np.where(alive1, decline_at(t, cu.d, cu.k), 0.5)  # between lives / second life: at risk
+            select = np.minimum(self.target_share * (0.5 + AT_RISK_WEIGHT * decline), 1.0)
+            chosen = np.flatnonzero(looks_active & (rng.random(n) < select))
             arm = arms[rng.choice(arms.size, size=chosen.size, p=shares)]
             for action in ACTIONS:
                 treated = chosen[arm == action]
-                treated = treated[self._multipliers[action][treated] != 1.0]  # no effect: nothing to re-draw
+                treated = treated[(alive1 | alive2)[treated]]  # the already gone are not affected
                 m = self._multipliers[action][treated]
-                self._treat_life1(world, treated[alive1[treated]], t[treated[alive1[treated]]], m[alive1[treated]])
-                self._treat_life2(world, treated[alive2[treated]], t[treated[alive2[treated]]], m[alive2[treated]])
+                helped, harmed = treated[m < 1.0], treated[m > 1.0]
+                self._cancel(world, harmed, t[harmed], 1.0 - 1.0 / self._multipliers[action][harmed])
+                mh = self._multipliers[action][helped]
+                life1 = alive1[helped]
+                self._treat_life1(world, helped[life1], t[helped[life1]], mh[life1])
+                self._treat_life2(world, helped[~life1], t[helped[~life1]], mh[~life1])
+                self._respond(world, helped, t[helped], RESPONSE_RATE * (1.0 - mh))
             self._contacts.append(
                 {"who": chosen, "t": t[chosen], "arm": arm, "campaign": np.full(chosen.size, k, dtype=np.int64)}
             )
+
+    @staticmethod
+    def _set_churn(world: World, idx: npt.NDArray[np.int64], new: FloatArray, life1: npt.NDArray[np.bool_]) -> None:
+        """New churn times of the current life; a changed first-life churn gets a fresh return decision."""
+        cu, rng = world.customers, world.rng
+        limit = float(HISTORY_DAYS)
+        new = np.where(new < limit, new, np.inf)
+        one, two = idx[life1], idx[~life1]
+        cu.c2[two] = new[~life1]
+        if one.size == 0:
+            return
+        c1 = new[life1]
+        cu.c1[one] = c1
+        # treatment does not act on returns: a changed churn time gets a fresh return decision
+        returns = np.isfinite(c1) & (rng.random(one.size) < cu.react_p[one])
+        gap = REACTIVATION_MIN_GAP_DAYS + rng.exponential(REACTIVATION_MEAN_EXTRA_DAYS, one.size)
+        r = np.where(returns, c1 + gap, np.inf)
+        r = np.where(r < limit, r, np.inf)
+        c2 = np.where(np.isfinite(r), r + rng.exponential(1.0, one.size) / cu.b2[one], np.inf)
+        cu.r[one] = r
+        cu.c2[one] = np.where(c2 < limit, c2, np.inf)
+
+    def _cancel(self, world: World, idx: npt.NDArray[np.int64], t: FloatArray, p: FloatArray) -> None:
+        """Sleeping dogs contacted at ``t``: with probability ``p`` they cancel within hours."""
+        cu, rng = world.customers, world.rng
+        cancel = rng.random(idx.size) < p
+        idx, t = idx[cancel], t[cancel]
+        life1 = t < cu.c1[idx]
+        self._set_churn(world, idx, t + rng.random(idx.size) * CANCEL_WITHIN_DAYS, life1)
+
+    def _respond(self, world: World, idx: npt.NDArray[np.int64], t: FloatArray, p: FloatArray) -> None:
+        """Helped customers contacted at ``t``: with probability ``p`` a session a few days later, if still alive."""
+        cu, rng = world.customers, world.rng
+        respond = rng.random(idx.size) < p
+        idx, t = idx[respond], t[respond]
+        at = t + rng.exponential(RESPONSE_MEAN_DAYS, idx.size)
+        alive = ((at < cu.c1[idx]) | ((cu.r[idx] <= at) & (at < cu.c2[idx]))) & (at < HISTORY_DAYS)
+        self._responses.append((idx[alive], at[alive]))
 
     @staticmethod
     def _treat_life1(world: World, idx: npt.NDArray[np.int64], t: FloatArray, m: FloatArray) -> None:
@@ -172,18 +236,8 @@ class RetentionCampaigns(Mechanism):
         if late.any():
             new[late] = sample_churn(window_end[late], limit, hz.subset(late), (remaining - in_window)[late])
         changed = new != old
-        if not changed.any():
-            return
-        idx, new = idx[changed], new[changed]
-        cu.c1[idx] = new
-        # a changed churn time gets a fresh return decision (treatment does not act on returns)
-        returns = np.isfinite(new) & (rng.random(idx.size) < cu.react_p[idx])
-        gap = REACTIVATION_MIN_GAP_DAYS + rng.exponential(REACTIVATION_MEAN_EXTRA_DAYS, idx.size)
-        r = np.where(returns, new + gap, np.inf)
-        r = np.where(r < limit, r, np.inf)
-        c2 = np.where(np.isfinite(r), r + rng.exponential(1.0, idx.size) / cu.b2[idx], np.inf)
-        cu.r[idx] = r
-        cu.c2[idx] = np.where(c2 < limit, c2, np.inf)
+        if changed.any():
+            RetentionCampaigns._set_churn(world, idx[changed], new[changed], np.ones(int(changed.sum()), dtype=bool))
 
     @staticmethod
     def _treat_life2(world: World, idx: npt.NDArray[np.int64], t: FloatArray, m: FloatArray) -> None:
@@ -230,6 +284,7 @@ class RetentionCampaigns(Mechanism):
         world.tables["campaign_contacts"] = contacts.sort_values(
             ["contacted_at", "campaign_id", "customer_id"], kind="stable", ignore_index=True
         )
+        world.tables["events"] = self._with_responses(world)
         world.truth_columns["campaign_response"] = pd.Series(
             np.array(RESPONSE_CLASSES, dtype=object)[self._response], dtype="str"
         ).to_numpy()
@@ -243,7 +298,39 @@ class RetentionCampaigns(Mechanism):
             "arm_shares": dict(ARM_SHARES),
             "effect_days": EFFECT_DAYS,
             "contacts": len(contacts),
+            "responses": int(sum(r[0].size for r in self._responses)),
         }
+
+    def _with_responses(self, world: World) -> pd.DataFrame:
+        """The events table plus each response: a login and, minutes later, a core action in a module they use."""
+        events = world.tables["events"]
+        if not self._responses:
+            return events
+        who = np.concatenate([r[0] for r in self._responses])
+        at = np.concatenate([r[1] for r in self._responses])
+        keep = at + CORE_ACTION_AFTER_DAYS < HISTORY_DAYS
+        who, at = who[keep], at[keep]
+        cu = world.customers
+        ids = world.customer_ids
+        n = who.size
+        extra = pd.DataFrame(
+            {
+                "customer_id": pd.Categorical.from_codes(np.concatenate([who, who]), categories=pd.Index(ids)),
+                "occurred_at": to_timestamp(world.origin, np.concatenate([at, at + CORE_ACTION_AFTER_DAYS])),
+                "event_type": pd.Categorical.from_codes(
+                    np.concatenate([np.full(n, EVENT_TYPES.index("login")), np.zeros(n, dtype=np.int64)]),
+                    categories=pd.Index(EVENT_TYPES),
+                ),
+                "module": pd.Categorical.from_codes(
+                    np.concatenate([np.full(n, MODULE_CATEGORIES.index(HOME_MODULE)), cu.modules[who, 0]]),
+                    categories=pd.Index(MODULE_CATEGORIES),
+                ),
+                "value": np.concatenate([np.full(n, np.nan), np.ones(n)]).astype(np.float32),
+            }
+        )
+        merged = pd.concat([events, extra], ignore_index=True)
+        order = np.lexsort((merged["occurred_at"].to_numpy(), merged["customer_id"].cat.codes.to_numpy()))
+        return merged.iloc[order].reset_index(drop=True)
 
 
 def _days_between(ts: pd.Series, at: npt.NDArray[np.datetime64]) -> FloatArray:
@@ -259,7 +346,10 @@ class ContactEffects:
     """The true effect of contacting each (customer, time) with every action, and what it is made of."""
 
     uplift: pd.DataFrame
-    """``true_uplift_<action>``: P(alive at t + H | contacted at t) - P(alive at t + H | not contacted)."""
+    """``true_uplift_<action>``: P(retained over H | contacted at t) - P(retained over H | not contacted), where
+    retained is the product's activity label (an event in ``[t, t + H)``)."""
+    retention: FloatArray
+    """P(retained over H) without contact (0 for customers already gone at t)."""
     survival: FloatArray
     """P(alive at t + H) without contact (0 for customers already gone at t)."""
     alive: npt.NDArray[np.bool_]
@@ -268,15 +358,19 @@ class ContactEffects:
     """The customer's latent response class."""
 
 
-def true_uplift(
+def true_uplift(  # noqa: PLR0915 - one closed-form computation, read top to bottom
     truth: pd.DataFrame, customer_ids: Sequence[str], times: Sequence[pd.Timestamp] | pd.Series, horizon_days: float
 ) -> ContactEffects:
-    """The exact effect of a contact at ``times`` on staying alive over the next ``horizon_days``, per action.
+    """Each contact's true effect on P(retained by the activity label over ``horizon_days``), per action.
 
-    A contact multiplies the hazard by ``m`` over ``[t, t + W)``; with ``S(a, b)`` the survival from ``a`` to ``b``
-    under the customer's current life, ``P(alive at t + H | contacted) = S(t, t + min(H, W))^m S(t + min(H, W), t +
-    H)``. Customers gone at ``t`` (between lives or for good) are not affected. ``truth`` must come from a base
-    generated with ``RetentionCampaigns``.
+    From the truth of a base generated with ``RetentionCampaigns``, on a grid of whole days over the horizon: with
+    ``S(u)`` the survival of the current life and ``a(u) = a0 w e(u)`` the rate of active days (``e`` the
+    engagement left by the decline, ``w`` the mean weekday factor), P(no activity) is
+    ``sum_u [S(u) - S(u+1)] exp(-A(u)) + S(H) exp(-A(H))`` with ``A`` the cumulative rate. A helping contact
+    (``m < 1``) raises ``S`` to ``S^m`` over the effect window and adds a response session with probability
+    ``RESPONSE_RATE (1 - m)`` (if alive then); a sleeping dog (``m > 1``) cancels with probability ``1 - 1/m``.
+    Purchases also count as activity for the label; they are left out here (a slight underestimate of the
+    retention of buyers, the same for every action, so the ranking the oracle needs is unaffected by it).
     """
     missing = [multiplier_column(a) for a in ACTIONS if multiplier_column(a) not in truth.columns]
     if missing:
@@ -291,30 +385,57 @@ def true_uplift(
     c1 = _days_between(frame["churn_at"], at)
     r = _days_between(frame["reactivated_at"], at)
     c2 = _days_between(frame["final_churn_at"], at)
-    d = _days_between(frame["decline_onset_at"], at)
-    b = frame["base_hazard_per_day"].to_numpy(np.float64)
-    g = frame["decline_multiplier"].to_numpy(np.float64)
-    k = frame["decline_rate_per_day"].to_numpy(np.float64)
-    b2 = frame["return_hazard_per_day"].to_numpy(np.float64)
-    w = frame["contact_effect_days"].to_numpy(np.float64)
-    h = np.full(len(frame), float(horizon_days))
-    hw = np.minimum(h, w)
-    zeros = np.zeros(len(frame))
+    d = _days_between(frame["decline_onset_at"], at)[:, None]
+    b = frame["base_hazard_per_day"].to_numpy(np.float64)[:, None]
+    g = frame["decline_multiplier"].to_numpy(np.float64)[:, None]
+    k = frame["decline_rate_per_day"].to_numpy(np.float64)[:, None]
+    b2 = frame["return_hazard_per_day"].to_numpy(np.float64)[:, None]
+    a0 = frame["active_days_per_day"].to_numpy(np.float64)[:, None]
+    w = frame["contact_effect_days"].to_numpy(np.float64)[:, None]
+    b2b = (frame["segment"].astype(str) == "b2b").to_numpy()[:, None]
     alive1 = (s <= 0) & (c1 > 0)
     alive2 = (r <= 0) & (c2 > 0)
-    hz = Hazard(b, g, d, k)
-    with np.errstate(over="ignore", invalid="ignore"):
-        cum_window = np.where(alive1, hz.cumulative(zeros, hw), b2 * hw)
-        cum_rest = np.where(alive1, hz.cumulative(hw, h), b2 * (h - hw))
     alive = alive1 | alive2
-    survival = np.where(alive, np.exp(-(cum_window + cum_rest)), 0.0)
+    first = alive1[:, None]
+
+    h = float(horizon_days)
+    steps = max(1, int(np.ceil(h)))
+    grid = np.linspace(0.0, h, steps + 1)[None, :]  # u = 0, ..., H
+    zeros = np.zeros_like(grid)
+    with np.errstate(over="ignore", invalid="ignore"):
+        cum = np.where(first, Hazard(b, g, d, k).cumulative(zeros, grid), b2 * grid)
+        in_window = np.where(first, Hazard(b, g, d, k).cumulative(zeros, np.minimum(grid, w)), b2 * np.minimum(grid, w))
+    mid = 0.5 * (grid[:, 1:] + grid[:, :-1])
+    weekday = np.where(b2b, WEEKDAY_B2B.mean(), WEEKDAY_B2C.mean())
+    engagement = np.where(first, 1.0 - DECLINE_ACTIVITY_DROP * decline_at(mid, d, k), SECOND_LIFE_ACTIVITY)
+    rate = a0 * weekday * engagement * np.diff(grid, axis=1)
+    activity = np.concatenate([np.zeros((len(frame), 1)), np.cumsum(rate, axis=1)], axis=1)  # A(u) on the grid
+
+    def no_activity(cumulative: FloatArray) -> FloatArray:
+        surv = np.exp(-cumulative)
+        out: FloatArray = np.sum((surv[:, :-1] - surv[:, 1:]) * np.exp(-activity[:, :-1]), axis=1) + surv[
+            :, -1
+        ] * np.exp(-activity[:, -1])
+        return out
+
+    quiet = no_activity(cum)
+    retention = np.where(alive, 1.0 - quiet, 0.0)
+    survival = np.where(alive, np.exp(-cum[:, -1]), 0.0)
+    response_day = min(RESPONSE_MEAN_DAYS, h)
+    at_response = np.searchsorted(grid[0], response_day)
     uplift = {}
     for action in ACTIONS:
         m = frame[multiplier_column(action)].to_numpy(np.float64)
-        treated = np.exp(-(m * cum_window + cum_rest))
-        uplift[true_uplift_column(action)] = np.where(alive, treated - survival, 0.0)
+        helped_cum = cum + (m[:, None] - 1.0) * in_window
+        helped_quiet = no_activity(np.where((m < 1.0)[:, None], helped_cum, cum))
+        responds = RESPONSE_RATE * np.clip(1.0 - m, 0.0, None) * np.exp(-helped_cum[:, at_response])
+        helped_quiet = helped_quiet * (1.0 - np.where(m < 1.0, responds, 0.0))
+        cancel = np.where(m > 1.0, 1.0 - 1.0 / m, 0.0)
+        treated_quiet = np.where(m > 1.0, cancel + (1.0 - cancel) * quiet, helped_quiet)
+        uplift[true_uplift_column(action)] = np.where(alive, quiet - treated_quiet, 0.0)
     return ContactEffects(
         uplift=pd.DataFrame(uplift, index=pd.RangeIndex(len(frame))),
+        retention=retention,
         survival=survival,
         alive=alive,
         response=frame["campaign_response"].to_numpy(object),
@@ -325,14 +446,14 @@ PERSUADABLE, SURE_THING, LOST_CAUSE, SLEEPING_DOG = "persuadable", "sure_thing",
 
 
 def response_types(effects: ContactEffects, action: str, *, min_effect: float = 0.01) -> npt.NDArray[np.object_]:
-    """The classic four types of a contact with ``action``, from its true effect and the no-contact survival.
+    """The classic four types of a contact with ``action``, from its true effect and the no-contact retention.
 
     ``sleeping_dog``: the contact lowers retention by more than ``min_effect``; ``persuadable``: it raises it by more
-    than ``min_effect``; otherwise ``sure_thing`` when the customer stays anyway (survival >= 0.5), else
+    than ``min_effect``; otherwise ``sure_thing`` when the customer is retained anyway (retention >= 0.5), else
     ``lost_cause``.
     """
     effect = effects.uplift[true_uplift_column(action)].to_numpy(np.float64)
-    out = np.where(effects.survival >= 0.5, SURE_THING, LOST_CAUSE).astype(object)
+    out = np.where(effects.retention >= 0.5, SURE_THING, LOST_CAUSE).astype(object)
     out[effect > min_effect] = PERSUADABLE
     out[effect < -min_effect] = SLEEPING_DOG
     return out

@@ -29,20 +29,30 @@ def base():  # type: ignore[no-untyped-def]
     return generate(30_000, seed=11, mechanisms=[RetentionCampaigns()])
 
 
-def _alive_after(truth: pd.DataFrame, contacts: pd.DataFrame, days: float) -> np.ndarray:
-    """By the realized (simulated) times: alive at contacted_at + days."""
-    t = truth.set_index("customer_id").loc[contacts["customer_id"]]
-    at = contacts["contacted_at"].to_numpy() + np.timedelta64(int(days * 86_400), "s")
-
-    def after(col: str) -> np.ndarray:
-        v = t[col].to_numpy("datetime64[us]")
-        return np.isnat(v) | (v > at)
-
-    def before(col: str) -> np.ndarray:
-        v = t[col].to_numpy("datetime64[us]")
-        return ~np.isnat(v) & (v <= at)
-
-    return (after("churn_at")) | (before("reactivated_at") & after("final_churn_at"))
+def _retained(tables: dict[str, pd.DataFrame], contacts: pd.DataFrame, days: float) -> np.ndarray:
+    """The product's activity label, computed independently: an event or a purchase in [contacted_at, + days)."""
+    activity = pd.concat(
+        [
+            tables["events"][["customer_id", "occurred_at"]].rename(columns={"occurred_at": "ts"}),
+            tables["transactions"][["customer_id", "occurred_at"]].rename(columns={"occurred_at": "ts"}),
+        ]
+    ).astype({"customer_id": "str"})
+    activity["ts"] = activity["ts"].astype("datetime64[us]")
+    left = contacts[["customer_id", "contacted_at"]].astype({"customer_id": "str"}).reset_index()
+    left["contacted_at"] = left["contacted_at"].astype("datetime64[us]")
+    nxt = (
+        pd.merge_asof(
+            left.sort_values("contacted_at"),
+            activity.sort_values("ts"),
+            left_on="contacted_at",
+            right_on="ts",
+            by="customer_id",
+            direction="forward",
+        )
+        .set_index("index")
+        .sort_index()
+    )
+    return (nxt["ts"].notna() & (nxt["ts"] < nxt["contacted_at"] + pd.Timedelta(days=days))).to_numpy()
 
 
 def test_contacts_follow_the_contract_with_a_random_control_group(base, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -79,7 +89,7 @@ def test_the_simulated_effect_matches_the_true_uplift(base) -> None:  # type: ig
     late = contacts["contacted_at"] + pd.Timedelta(days=HORIZON) >= base.end
     contacts = contacts[~late].reset_index(drop=True)
     effects = true_uplift(base.truth, contacts["customer_id"], contacts["contacted_at"], HORIZON)
-    alive = _alive_after(base.truth, contacts, HORIZON).astype(float)
+    alive = _retained(base.tables, contacts, HORIZON).astype(float)
     control = (contacts["arm"] == CONTROL).to_numpy()
     for action in ACTIONS:
         treated = (contacts["arm"] == action).to_numpy()
@@ -87,7 +97,8 @@ def test_the_simulated_effect_matches_the_true_uplift(base) -> None:  # type: ig
         se = np.sqrt(alive[treated].var() / treated.sum() + alive[control].var() / control.sum())
         # the truth's expected effect over the treated contacts (random assignment: the same as over everyone)
         expected = effects.uplift[true_uplift_column(action)].to_numpy()[treated].mean()
-        assert abs(measured - expected) < 3.5 * se, (action, measured, expected, se)
+        # the truth leaves purchases out of the label (module docstring): a small, action-independent slack
+        assert abs(measured - expected) < 3.5 * se + 0.01, (action, measured, expected, se)
 
 
 def test_sleeping_dogs_churn_more_when_contacted(base) -> None:  # type: ignore[no-untyped-def]
@@ -95,7 +106,7 @@ def test_sleeping_dogs_churn_more_when_contacted(base) -> None:  # type: ignore[
     contacts = contacts[contacts["contacted_at"] + pd.Timedelta(days=HORIZON) < base.end].reset_index(drop=True)
     effects = true_uplift(base.truth, contacts["customer_id"], contacts["contacted_at"], HORIZON)
     dogs = (effects.response == "sleeping_dog") & effects.alive
-    alive = _alive_after(base.truth, contacts, HORIZON)
+    alive = _retained(base.tables, contacts, HORIZON).astype(float)
     offered = (contacts["arm"] == OFFER).to_numpy()
     control = (contacts["arm"] == CONTROL).to_numpy()
     measured = alive[dogs & offered].mean() - alive[dogs & control].mean()
@@ -104,7 +115,7 @@ def test_sleeping_dogs_churn_more_when_contacted(base) -> None:  # type: ignore[
     )
     expected = effects.uplift[true_uplift_column(OFFER)].to_numpy()[dogs].mean()
     assert measured < 0
-    assert abs(measured - expected) < 3.5 * se, (measured, expected, se)
+    assert abs(measured - expected) < 3.5 * se + 0.01, (measured, expected, se)
     assert (effects.uplift[true_uplift_column(OFFER)].to_numpy()[dogs] < 0).all()
     types = response_types(effects, OFFER)
     assert set(types) == {"persuadable", "sure_thing", "lost_cause", "sleeping_dog"}
