@@ -1,6 +1,7 @@
 """Lifecycle stage of every customer in both vocabularies of docs/DOMAIN.md section 1.
 
-B2C (growth funnel, article 000): acquisition, activation, retention, monetization, referral.
+B2C (growth funnel, article 000): acquisition, activation, retention, monetization, referral, and
+"lost" for a customer already gone by their own rhythm (the win-back list; issue 15).
 B2B (relationship, article 001):  acquisition, growth, maturity, maintenance, churn.
 Both: "reactivated" for a churned customer who came back recently (article 001: a returning
 customer is not "new").
@@ -22,10 +23,11 @@ PolicySettings):
 * declining    core_trend_ratio < stage_declining_trend;
 * contract ended  sub_ended_count > 0 and sub_active == 0.
 
-B2C, first match wins: reactivated; referral = habit and promoter (free users refer too, so
+B2C, first match wins: lost; reactivated; referral = habit and promoter (free users refer too, so
 payment is not required); monetization = habit and paying; retention = habit; activation = aha;
-else acquisition. The growth funnel has no churn stage: a dormant customer falls back to the
-furthest step they still satisfy (activation or acquisition), and the B2B view says "churn".
+else acquisition. Only the lost leave the growth funnel: a customer merely idle for the fixed
+``stage_dormant_days`` falls back to the furthest step they still satisfy (activation or
+acquisition), and the B2B view says "churn" for both.
 
 B2B, first match wins: reactivated; churn = dormant or contract ended; acquisition = no aha yet;
 with tenure >= stage_maturity_tenure_days and paying (or payment unknown): maturity = habit and
@@ -48,8 +50,9 @@ from models.policy_settings import PolicySettings, default_policy_settings
 B2C_STAGES: tuple[str, ...] = ("acquisition", "activation", "retention", "monetization", "referral")
 B2B_STAGES: tuple[str, ...] = ("acquisition", "growth", "maturity", "maintenance", "churn")
 REACTIVATED = "reactivated"
+LOST = "lost"
 # code -> name tables (codes are what the rules compute; names are looked up once at the end)
-B2C_LABELS: tuple[str, ...] = (*B2C_STAGES, REACTIVATED)
+B2C_LABELS: tuple[str, ...] = (*B2C_STAGES, REACTIVATED, LOST)
 B2B_LABELS: tuple[str, ...] = (*B2B_STAGES, REACTIVATED)
 
 
@@ -134,8 +137,8 @@ def _stages(frame: PolicyInputs, settings: PolicySettings, lapse_rule: LapseRule
 
     c = B2C_LABELS.index
     b2c = first_match(
-        [reactivated, habit & promoter, habit & paying, habit, aha],
-        [c(REACTIVATED), c("referral"), c("monetization"), c("retention"), c("activation")],
+        [lost.lost, reactivated, habit & promoter, habit & paying, habit, aha],
+        [c(LOST), c(REACTIVATED), c("referral"), c("monetization"), c("retention"), c("activation")],
         c("acquisition"),
         np.int8,
     )

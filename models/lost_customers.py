@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
+import pandas as pd
 
 from features.lapse import LapseRule, is_lapsed
 from models.policy_frame import BoolArray, PolicyInputs, numeric_column
@@ -72,3 +73,44 @@ def lost_customers(frame: PolicyInputs, settings: PolicySettings, rule: LapseRul
             with np.errstate(invalid="ignore"):
                 by_p_alive = purchase_rhythm & (p_alive < settings.lost_p_alive_below)
     return LostCustomers(by_rhythm | by_p_alive, by_rhythm, by_p_alive, tuple(skipped))
+
+
+WIN_BACK_VALUE_COLUMNS: tuple[str, ...] = ("txn_amount_total", "predicted_ltv")
+"""What ranks the win-back list, first present wins: what a lost customer used to spend, else the predicted LTV."""
+
+
+def win_back_list(frame: pd.DataFrame, top: int | None = None) -> pd.DataFrame:
+    """The lost customers (column ``lost``, or ``stage_b2c == "lost"``) ranked for a win-back campaign.
+
+    Ranked by the first column of ``WIN_BACK_VALUE_COLUMNS`` the frame carries, largest first (unknown values
+    last, never dropped); without any, in input order. Returns rank (1-based), customer_id, the value column
+    (``win_back_value``, named in ``attrs["value_column"]``) and any action_key / stage_b2c / days_since_last_event
+    the frame carries.
+    """
+    from features.errors import UserInputError
+
+    if "customer_id" not in frame.columns:
+        raise UserInputError("win_back_list needs the column customer_id")
+    if "lost" in frame.columns:
+        mask = frame["lost"].fillna(False).astype(bool).to_numpy()
+    elif "stage_b2c" in frame.columns:
+        mask = (frame["stage_b2c"].astype(object) == "lost").to_numpy()
+    else:
+        raise UserInputError("win_back_list needs the column lost (or stage_b2c): run the customer policy first")
+    if top is not None and top < 0:
+        raise UserInputError(f"win_back_list: top must be >= 0, got {top}")
+    lost = frame[mask]
+    value_column = next((c for c in WIN_BACK_VALUE_COLUMNS if c in frame.columns), None)
+    if value_column is None:
+        value = np.full(len(lost), np.nan)
+    else:
+        value = pd.to_numeric(lost[value_column], errors="coerce").to_numpy(np.float64)
+    order = np.argsort(np.where(np.isnan(value), np.inf, -value), kind="stable")
+    if top is not None:
+        order = order[:top]
+    keep = [c for c in ("customer_id", "action_key", "stage_b2c", "days_since_last_event") if c in lost.columns]
+    out = lost[keep].iloc[order].reset_index(drop=True)
+    out.insert(0, "rank", np.arange(1, len(out) + 1))
+    out.insert(2, "win_back_value", value[order])
+    out.attrs["value_column"] = value_column
+    return out

@@ -49,3 +49,33 @@ def test_policy_keeps_tiers_for_the_active_base() -> None:
     assert scored["action_key"].tolist()[1] == "time_limited_offer"
     assert (scored["stage_b2b"][[0, 2, 3, 4]] == "churn").all()
     assert scored.loc[1, "stage_b2b"] != "churn"
+
+
+def test_lost_customers_have_the_b2c_stage_lost_and_the_flag() -> None:
+    scored = apply_policy(_frame(), PolicySettings())
+    assert scored["lost"].tolist() == [True, False, True, True, True]
+    assert (scored["stage_b2c"][scored["lost"]] == "lost").all()
+    assert scored.loc[1, "stage_b2c"] != "lost"
+
+
+def test_win_back_list_ranks_the_lost_by_what_they_used_to_spend() -> None:
+    from models.lost_customers import win_back_list
+
+    frame = _frame().assign(customer_id=["a", "b", "c", "d", "e"], txn_amount_total=[10.0, 999.0, np.nan, 50.0, 30.0])
+    listed = win_back_list(apply_policy(frame, PolicySettings()))
+    assert listed["customer_id"].tolist() == ["d", "e", "a", "c"]  # b is active; unknown spend last, kept
+    assert listed["rank"].tolist() == [1, 2, 3, 4]
+    assert listed.attrs["value_column"] == "txn_amount_total"
+    assert win_back_list(apply_policy(frame, PolicySettings()), top=2)["customer_id"].tolist() == ["d", "e"]
+    by_stage = win_back_list(apply_policy(frame, PolicySettings()).drop(columns="lost"))
+    assert by_stage["customer_id"].tolist() == ["d", "e", "a", "c"]
+
+
+def test_win_back_list_needs_the_policy() -> None:
+    import pytest
+
+    from features.errors import UserInputError
+    from models.lost_customers import win_back_list
+
+    with pytest.raises(UserInputError, match="column lost"):
+        win_back_list(pd.DataFrame({"customer_id": ["a"]}))
