@@ -87,7 +87,12 @@ def run_demo(  # noqa: PLR0915 - a straight-line script reads best as one functi
         echo(f"    {sum(t.rows for t in quality.tables):,} rows, no problems")
     with _step("train, evaluate and register the churn model (LightGBM, time-split holdout)", timings):
         churn = train_churn(
-            str(data), training_settings, feature_settings, oracle=oracle, duckdb_settings=settings.duckdb
+            str(data),
+            training_settings,
+            feature_settings,
+            oracle=oracle,
+            duckdb_settings=settings.duckdb,
+            health_scale_quantile=settings.policy.health_scale_quantile,
         )
         echo(f"    churnltv-churn version {churn.version} (alias challenger), run {churn.run_id}")
     with _step("fit, evaluate and register the LTV models (BG/NBD + Gamma-Gamma)", timings):

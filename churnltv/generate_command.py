@@ -23,7 +23,7 @@ def register(app: typer.Typer) -> None:
     """Add `generate` to the root app."""
 
     @app.command("generate")
-    def generate(
+    def generate(  # noqa: PLR0917 - typer options
         customers: Annotated[
             int, typer.Option("--customers", help="Number of customers to simulate (1M gives about 50M events).")
         ] = 10_000,
@@ -47,6 +47,15 @@ def register(app: typer.Typer) -> None:
             str,
             typer.Option("--end", help="Extraction time: every generated row is dated strictly before it."),
         ] = "2026-06-30",
+        campaigns: Annotated[
+            bool,
+            typer.Option(
+                "--campaigns/--no-campaigns",
+                help="Also simulate past retention campaigns with random control groups (table campaign_contacts) "
+                "and heterogeneous effects (persuadables, sure things, lost causes, sleeping dogs); the true effect "
+                "of every action goes into the truth file (`churnltv.generator.campaigns.true_uplift` reads it).",
+            ),
+        ] = False,
     ) -> None:
         """Generate a synthetic customer base with a hidden churn hazard and write it in contract form.
 
@@ -62,6 +71,7 @@ def register(app: typer.Typer) -> None:
 
         from churnltv.generator import generate as generate_base
         from churnltv.generator import truth_path_for
+        from churnltv.generator.campaigns import RetentionCampaigns
         from features.dataset_writer import FORMATS, DatasetFormat, write_dataset, write_frame_parquet
         from features.errors import UserInputError
 
@@ -93,7 +103,8 @@ def register(app: typer.Typer) -> None:
                 progress.update(task, description=f"generating {step}", completed=fraction)
                 logger.debug("generate: %s %.0f%%", step, 100 * fraction)
 
-            base = generate_base(customers, seed=seed, end=end_ts, on_progress=on_progress)
+            mechanisms = [RetentionCampaigns()] if campaigns else []
+            base = generate_base(customers, seed=seed, end=end_ts, on_progress=on_progress, mechanisms=mechanisms)
             progress.update(task, description=f"writing {out}", completed=1.0)
             written = write_dataset(base.tables, out, chosen)
             truth_file = write_frame_parquet(base.truth, truth_path_for(written))

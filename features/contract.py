@@ -58,6 +58,8 @@ class Column:
     max_value: float | None = None
     allowed: tuple[str, ...] | None = None
     references: str | None = None
+    pattern: str | None = None
+    pattern_meaning: str = ""
 
 
 @dataclass(frozen=True)
@@ -72,6 +74,8 @@ class Table:
     time_column: str | None = None
     allows_attributes: bool = False
     notes: tuple[str, ...] = field(default=())
+    key_message: str = "duplicate id"
+    """What a repeated ``key`` means, in the user's words (the error names it)."""
 
     def column(self, name: str) -> Column:
         for col in self.columns:
@@ -230,6 +234,48 @@ REFERRALS = Table(
     ),
 )
 
+CONTROL_ARM = "control"
+"""The ``arm`` of a campaign's randomly held-out customers (not contacted; they measure the action's effect)."""
+
+CAMPAIGN_CONTACTS = Table(
+    name="campaign_contacts",
+    required=False,
+    meaning=(
+        "Past retention campaigns: one row per customer a campaign selected, contacted with an action or held out "
+        "at random as the control group. Feeds the uplift models (docs/RETENTION_DECISIONS.md)."
+    ),
+    key=("campaign_id", "customer_id"),
+    key_message="the same customer twice in one campaign",
+    time_column="contacted_at",
+    columns=(
+        Column("customer_id", S, True, "Who was selected.", references="customers"),
+        Column("campaign_id", S, True, "The campaign; every selected customer is in it once."),
+        Column(
+            "contacted_at",
+            TS,
+            True,
+            "When the action was sent (for the control group: when it would have been). The outcome is read over "
+            "the churn horizon after it.",
+        ),
+        Column(
+            "arm",
+            S,
+            True,
+            f"'{CONTROL_ARM}' for the randomly held-out group, else the action key sent "
+            "(e.g. care_email_feature_tips).",
+            pattern="[A-Za-z][A-Za-z0-9_]{0,62}",
+            pattern_meaning="an action key: a letter, then letters, digits or _ (at most 63 characters)",
+        ),
+        Column(
+            "cost", F, False, "Cost of the contact in the base currency; 0 for control.", nullable=True, min_value=0.0
+        ),
+    ),
+    notes=(
+        "A campaign without a control arm is accepted with a warning: its effect cannot be measured, so the uplift "
+        "models do not learn from it.",
+    ),
+)
+
 TABLES: dict[str, Table] = {
     t.name: t
     for t in (
@@ -241,6 +287,7 @@ TABLES: dict[str, Table] = {
         SUPPORT_TICKETS,
         ACQUISITION_SPEND,
         REFERRALS,
+        CAMPAIGN_CONTACTS,
     )
 }
 
@@ -269,7 +316,8 @@ def render_markdown() -> str:
         status = "required" if t.required else "optional"
         lines += [f"## {t.name} ({status})", "", t.meaning, ""]
         if t.key:
-            lines += [f"Unique key: `{', '.join(t.key)}`.", ""]
+            why = "" if t.key_message == "duplicate id" else f" (a repeat is {t.key_message})"
+            lines += [f"Unique key: `{', '.join(t.key)}`{why}.", ""]
         lines += ["| column | type | required | meaning | rules |", "|---|---|---|---|---|"]
         for c in t.columns:
             rules = []
@@ -283,6 +331,8 @@ def render_markdown() -> str:
                 rules.append("one of " + ", ".join(c.allowed))
             if c.references:
                 rules.append(f"must exist in {c.references}.customer_id")
+            if c.pattern:
+                rules.append(c.pattern_meaning or f"matches {c.pattern}")
             lines.append(
                 f"| `{c.name}` | {c.type.value} | {'yes' if c.required else 'no'} | {c.meaning} | {'; '.join(rules)} |"
             )

@@ -27,6 +27,8 @@ from features.settings import FeatureSettings
 
 if TYPE_CHECKING:
     import duckdb
+    import numpy as np
+    import numpy.typing as npt
     import pandas as pd
 
 logger = logging.getLogger(__name__)
@@ -178,4 +180,63 @@ def build_labels(
         h,
         float(out["churned"].mean()) if len(out) else float("nan"),
     )
+    return out
+
+
+def churned_after(
+    con: duckdb.DuckDBPyConnection,
+    pairs: pd.DataFrame,
+    settings: FeatureSettings | None = None,
+    *,
+    time_column: str = "as_of",
+) -> npt.NDArray[np.float64]:
+    """The churn label of ``build_labels`` for arbitrary (customer, time) pairs, row-aligned: 1.0 churned, 0.0
+    retained, NaN when the horizon after the time is not over by the data's last activity.
+
+    The same rule as ``build_labels`` (one definition for the churn model and for campaign outcomes), without its
+    population filter: the caller chose the rows (e.g. everyone a campaign selected). ``non_contractual``: no event
+    or purchase in ``[t, t + H)``; ``contractual``: no subscription active at ``t + H``.
+    """
+    import numpy as np
+    import pandas as pd
+
+    settings = settings or FeatureSettings()
+    columns = present_columns(con)
+    _, end = data_time_range(con)
+    h = settings.horizon_days
+    times = pd.to_datetime(pairs[time_column]).astype("datetime64[us]")
+    params = {
+        "i": list(range(len(pairs))),
+        "ids": pairs["customer_id"].astype(str).tolist(),
+        "t0": [t.to_pydatetime() for t in times],
+    }
+    pairs_sql = (
+        "SELECT unnest($i::BIGINT[]) AS i, unnest($ids::VARCHAR[]) AS customer_id, unnest($t0::TIMESTAMP[]) AS t0"
+    )
+    if settings.churn_definition == "contractual":
+        if "subscriptions" not in columns:
+            raise UserInputError(
+                "churn_definition 'contractual' needs a subscriptions table; the data has none "
+                "(use churn_definition non_contractual)"
+            )
+        sql = f"""
+            SELECT p.i, bool_or(s.started_at < p.t0 + INTERVAL {h} DAY
+                                AND (s.ended_at IS NULL OR s.ended_at >= p.t0 + INTERVAL {h} DAY)) AS kept
+            FROM ({pairs_sql}) p LEFT JOIN subscriptions s ON s.customer_id = p.customer_id
+            GROUP BY p.i
+        """
+    else:
+        sql = f"""
+            WITH activity AS ({_activity_sql(columns)})
+            SELECT p.i, count(a.ts) > 0 AS kept
+            FROM ({pairs_sql}) p LEFT JOIN activity a
+              ON a.customer_id = p.customer_id AND a.ts >= p.t0 AND a.ts < p.t0 + INTERVAL {h} DAY
+            GROUP BY p.i
+        """
+    rows = con.execute(sql, params).fetchall()
+    out = np.ones(len(pairs))
+    for i, kept in rows:
+        out[int(i)] = 0.0 if kept else 1.0
+    late = (times + pd.Timedelta(days=h) > end).to_numpy()
+    out[late] = np.nan
     return out

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from features.errors import UserInputError
+from features.lapse import LapseRule
 from features.time_units import TimeUnit
 
 
@@ -68,6 +69,11 @@ class FeatureSettings(BaseSettings):
     )
     activity_lookback_days: int = Field(
         90, ge=1, description="Training population: customers with activity in this many days before the cutoff."
+    )
+    lapse: LapseRule = Field(
+        default_factory=LapseRule,
+        description="When a customer is already gone by their own rhythm (features/lapse.py): left out of the "
+        "non-contractual training population, lifecycle stage lost.",
     )
     dormant_days: int = Field(60, ge=1, description="A gap at least this long followed by activity = reactivation.")
     btyd_time_unit: TimeUnit = Field(TimeUnit.WEEK, description="Unit of btyd_recency and btyd_T (D, W or M).")

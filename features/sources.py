@@ -19,6 +19,7 @@ row and value that is wrong. Validation runs by default and raises
 
 from __future__ import annotations
 
+import logging
 import re
 import shutil
 import tempfile
@@ -78,6 +79,9 @@ class DataSource:
         if validate:
             report = validate_connection(con, self)
             report.raise_if_invalid()
+            for warning in report.warnings:  # accepted data, but the user should know (e.g. no control group)
+                for example in warning.examples:
+                    logging.getLogger(__name__).warning("%s", example)
         for raw in self.raw_tables.values():
             _create_typed_view(con, TABLES[raw.name], raw)
         return con

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import duckdb
 
-from features.contract import TABLES, ColumnType, Table
+from features.contract import CONTROL_ARM, TABLES, ColumnType, Table
 from features.errors import DataContractError, DataIssue
 from features.raw_tables import OFFSET_PATTERN, RawTable, RawTableSource, quote_ident, typed_expr
 
@@ -79,6 +79,8 @@ class DataQualityReport:
     tables: list[TableSummary] = field(default_factory=list)
     absent_tables: list[str] = field(default_factory=list)
     problems: list[RuleResult] = field(default_factory=list)
+    warnings: list[RuleResult] = field(default_factory=list)
+    """Accepted but worth knowing (e.g. a campaign without a control group): never make the report invalid."""
 
     @property
     def rows_rejected(self) -> int:
@@ -119,6 +121,16 @@ class DataQualityReport:
                 }
                 for p in self.problems
             ],
+            "warnings": [
+                {
+                    "table": w.table,
+                    "column": w.column,
+                    "warning": w.message,
+                    "count": w.count,
+                    "examples": [str(e) for e in w.examples],
+                }
+                for w in self.warnings
+            ],
         }
 
     def save(self, path: Path) -> Path:
@@ -154,6 +166,11 @@ class DataQualityReport:
                 lines.append(f"    {p.table}{col}: {p.message}: {p.count:,}")
                 for ex in p.examples[:3]:
                     lines.append(f"      e.g. {ex}")
+        for w in self.warnings:
+            col = f".{w.column}" if w.column else ""
+            lines.append(f"  warning: {w.table}{col}: {w.message}: {w.count:,}")
+            for ex in w.examples[:3]:
+                lines.append(f"      e.g. {ex}")
         return "\n".join(lines)
 
 
@@ -211,6 +228,16 @@ def _column_rules(table: Table, raw: RawTable, extracted_at: str, present: set[s
                     col.name,
                     f"not one of {', '.join(col.allowed)}",
                     f"({typed}) IS NOT NULL AND ({typed}) NOT IN ({allowed})",
+                    shown,
+                )
+            )
+        if col.pattern is not None:
+            rules.append(
+                Rule(
+                    table.name,
+                    col.name,
+                    f"not {col.pattern_meaning or 'matching ' + col.pattern}",
+                    f"{given} AND NOT regexp_full_match(TRIM(CAST({c} AS VARCHAR)), {_sql_literal(col.pattern)})",
                     shown,
                 )
             )
@@ -328,7 +355,7 @@ def _duplicate_keys(con: duckdb.DuckDBPyConnection, table: Table, raw: RawTable)
         DataIssue(
             table.name,
             ", ".join(key),
-            "duplicate id (the same key appears on an earlier row)",
+            f"{table.key_message} (the same key appears on an earlier row)",
             row=int(r[0]),
             value=", ".join(str(v) for v in r[1:]),
             source=raw.origin,
@@ -337,7 +364,33 @@ def _duplicate_keys(con: duckdb.DuckDBPyConnection, table: Table, raw: RawTable)
     ]
     rows_sql = f"__row IN (SELECT __row FROM ({dup}))"
     shown = "CAST(" + " || ', ' || ".join(f"CAST({quote_ident(k)} AS VARCHAR)" for k in key) + " AS VARCHAR)"
-    return [RuleResult(table.name, ", ".join(key), "duplicate id", count, examples, rows_sql, shown)]
+    return [RuleResult(table.name, ", ".join(key), table.key_message, count, examples, rows_sql, shown)]
+
+
+def _campaigns_without_control(con: duckdb.DuckDBPyConnection, table: Table, raw: RawTable) -> list[RuleResult]:
+    """Warn about campaigns with no control arm: accepted, but their effect cannot be measured."""
+    if table.name != "campaign_contacts" or not {"campaign_id", "arm"} <= set(raw.columns):
+        return []
+    relation = quote_ident("__raw_" + table.name)
+    rows = con.execute(
+        f"SELECT CAST(campaign_id AS VARCHAR), min(__row), count(*) FROM {relation} WHERE campaign_id IS NOT NULL "
+        f"GROUP BY 1 HAVING count(*) FILTER (WHERE TRIM(CAST(arm AS VARCHAR)) = {_sql_literal(CONTROL_ARM)}) = 0 "
+        "ORDER BY 2"
+    ).fetchall()
+    if not rows:
+        return []
+    examples = [
+        DataIssue(
+            table.name,
+            "arm",
+            f"campaign {r[0]!r} has no {CONTROL_ARM!r} arm ({int(r[2]):,} contacts): its effect cannot be measured, "
+            "so the uplift models do not learn from it",
+            row=int(r[1]),
+            source=raw.origin,
+        )
+        for r in rows[:EXAMPLES_PER_RULE]
+    ]
+    return [RuleResult(table.name, "arm", "campaign without a control arm", len(rows), examples)]
 
 
 def _rule_results(con: duckdb.DuckDBPyConnection, table: Table, raw: RawTable, rules: list[Rule]) -> list[RuleResult]:
@@ -427,6 +480,7 @@ def validate_connection(con: duckdb.DuckDBPyConnection, source: RawTableSource) 
         report.problems += _rule_results(con, table, raw, _column_rules(table, raw, extracted_text, present))
         report.problems += _duplicate_keys(con, table, raw)
         report.problems += _mixed_timezones(con, table, raw)
+        report.warnings += _campaigns_without_control(con, table, raw)
     return report
 
 

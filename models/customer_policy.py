@@ -46,6 +46,7 @@ POLICY_COLUMNS: tuple[str, ...] = (
     "stage_b2b",
     "nps_segment",
     "value_at_risk",
+    "lost",
 )
 
 
@@ -96,6 +97,8 @@ def evaluate_policy(inputs: PolicyInputs, settings: PolicySettings) -> PolicyOut
         "stage_b2b": _B2B_NAMES[stages.b2b_code],
         "nps_segment": segment,
         "value_at_risk": var,
+        # already gone by their own rhythm: no tier, the win-back action, B2C stage lost (models.lost_customers)
+        "lost": np.zeros(n, dtype=bool) if tiers.lost is None else tiers.lost,
     }
     not_evaluated = {
         "risk_triggers": list(tiers.not_evaluated),
@@ -131,7 +134,8 @@ def apply_policy(frame: pd.DataFrame, settings: PolicySettings | None = None) ->
       comma-separated list of components that fell back to the neutral score ("" when none);
     * stage_b2c / stage_b2b: models.lifecycle_stage;
     * nps_segment: segment of the last NPS answer (None when never answered or no NPS data);
-    * value_at_risk: churn_probability x predicted_ltv (NaN when either is absent).
+    * value_at_risk: churn_probability x predicted_ltv (NaN when either is absent);
+    * lost: already gone by their own rhythm (``models.lost_customers``): the win-back list, outside the tiers.
 
     Existing columns with these names are replaced; other columns pass through unchanged.
     """

@@ -1,6 +1,7 @@
 """Lifecycle stage of every customer in both vocabularies of docs/DOMAIN.md section 1.
 
-B2C (growth funnel, article 000): acquisition, activation, retention, monetization, referral.
+B2C (growth funnel, article 000): acquisition, activation, retention, monetization, referral, and
+"lost" for a customer already gone by their own rhythm (the win-back list; issue 15).
 B2B (relationship, article 001):  acquisition, growth, maturity, maintenance, churn.
 Both: "reactivated" for a churned customer who came back recently (article 001: a returning
 customer is not "new").
@@ -11,7 +12,8 @@ churned -> returned -> active -> loyal). Signals (names from ARCHITECTURE.md; th
 PolicySettings):
 
 * dormant      idle days >= stage_dormant_days (idle days = days_since_last_event, or tenure when
-               the customer never had an event);
+               the customer never had an event), or lost: already gone by their own rhythm
+               (``models.lost_customers``: the lapse rule of features/lapse.py, or P(alive) with an LTV model);
 * reactivated  days_since_reactivation <= stage_reactivated_days and not dormant again;
 * habit        active_days_30d >= stage_habit_active_days and not dormant;
 * aha          aha_reached (falls back to ``habit`` when the column is absent);
@@ -21,10 +23,11 @@ PolicySettings):
 * declining    core_trend_ratio < stage_declining_trend;
 * contract ended  sub_ended_count > 0 and sub_active == 0.
 
-B2C, first match wins: reactivated; referral = habit and promoter (free users refer too, so
+B2C, first match wins: lost; reactivated; referral = habit and promoter (free users refer too, so
 payment is not required); monetization = habit and paying; retention = habit; activation = aha;
-else acquisition. The growth funnel has no churn stage: a dormant customer falls back to the
-furthest step they still satisfy (activation or acquisition), and the B2B view says "churn".
+else acquisition. Only the lost leave the growth funnel: a customer merely idle for the fixed
+``stage_dormant_days`` falls back to the furthest step they still satisfy (activation or
+acquisition), and the B2B view says "churn" for both.
 
 B2B, first match wins: reactivated; churn = dormant or contract ended; acquisition = no aha yet;
 with tenure >= stage_maturity_tenure_days and paying (or payment unknown): maturity = habit and
@@ -39,14 +42,17 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from features.lapse import LapseRule
+from models.lost_customers import lost_customers
 from models.policy_frame import BoolArray, FloatArray, PolicyInputs, as_inputs, first_match, numeric_column
 from models.policy_settings import PolicySettings, default_policy_settings
 
 B2C_STAGES: tuple[str, ...] = ("acquisition", "activation", "retention", "monetization", "referral")
 B2B_STAGES: tuple[str, ...] = ("acquisition", "growth", "maturity", "maintenance", "churn")
 REACTIVATED = "reactivated"
+LOST = "lost"
 # code -> name tables (codes are what the rules compute; names are looked up once at the end)
-B2C_LABELS: tuple[str, ...] = (*B2C_STAGES, REACTIVATED)
+B2C_LABELS: tuple[str, ...] = (*B2C_STAGES, REACTIVATED, LOST)
 B2B_LABELS: tuple[str, ...] = (*B2B_STAGES, REACTIVATED)
 
 
@@ -79,16 +85,16 @@ def _flag(values: FloatArray | None, n: int, threshold: float, *, at_least: bool
 
 
 def assign_lifecycle_stages(
-    frame: pd.DataFrame | PolicyInputs, settings: PolicySettings | None = None
+    frame: pd.DataFrame | PolicyInputs, settings: PolicySettings | None = None, lapse_rule: LapseRule | None = None
 ) -> LifecycleStages:
     """B2C and B2B stage for every row of ``frame`` (rules in the module docstring)."""
     frame = as_inputs(frame)
     settings = settings or default_policy_settings()
     with np.errstate(invalid="ignore"):
-        return _stages(frame, settings)
+        return _stages(frame, settings, lapse_rule)
 
 
-def _stages(frame: PolicyInputs, settings: PolicySettings) -> LifecycleStages:
+def _stages(frame: PolicyInputs, settings: PolicySettings, lapse_rule: LapseRule | None) -> LifecycleStages:
     n = len(frame)
     skipped: list[str] = []
 
@@ -99,7 +105,10 @@ def _stages(frame: PolicyInputs, settings: PolicySettings) -> LifecycleStages:
         idle = None
     else:
         idle = np.where(np.isnan(since_event), tenure, since_event) if tenure is not None else since_event
-    dormant = _flag(idle, n, settings.stage_dormant_days)
+    # lost by their own rhythm (models.lost_customers) is dormant whatever the fixed dormant_days say
+    lost = lost_customers(frame, settings, lapse_rule)
+    skipped += list(lost.not_evaluated)
+    dormant = _flag(idle, n, settings.stage_dormant_days) | lost.lost
 
     since_reactivation = numeric_column(frame, "days_since_reactivation")
     if since_reactivation is None:
@@ -128,8 +137,8 @@ def _stages(frame: PolicyInputs, settings: PolicySettings) -> LifecycleStages:
 
     c = B2C_LABELS.index
     b2c = first_match(
-        [reactivated, habit & promoter, habit & paying, habit, aha],
-        [c(REACTIVATED), c("referral"), c("monetization"), c("retention"), c("activation")],
+        [lost.lost, reactivated, habit & promoter, habit & paying, habit, aha],
+        [c(LOST), c(REACTIVATED), c("referral"), c("monetization"), c("retention"), c("activation")],
         c("acquisition"),
         np.int8,
     )

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from itertools import pairwise
-from typing import Self
+from typing import Literal, Self
 
 from pydantic import Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -67,6 +67,18 @@ class PolicySettings(BaseSettings):
     action_medium_text: str = "Account manager calls back and agrees a tailored plan to reach the Aha moment again."
     action_high_key: str = "time_limited_offer"
     action_high_text: str = "Make a time-limited offer (e.g. a free upgrade) to win the customer back."
+    # --- lost customers: already gone by their own rhythm (features/lapse.py), not at risk ---
+    lost_p_alive_below: float | None = Field(
+        0.05,
+        ge=0.0,
+        le=1.0,
+        description="With an LTV model: a buyer whose P(alive) is below this is lost too (None: the lapse rule only).",
+    )
+    action_lost_key: str = "win_back_campaign"
+    action_lost_text: str = (
+        "Win-back: the customer has already left by their own rhythm; give them a reason to return, "
+        "not a retention offer."
+    )
 
     # --- health score (docs/DOMAIN.md section 4) ---
     weight_activity: float = Field(0.40, ge=0.0, le=1.0, description="Weight of activity frequency.")
@@ -74,7 +86,19 @@ class PolicySettings(BaseSettings):
     weight_service: float = Field(0.20, ge=0.0, le=1.0, description="Weight of service interaction quality.")
     weight_feedback: float = Field(0.10, ge=0.0, le=1.0, description="Weight of feedback positivity (NPS).")
     activity_full_days: float = Field(
-        15.0, gt=0.0, le=30.0, description="Active days in the last 30 that earn a full activity score."
+        15.0,
+        gt=0.0,
+        le=30.0,
+        description="Active days in the last 30 that earn a full activity score (with health_scale=fixed, or when "
+        "the churn model carries no fitted scale).",
+    )
+    health_scale: Literal["training_data", "fixed"] = Field(
+        "training_data",
+        description="training_data: full activity = the health_scale_quantile of active_days_30d over the churn "
+        "model's training population (models/health_scale.py); fixed: activity_full_days.",
+    )
+    health_scale_quantile: float = Field(
+        0.9, ge=0.5, le=1.0, description="Quantile of the training population's active days that earns full activity."
     )
     core_modules_total: int = Field(5, ge=1, description="Number of core modules the product has.")
     service_no_ticket_score: float = Field(

@@ -41,6 +41,8 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from features.lapse import LapseRule
+from models.lost_customers import lost_customers
 from models.policy_frame import BoolArray, FloatArray, PolicyInputs, as_inputs, numeric_column
 from models.policy_settings import PolicySettings, default_policy_settings
 
@@ -63,6 +65,8 @@ class RiskTierResult:
     action_key: npt.NDArray[np.object_]
     action_text: npt.NDArray[np.object_]
     not_evaluated: tuple[str, ...]
+    lost: BoolArray | None = None
+    """Already gone by their own rhythm (``models.lost_customers``): no tier, the win-back action."""
 
 
 @dataclass(frozen=True)
@@ -260,12 +264,18 @@ def _collect(
     return level, fired_rows, fired_dicts
 
 
-def assign_risk_tiers(frame: pd.DataFrame | PolicyInputs, settings: PolicySettings | None = None) -> RiskTierResult:
+def assign_risk_tiers(
+    frame: pd.DataFrame | PolicyInputs, settings: PolicySettings | None = None, lapse_rule: LapseRule | None = None
+) -> RiskTierResult:
     """Tier, fired triggers and recommended action for every row of ``frame``.
 
     Reads (all optional): core_trend_ratio, weeks_below_aha_bar, idle_ratio, p_alive,
     days_since_last_event (+ tenure_days), churn_probability. A rule switched off in the settings
     (``high_idle_days`` / ``high_idle_days_without_rhythm`` None) is neither run nor listed.
+
+    Tiers apply to the active base: a customer already gone by their own rhythm (``models.lost_customers``, with
+    ``lapse_rule`` or the feature settings' rule) gets tier ``none`` and the win-back action
+    (``action_lost_key``); the triggers that fired are still listed, as the evidence.
     """
     frame = as_inputs(frame)
     settings = settings or default_policy_settings()
@@ -274,6 +284,8 @@ def assign_risk_tiers(frame: pd.DataFrame | PolicyInputs, settings: PolicySettin
         fired, skipped = _rule_triggers(frame, settings)
         level, fired_rows, fired_dicts = _collect(frame, settings, fired, skipped)
         triggers = _group_by_row(fired_rows, fired_dicts, n)
+    lost = lost_customers(frame, settings, lapse_rule)
+    level = np.where(lost.lost, np.int8(NONE), level).astype(np.int8)
 
     actions = np.array(
         [
@@ -287,11 +299,15 @@ def assign_risk_tiers(frame: pd.DataFrame | PolicyInputs, settings: PolicySettin
         ],
         dtype=object,
     )[:, level]
+    if lost.lost.any():
+        actions[0][lost.lost] = settings.action_lost_key
+        actions[1][lost.lost] = settings.action_lost_text
     return RiskTierResult(
         level=level,
         tier=_TIER_NAMES[level],
         triggers=triggers,
         action_key=actions[0],
         action_text=actions[1],
-        not_evaluated=tuple(skipped),
+        not_evaluated=tuple(skipped) + lost.not_evaluated,
+        lost=lost.lost,
     )

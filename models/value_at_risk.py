@@ -22,6 +22,7 @@ import pandas as pd
 
 from features.errors import UserInputError
 from models.policy_frame import FloatArray, numeric_column, require_columns
+from models.retention_decision import greedy_by_value_per_cost
 
 
 def value_at_risk(churn_probability: npt.ArrayLike, predicted_ltv: npt.ArrayLike) -> FloatArray:
@@ -91,22 +92,7 @@ def select_for_budget(
         raise UserInputError("cost_per_action must be a non-negative number for every customer")
     saved = save_rate * var
     gain = saved - cost
-    candidates = np.flatnonzero(gain > 0)
-    ratio = np.where(cost[candidates] > 0, gain[candidates] / np.maximum(cost[candidates], 1e-300), np.inf)
-    # ratio order, ties (e.g. equal costs) broken by larger gain
-    ranked = candidates[np.lexsort((-gain[candidates], -ratio))]
-    equal_cost = ranked.size == 0 or bool(np.all(cost[ranked] == cost[ranked[0]]))
-    if equal_cost:
-        fits = np.cumsum(cost[ranked]) <= budget + 1e-9
-        chosen = ranked[fits]
-    else:
-        chosen_list: list[int] = []
-        spent = 0.0
-        for i in ranked.tolist():
-            if spent + cost[i] <= budget + 1e-9:
-                chosen_list.append(i)
-                spent += cost[i]
-        chosen = np.asarray(chosen_list, dtype=np.int64)
+    chosen = greedy_by_value_per_cost(gain, cost, budget)
     return pd.DataFrame(
         {
             "customer_id": frame["customer_id"].to_numpy()[chosen],

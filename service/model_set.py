@@ -224,6 +224,7 @@ def load_model_set(
     """Resolve and load both bundles; raises ``UserInputError`` naming the bundle that failed and why."""
     from models.bundle_source import resolve_bundle
     from models.churn_bundle import ChurnBundle
+    from models.health_scale import scaled_policy
     from models.policy_settings import PolicySettings
 
     def fetch(ref: str, name: str) -> tuple[Path, LoadedModel]:
@@ -262,7 +263,8 @@ def load_model_set(
         ltv_ref,
         None if ltv_info is None else ltv_info.version,
     )
-    return ModelSet(churn, ltv, churn_info, ltv_info, policy or PolicySettings())
+    # the health score's activity scale fitted on the churn model's training population (models/health_scale.py)
+    return ModelSet(churn, ltv, churn_info, ltv_info, scaled_policy(policy or PolicySettings(), churn.metadata))
 
 
 class FeatureSpecMismatchError(UserInputError):

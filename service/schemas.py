@@ -90,7 +90,7 @@ class PredictRequest(_Strict):
 
 
 RiskTier = Literal["none", "low", "medium", "high"]
-StageB2C = Literal["acquisition", "activation", "retention", "monetization", "referral", "reactivated"]
+StageB2C = Literal["acquisition", "activation", "retention", "monetization", "referral", "reactivated", "lost"]
 StageB2B = Literal["acquisition", "growth", "maturity", "maintenance", "churn", "reactivated"]
 NpsSegment = Literal["promoter", "passive", "detractor"]
 
@@ -137,7 +137,10 @@ class Health(BaseModel):
 
 
 class Stage(BaseModel):
-    b2c: StageB2C = Field(description="Growth-funnel stage (DOMAIN.md section 1).")
+    b2c: StageB2C = Field(
+        description="Growth-funnel stage (DOMAIN.md section 1); `lost` = already gone by their own rhythm (no risk "
+        "tier; the win-back action)."
+    )
     b2b: StageB2B = Field(description="Relationship stage (DOMAIN.md section 1).")
 
 

@@ -87,18 +87,23 @@ def train_churn(
     on_step: Callable[[str], None] | None = None,
     oracle: ChurnOracle | None = None,
     duckdb_settings: DuckDBSettings | None = None,
+    health_scale_quantile: float | None = None,
 ) -> ChurnTrainResult:
     """Train, evaluate, log and register a churn model from ``source_url`` (see module docstring).
 
     ``oracle`` (generated data only) is the truth the holdout evaluation compares the model with; without it the
     evaluation has no oracle rows and says so. ``duckdb_settings`` are the limits of the data connection (the
     command passes the run's; default: read from the environment when the source is opened).
+    ``health_scale_quantile`` (default: the policy setting's default, 0.9) fits the health score's activity scale
+    on the latest cutoff's population (``models.health_scale``), stored in the bundle's metadata.
     """
     import pandas as pd
 
     from features.labels import data_time_range, default_cutoffs
     from features.sources import open_source
     from models.churn_bundle import ChurnBundle, library_versions
+    from models.health_scale import HEALTH_SCALE_KEY, fit_health_scale
+    from models.policy_settings import PolicySettings
     from models.probability_calibration import ProbabilityCalibration
     from training import registry
     from training.churn_evaluation import roc_auc
@@ -198,6 +203,11 @@ def train_churn(
         },
         "metrics": {k: v for k, v in metrics.items() if np.isfinite(v)},
         "reference_values": _reference_values(split.train, spec),
+        # where the health score's activity scale comes from (models/health_scale.py): the latest population
+        HEALTH_SCALE_KEY: fit_health_scale(
+            split.test["active_days_30d"] if "active_days_30d" in split.test.columns else [],
+            PolicySettings().health_scale_quantile if health_scale_quantile is None else health_scale_quantile,
+        ),
         "library_versions": library_versions(),
     }
     bundle = ChurnBundle.from_classifier(clf, calibrator, metadata)

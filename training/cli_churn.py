@@ -122,6 +122,7 @@ def train(
         time_budget=time_budget,
         wall_clock_cap=wall_clock_cap,
         oracle=oracle,
+        health_scale_quantile=run.policy.health_scale_quantile,
     )
     console = Console()
     table = Table(title=f"churnltv-churn version {result.version} (alias challenger), run {result.run_id}")

@@ -10,6 +10,7 @@ if TYPE_CHECKING:
     import typer
 
     from models.ltv_settings import LtvSettings
+    from models.policy_settings import PolicySettings
     from training.monitor_settings import MonitorSettings
     from training.settings import TrainingSettings
 
@@ -25,6 +26,9 @@ class TrainingCliSettings(FeaturesCliSettings, Protocol):
 
     @property
     def monitor(self) -> MonitorSettings: ...
+
+    @property
+    def policy(self) -> PolicySettings: ...
 
 
 def settings_of(ctx: typer.Context) -> TrainingCliSettings:

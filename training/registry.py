@@ -19,6 +19,7 @@ from features.errors import UserInputError
 
 CHURN_MODEL = "churnltv-churn"
 LTV_MODEL = "churnltv-ltv"
+UPLIFT_MODEL = "churnltv-uplift"
 CHAMPION = "champion"
 CHALLENGER = "challenger"
 

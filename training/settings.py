@@ -22,6 +22,26 @@ class TrainingSettings(BaseSettings):
     artifact_root: str = Field("mlruns/artifacts", description="Where new experiments store their artifacts.")
     churn_experiment: str = Field("churnltv-churn", description="MLflow experiment of churn training runs.")
     ltv_experiment: str = Field("churnltv-ltv", description="MLflow experiment of LTV training runs.")
+    uplift_experiment: str = Field("churnltv-uplift", description="MLflow experiment of uplift training runs.")
+    uplift_min_treated: int = Field(
+        150, ge=10, description="Held-in contacts treated with an action needed before that action gets a model."
+    )
+    uplift_min_control: int = Field(
+        75, ge=10, description="Control contacts (same campaigns) needed before an action gets a model."
+    )
+    uplift_test_share: float = Field(
+        0.3,
+        gt=0.0,
+        lt=1.0,
+        description="Share of contacts held out for the test: the latest campaigns until at least this share.",
+    )
+    uplift_promote_margin: float = Field(
+        0.0,
+        ge=0.0,
+        description="Qini coefficient (retained customers per held-out contact) the uplift challenger must gain "
+        "over the champion on the challenger's holdout contacts to be promoted.",
+    )
+    uplift_bootstrap: int = Field(200, ge=20, description="Bootstrap resamples behind every uplift interval.")
     promote_margin: float = Field(
         0.005, ge=0.0, description="Holdout ROC-AUC the challenger must gain over the champion to be promoted."
     )

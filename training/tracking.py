@@ -39,7 +39,7 @@ def use_tracking(settings: TrainingSettings) -> None:
     uri = absolute_tracking_uri(settings.tracking_uri)
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
-    for name in (settings.churn_experiment, settings.ltv_experiment):
+    for name in (settings.churn_experiment, settings.ltv_experiment, settings.uplift_experiment):
         experiment_id(name, settings)
 
 

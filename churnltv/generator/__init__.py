@@ -35,8 +35,9 @@ Modules, one concept each: ``parameters`` (the world's fixed numbers), ``timelin
 ``hazard``, ``customers`` (latent customers and the customers table), ``events``, ``transactions``,
 ``subscriptions``, ``feedback`` (NPS and support tickets), ``acquisition`` (spend and referrals), ``truth`` (the
 truth frame and the oracle), ``mechanisms`` (the extension point for optional behaviours) and ``assembly``
-(``generate``). The generator depends only on ``features``' contract and errors; it lives in the composition
-root because it is demo and test tooling, not part of the pipeline.
+(``generate``); ``campaigns`` is the first optional mechanism (past retention campaigns with control groups and
+known individual effects, ``churnltv generate --campaigns``). The generator depends only on ``features``' contract
+and errors; it lives in the composition root because it is demo and test tooling, not part of the pipeline.
 """
 
 from churnltv.generator.assembly import GeneratedBase, ProgressCallback, generate

@@ -155,3 +155,16 @@ def test_subscribers_get_contractual_clv_on_both_paths(scored: tuple[pd.DataFram
     # purchase quantities still come from BG/NBD: the same as before the subscription was added
     for key in ("p_alive", "expected_purchases", "p_no_purchase", "horizon_days"):
         assert made[key] == original[key], key
+
+
+def test_the_health_scale_comes_from_the_churn_models_training_population(scored: tuple[pd.DataFrame, Any]) -> None:
+    from models.health_scale import HEALTH_SCALE_KEY
+    from service.prediction import score_frame
+
+    features, models = scored
+    frame = score_frame(models, features)
+    scale = models.churn.metadata[HEALTH_SCALE_KEY]
+    assert scale["customers"] > 0
+    assert 1.0 <= scale["activity_full_days"] <= 30.0
+    assert models.policy.activity_full_days == scale["activity_full_days"]  # the API and batch both score with it
+    assert frame["health_score"].quantile(0.9) - frame["health_score"].quantile(0.1) > 25

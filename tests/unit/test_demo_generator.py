@@ -44,7 +44,8 @@ def test_same_seed_same_frames_different_seed_differs() -> None:
 
 
 def test_tables_follow_the_contract(base: GeneratedBase) -> None:
-    assert set(base.tables) == set(TABLES)
+    # campaign_contacts (issue 15) joins when the generator simulates campaigns (after the generator package move)
+    assert set(base.tables) == set(TABLES) - {"campaign_contacts"}
     for name, frame in base.tables.items():
         table = TABLES[name]
         assert set(table.required_columns) <= set(frame.columns), name

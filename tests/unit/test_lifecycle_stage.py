@@ -54,7 +54,7 @@ def test_new_inactive_churned() -> None:
     assert _stages(frame) == [
         ("acquisition", "acquisition"),
         ("acquisition", "acquisition"),
-        ("acquisition", "churn"),
+        ("lost", "churn"),  # idle 95 days without a rhythm: gone by the lapse rule's fallback (90 days)
     ]
 
 

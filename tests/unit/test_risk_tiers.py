@@ -81,8 +81,12 @@ def test_customer_without_any_rhythm_falls_back_to_days_idle() -> None:
         }
     )
     result = assign_risk_tiers(frame)
-    assert result.tier.tolist() == ["high", "none", "none"]
-    fired = result.triggers[0][0]
+    # with no rhythm at all the lapse rule's 90-day fallback says the first two have left: lost, not at risk
+    assert result.tier.tolist() == ["none", "none", "none"]
+    assert result.action_key.tolist() == ["win_back_campaign", "win_back_campaign", "no_action"]
+    assert result.lost is not None
+    assert result.lost.tolist() == [True, True, False]
+    fired = result.triggers[0][0]  # the evidence stays listed
     assert fired["trigger"] == "idle_without_rhythm"
     assert (fired["value"], fired["threshold"]) == (200.0, 180.0)
     off = assign_risk_tiers(frame, PolicySettings(high_idle_days_without_rhythm=None))
@@ -102,7 +106,10 @@ def test_never_buyers_prior_p_alive_is_not_a_rhythm() -> None:
         }
     )
     result = assign_risk_tiers(frame)
-    assert result.tier.tolist() == ["high", "none"]
+    # the never-buyer has no rhythm: lost by the lapse fallback (the trigger is the evidence); the buyer's
+    # measured P(alive) says alive, so the fallback does not apply to them
+    assert result.tier.tolist() == ["none", "none"]
+    assert result.action_key.tolist() == ["win_back_campaign", "no_action"]
     assert [t["trigger"] for t in result.triggers[0]] == ["idle_without_rhythm"]
 
 
@@ -157,6 +164,8 @@ def test_absent_columns_are_not_evaluated_and_nan_does_not_fire() -> None:
         "low_p_alive",
         "idle_without_rhythm",
         "churn_probability_band",
+        "lost_by_rhythm (no days_since_last_event)",
+        "lost_by_p_alive (no p_alive)",
     }
 
 

@@ -36,12 +36,16 @@ def health_retention_frame(
 
     ``horizons`` default: the setting ``retention_horizons_days`` (30 and 90 days, docs/DOMAIN.md section 4).
 
+    The health score's activity scale is fitted on this population as the churn job fits it on its own
+    (``models.health_scale``; the setting ``health_scale = fixed`` keeps ``activity_full_days``).
+
     The cutoff is the data's last day minus the longest horizon. The population is the labelled one
     (``features.labels``: customers active in the lookback window before the cutoff); "retained within h days"
     means not churned by the label definition for horizon h. Returns (retention table, cutoff, population).
     """
     from features.labels import build_labels, data_time_range
     from features.point_in_time import build_features
+    from models.health_scale import HEALTH_SCALE_KEY, fit_health_scale, scaled_policy
     from models.health_score import compute_health_score, retention_by_health
 
     horizons = tuple(horizons or policy.retention_horizons_days)
@@ -55,12 +59,16 @@ def health_retention_frame(
         raise UserInputError(f"no customer was active in the {base.activity_lookback_days} days before {cutoff.date()}")
     features, _ = build_features(con, [cutoff], base, customer_ids=ids.tolist())
     features = features.set_index(features["customer_id"].astype(str)).reindex(ids)
+    # the activity scale as the churn job fits it (models/health_scale.py), on this cutoff's population
+    activity: Any = features["active_days_30d"] if "active_days_30d" in features.columns else []
+    policy = scaled_policy(policy, {HEALTH_SCALE_KEY: fit_health_scale(activity, policy.health_scale_quantile)})
     health = compute_health_score(features.reset_index(drop=True), policy)
     churned = {
         h: labels[h].set_index(labels[h]["customer_id"].astype(str))["churned"].reindex(ids).to_numpy(np.float64)
         for h in horizons
     }
     table = retention_by_health(health.score, churned, healthy_score=policy.healthy_score)
+    table.attrs["activity_full_days"] = policy.activity_full_days
     return table, cutoff, len(ids)
 
 
@@ -124,6 +132,12 @@ def build(inputs: ReportInputs) -> dict[str, Any]:
         "image": Image(chart, f"retention by health score at {spans} days"),
         "table": table_view(table, percent=("retention_rate",), text=("group",)),
         "today": today,
+        "activity_full_days": table.attrs.get("activity_full_days"),
+        "scale_source": (
+            f"the {policy.health_scale_quantile:.0%} quantile of this population's active days"
+            if policy.health_scale == "training_data"
+            else "the setting activity_full_days"
+        ),
     }
 
 

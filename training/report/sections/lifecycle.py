@@ -18,12 +18,17 @@ def build(inputs: ReportInputs) -> dict[str, Any]:
     scores = require_scores(inputs)
     b2c = scores["stage_b2c"].value_counts().reindex(B2C_LABELS, fill_value=0)
     b2b = scores["stage_b2b"].value_counts().reindex(B2B_LABELS, fill_value=0)
+    rows = max(len(B2C_LABELS), len(B2B_LABELS))  # the vocabularies differ in length (B2C has "lost")
+
+    def padded(values: list[Any], fill: Any) -> list[Any]:
+        return values + [fill] * (rows - len(values))
+
     table = pd.DataFrame(
         {
-            "B2C stage (growth view)": list(B2C_LABELS),
-            "B2C customers": b2c.to_numpy(),
-            "B2B stage (relationship view)": list(B2B_LABELS),
-            "B2B customers": b2b.to_numpy(),
+            "B2C stage (growth view)": padded(list(B2C_LABELS), ""),
+            "B2C customers": padded([int(v) for v in b2c.to_numpy()], ""),
+            "B2B stage (relationship view)": padded(list(B2B_LABELS), ""),
+            "B2B customers": padded([int(v) for v in b2b.to_numpy()], ""),
         }
     )
     funnel = plots.funnel_pair(
