@@ -101,6 +101,10 @@ def resolve_bundle(
 
     target = Path(dst_dir) if dst_dir is not None else Path(tempfile.mkdtemp(prefix=f"{name}-v{mv.version}-"))
     target.mkdir(parents=True, exist_ok=True)
+    # MLflow draws a tqdm progress bar on stderr for every download when tqdm is importable: a served reload (one a
+    # second under load) must not write terminal animation into the service's log or block on a full stderr pipe.
+    # An explicit MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR=true from the user still wins.
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     previous = mlflow.get_tracking_uri()
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)

@@ -109,3 +109,21 @@ def test_promote_without_challenger_and_bad_refs(store: TrainingSettings) -> Non
         resolve_bundle("models:/x/y/z", default_name=NAME, tracking_uri=store.tracking_uri)
     with pytest.raises(UserInputError, match="does not exist"):
         resolve_bundle(Path("/nonexistent/bundle"), default_name=NAME)
+
+
+def test_resolving_a_registered_bundle_draws_no_progress_bar(
+    store: TrainingSettings, tmp_path: Path, capfd: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A served reload resolves the champion every time: MLflow's tqdm download bar would flood the service's
+    stderr (and block a server whose stderr is a pipe nobody drains), so resolving must write nothing."""
+    monkeypatch.delenv("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", raising=False)
+    bundle = tmp_path / "b"
+    bundle.mkdir()
+    (bundle / "metadata.json").write_text('{"v": 1}')
+    for i in range(40):  # enough files that MLflow's bar would draw
+        (bundle / f"part-{i}.json").write_text("{}")
+    _log_version(store, bundle, 0.8)
+    capfd.readouterr()
+    resolve_bundle(f"models:/{NAME}/1", default_name=NAME, tracking_uri=store.tracking_uri)
+    err = capfd.readouterr().err
+    assert "Downloading artifacts" not in err, err
