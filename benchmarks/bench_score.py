@@ -11,7 +11,12 @@
    one 100k chunk at a time with pandas + the policy, vs ``score_frame`` on the same chunks (which also computes
    reason codes).
 4. Spark engine (``local[*]``) on the same data: wall and the ratio to the local engine.
-5. Writing the scores to PostgreSQL with COPY (part writes + the publishing transaction): rows/s.
+5. Spark on a standalone cluster on loopback (one master, two 1-core workers: service.spark_standalone), scored with
+   ``--spark-master spark://127.0.0.1:PORT`` on the same 2 cores: wall, the ratio to the local engine (target
+   <= 1.3x), and the throughput per executor core that docs/BATCH.md's capacity model is built from.
+6. Writing the scores to PostgreSQL with COPY (part writes + the publishing transaction): rows/s.
+
+Every target prints PASS or FAIL (issue 18: local end to end <= 30 s and <= 3 GB at 1M; cluster <= 1.3x local).
 """
 
 from __future__ import annotations
@@ -32,6 +37,11 @@ from benchmarks.measure import Measurement, isolated, report, timed
 
 PG = "postgresql://postgres@127.0.0.1:5432/test"
 CHUNK = 100_000
+LOCAL_TARGET_S, LOCAL_TARGET_MB, CLUSTER_OVER_LOCAL = 30.0, 3 * 1024, 1.3
+
+
+def _verdict(ok: bool) -> str:
+    return "PASS" if ok else "FAIL"
 
 
 def _generate(n: int, seed: int, path: Path) -> None:
@@ -183,12 +193,57 @@ def _postgres_copy(scores_dir: Path) -> tuple[Measurement, int]:
     return measured, len(scores)
 
 
+def _cluster_stage(
+    n: int, data: Path, work: Path, models: list[str], *, local: Measurement, numbers: dict[str, Any]
+) -> list[str]:
+    """Score on a real standalone cluster (master + 2 workers x 1 core) on this machine's two cores."""
+    from service.spark_standalone import StandaloneCluster
+
+    rows: list[str] = []
+    with StandaloneCluster(workers=2, cores=1, memory="3g") as cluster:
+        try:
+            measured = _cli(
+                [
+                    "score",
+                    "--engine",
+                    "spark",
+                    "--spark-master",
+                    cluster.url,
+                    "--data",
+                    str(data),
+                    "--output",
+                    str(work / "cluster"),
+                    *models,
+                ],
+                f"spark standalone cluster (2 workers x 1 core), {n:,} customers",
+            )
+        except RuntimeError as err:
+            numbers["cluster_seconds"] = None
+            return [f"cluster: FAILED {err}"]
+    ratio = measured.seconds / local.seconds
+    per_core = n / measured.seconds / 2  # customers per second per executor core, driver overhead included
+    numbers.update(
+        cluster_seconds=round(measured.seconds, 2),
+        cluster_over_local=round(ratio, 2),
+        cluster_customers_per_core_s=round(per_core),
+    )
+    rows.append(measured.line(local))
+    rows.append(f"{_verdict(ratio <= CLUSTER_OVER_LOCAL)} cluster / local = {ratio:.2f} (target <= 1.3)")
+    rows.append(f"  throughput {per_core:,.0f} customers/s per executor core")
+    for base in (10_000_000, 100_000_000):
+        for minutes in (10, 30):
+            cores = base / (per_core * minutes * 60)
+            rows.append(f"  capacity: {base:,} customers in {minutes} min needs ~{cores:,.0f} executor cores")
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--customers", type=int, default=1_000_000)
     parser.add_argument("--train-customers", type=int, default=20_000)
     parser.add_argument("--baseline-customers", type=int, default=200_000)
     parser.add_argument("--no-spark", action="store_true")
+    parser.add_argument("--no-cluster", action="store_true", help="skip the standalone-cluster stage")
     parser.add_argument("--no-postgres", action="store_true")
     args, _ = parser.parse_known_args(sys.argv[1:] if __name__ == "__main__" else [])
     work = Path(tempfile.mkdtemp(prefix="bench-score-"))
@@ -233,10 +288,17 @@ def main() -> None:
             rows.append(spark.line(local))
             numbers["spark_seconds"] = round(spark.seconds, 2)
             numbers["spark_over_local"] = round(spark.seconds / local.seconds, 2)
+    if not args.no_cluster:
+        rows += _cluster_stage(args.customers, data, work, models, local=local, numbers=numbers)
     if not args.no_postgres:
         pg, n = _postgres_copy(work / "scores")
         rows.append(pg.line())
         numbers["postgres_copy_rows_per_s"] = round(n / pg.seconds)
+    at_scale = args.customers >= 1_000_000
+    scale_note = "" if at_scale else f" (targets are for 1M; this run has {args.customers:,})"
+    rows.append(f"{_verdict(local.seconds <= LOCAL_TARGET_S)} local end to end <= {LOCAL_TARGET_S:.0f} s{scale_note}")
+    rss_ok = local.peak_rss_mb is not None and local.peak_rss_mb <= LOCAL_TARGET_MB
+    rows.append(f"{_verdict(rss_ok)} local peak RSS of the process tree <= 3 GB{scale_note}")
     report("batch scoring", rows, numbers)
     shutil.rmtree(work, ignore_errors=True)
 

@@ -9,7 +9,8 @@ as the local engine. Spark partitions the (part, customer_id) rows by part, and 
    same definitions; B2B account members are read too, and ``n_core_modules`` is pinned from the model's spec,
    so a part's features equal the whole-base features row for row,
 3. scores them with ``service.batch_scoring.score_chunk`` -> ``service.prediction.score_frame``, loading the churn
-   and LTV bundles from plain files shipped with ``SparkContext.addFile`` (LightGBM text + JSON; no pickled models).
+   and LTV bundles from plain files shipped as zip archives with ``SparkContext.addArchive`` (LightGBM text + JSON;
+   no pickled models).
 
 Rows come back to the driver (Arrow), which writes each part to the score store exactly like the local engine,
 so atomic publish, resume and the bad-row threshold are shared. On a cluster, submit with spark-submit and ship the
@@ -58,6 +59,9 @@ def spark_session(master: str | None = None, driver_memory: str = "3g") -> Any:
     builder = SparkSession.builder.appName("churnltv-score")
     if master:
         builder = builder.master(master)
+        if master.startswith(("spark://127.0.0.1:", "spark://localhost:")):
+            # a cluster on loopback: executors must reach the driver there too, not on the host's public address
+            builder = builder.config("spark.driver.host", "127.0.0.1").config("spark.driver.bindAddress", "127.0.0.1")
     elif not os.environ.get("PYSPARK_GATEWAY_PORT") and not os.environ.get("SPARK_MASTER"):
         # PYSPARK_GATEWAY_PORT is set when spark-submit launched us: its --master then applies
         builder = builder.master("local[*]")
@@ -139,6 +143,17 @@ def score_partition(
         source.close()
 
 
+def _ship_bundle(spark: Any, bundle: Path, ship: Path, name: str) -> str:
+    """Send a bundle directory to every executor; returns the name ``SparkFiles.get`` finds it under.
+
+    ``addFile`` takes a directory only in local mode ("not supported in a non-local master mode"), so the bundle
+    travels as a zip archive, which each executor unpacks into a directory of that name.
+    """
+    archive = shutil.make_archive(str(ship / name), "zip", root_dir=bundle)
+    spark.sparkContext.addArchive(archive)
+    return Path(archive).name
+
+
 def spark_parts(
     *,
     source_url: str,
@@ -167,14 +182,10 @@ def spark_parts(
     spark = spark_session(spark_master, driver_memory)
     ship = Path(tempfile.mkdtemp(prefix="churnltv-spark-models-"))
     try:
-        churn_name = f"churn_bundle_{os.getpid()}"
-        shutil.copytree(models.churn_info.path, ship / churn_name)
-        spark.sparkContext.addFile(str(ship / churn_name), recursive=True)
+        churn_name = _ship_bundle(spark, models.churn_info.path, ship, f"churn_bundle_{os.getpid()}")
         ltv_name = None
         if models.ltv_info is not None:
-            ltv_name = f"ltv_bundle_{os.getpid()}"
-            shutil.copytree(models.ltv_info.path, ship / ltv_name)
-            spark.sparkContext.addFile(str(ship / ltv_name), recursive=True)
+            ltv_name = _ship_bundle(spark, models.ltv_info.path, ship, f"ltv_bundle_{os.getpid()}")
         payload = model_payload(models, churn_name, ltv_name)
         settings_dict = feature_settings.model_dump(mode="json")
         as_of_text = as_of.isoformat()
