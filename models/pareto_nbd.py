@@ -36,18 +36,33 @@ from models.purchase_count_distribution import CountMoments, pareto_survival, su
 _S_NEAR_ONE = 1e-8
 
 
+def _hyp2f1_per_pair(values: FloatArray, x: FloatArray, y: FloatArray) -> FloatArray:
+    """2F1(r+s+x, b; r+s+x+1; (high - low) / (high + y)) (b = s + 1 or r + x) once per distinct (x, y) pair.
+
+    It depends on a customer only through (x, t_x) for p1 and (x, T) for p2, and summaries live on a day grid, so
+    a million customers have a few ten thousand pairs: hyp2f1 was most of the Pareto/NBD's scoring time.
+    """
+    r, alpha, s, beta = values
+    ux, uy, inverse = unique_pairs(x, y)
+    if alpha >= beta:
+        low, high, second = beta, alpha, np.full(len(ux), s + 1.0)
+    else:
+        low, high, second = alpha, beta, r + ux
+    rsx = r + s + ux
+    with np.errstate(divide="ignore", invalid="ignore"):
+        result: FloatArray = hyp2f1(rsx, second, rsx + 1.0, (high - low) / (high + uy))[inverse]
+    return result
+
+
 def pareto_log_a0(values: FloatArray, x: FloatArray, t_x: FloatArray, T: FloatArray) -> FloatArray:
     """ln A0 (FH 2005 note), computed as ln(p1 q2^(rsx) - p2 q1^(rsx)) - rsx ln(q1 q2) for stability."""
     r, alpha, s, beta = values
-    if alpha >= beta:
-        low, high, second = beta, alpha, s + 1.0
-    else:
-        low, high, second = alpha, beta, r + x
+    high = max(alpha, beta)
     rsx = r + s + x
     q1, q2 = high + t_x, high + T
+    p1 = _hyp2f1_per_pair(values, x, t_x)
+    p2 = _hyp2f1_per_pair(values, x, T)
     with np.errstate(divide="ignore", invalid="ignore"):
-        p1 = hyp2f1(rsx, second, rsx + 1.0, (high - low) / q1)
-        p2 = hyp2f1(rsx, second, rsx + 1.0, (high - low) / q2)
         log_first = np.log(p1) + rsx * np.log(q2)
         log_second = np.log(p2) + rsx * np.log(q1)
         # ln(e^A - e^B) with A >= B; where they are equal (t_x = T) A0 = 0 and ln A0 = -inf
