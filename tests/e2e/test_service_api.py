@@ -164,7 +164,8 @@ def test_predictive_interval_and_next_purchase_are_served(client: httpx.Client, 
     buyers = batch_scores[batch_scores["ltv_method"].str.contains("gamma_gamma", na=False)]
     assert len(buyers) > 0
     p10, p50, p90 = (buyers[f"ltv_{q}"].to_numpy(float) for q in ("p10", "p50", "p90"))
-    assert np.all((p10 <= p50) & (p50 <= p90)) and np.all(p10 >= 0.0)
+    assert np.all((p10 <= p50) & (p50 <= p90))
+    assert np.all(p10 >= 0.0)
     assert np.nanmax(p90) > 0.0  # not a column of zeros
     p30 = buyers["p_purchase_30d"].to_numpy(float)
     assert np.all((p30 >= 0.0) & (p30 <= 1.0))
