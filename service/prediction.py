@@ -65,6 +65,8 @@ SCORE_COLUMNS = (
     "ltv_p10",
     "ltv_p50",
     "ltv_p90",
+    "ltv_interval_80_low",
+    "ltv_interval_80_high",
     "next_purchase_days",
     "p_purchase_30d",
     "ltv_method",

@@ -121,6 +121,11 @@ class Action(BaseModel):
     text: str | None = Field(description="The action in words, for the CRM user.")
 
 
+class Interval(BaseModel):
+    low: float | None
+    high: float | None
+
+
 class Ltv(BaseModel):
     predicted: float | None = Field(description="Discounted CLV over the configured horizon.")
     lower: float | None = Field(
@@ -136,6 +141,12 @@ class Ltv(BaseModel):
     )
     p50: float | None = Field(default=None, description="Median of the predictive distribution of value.")
     p90: float | None = Field(default=None, description="90th percentile of the predictive distribution of value.")
+    interval_80: Interval | None = Field(
+        default=None,
+        description="The 80% predictive interval of value: the narrower of [p10, p90] and [0, P80]. A customer "
+        "likely to buy nothing has an atom at 0 and [p10, p90] then holds 90%; this one holds 80% for everyone "
+        "(its holdout coverage is in the LTV evaluation, `ltv_interval_80_coverage`).",
+    )
     method: str | None = Field(description="How the value was computed (or why it is unavailable).")
 
 

@@ -156,6 +156,8 @@ def _predictive_fields_agree(body: dict[str, Any], row: pd.Series) -> None:
     ltv = body["ltv"]
     for field in ("p10", "p50", "p90"):
         assert ltv[field] == pytest.approx(row[f"ltv_{field}"], rel=1e-9, nan_ok=True)
+    assert ltv["interval_80"]["low"] == pytest.approx(row["ltv_interval_80_low"], rel=1e-9, nan_ok=True)
+    assert ltv["interval_80"]["high"] == pytest.approx(row["ltv_interval_80_high"], rel=1e-9, nan_ok=True)
     assert body["next_purchase_days"] == pytest.approx(row["next_purchase_days"], rel=1e-9, nan_ok=True)
     assert body["p_purchase_30d"] == pytest.approx(row["p_purchase_30d"], rel=1e-9, nan_ok=True)
 
@@ -167,6 +169,10 @@ def test_predictive_interval_and_next_purchase_are_served(client: httpx.Client, 
     assert np.all((p10 <= p50) & (p50 <= p90))
     assert np.all(p10 >= 0.0)
     assert np.nanmax(p90) > 0.0  # not a column of zeros
+    low80, high80 = (buyers[f"ltv_interval_80_{b}"].to_numpy(float) for b in ("low", "high"))
+    assert np.all((low80 >= 0.0) & (low80 <= high80))
+    assert np.all(high80 <= p90 + 1e-9)  # never wider on top than the central band
+    assert np.any(high80 < p90)  # and narrower for customers likely to buy nothing
     p30 = buyers["p_purchase_30d"].to_numpy(float)
     assert np.all((p30 >= 0.0) & (p30 <= 1.0))
     assert np.all(buyers["next_purchase_days"].to_numpy(float) > 0.0)
