@@ -70,7 +70,15 @@ _FLOAT_OUTPUTS = (
     "ltv_lower",
     "ltv_upper",
 )
-PREDICTIVE_OUTPUTS = ("ltv_p10", "ltv_p50", "ltv_p90", "next_purchase_days", "p_purchase_30d")
+PREDICTIVE_OUTPUTS = (
+    "ltv_p10",
+    "ltv_p50",
+    "ltv_p90",
+    "ltv_interval_80_low",
+    "ltv_interval_80_high",
+    "next_purchase_days",
+    "p_purchase_30d",
+)
 _CHUNK = 1_000_000  # customers per block in LtvPredictor.predict (bounds memory)
 _PAIR_CHUNK = 20_000  # distinct (x, T) pairs per broadcast hyp2f1 call
 _ROW_BY_ROW = 8  # up to this many customers, LtvPredictor.predict_rows scores them one by one
@@ -641,10 +649,13 @@ class LtvPredictor:
             with np.errstate(divide="ignore", invalid="ignore"):
                 discount = np.where(dist.mean > 0, clv[sl] / dist.mean, 1.0)  # the horizon's discounting
             q = dist.quantiles() * discount[None, :]
+            low80, high80 = dist.interval_80()
             chunk = {
                 "ltv_p10": q[0],
                 "ltv_p50": q[1],
                 "ltv_p90": q[2],
+                "ltv_interval_80_low": low80 * discount,
+                "ltv_interval_80_high": high80 * discount,
                 "next_purchase_days": model.next_purchase_median(xs, txs, ts) * self.time_unit.days,
                 "p_purchase_30d": 1.0 - model.p_no_purchase(self._days_30, xs, txs, ts),
             }

@@ -32,6 +32,7 @@ import numpy as np
 
 from features.time_units import TimeUnit
 from models.customer_policy import evaluate_policy
+from models.customer_value import PREDICTIVE_OUTPUTS
 from models.policy_frame import ColumnInputs, FloatArray, PolicyInputs
 
 if TYPE_CHECKING:
@@ -61,6 +62,13 @@ SCORE_COLUMNS = (
     "predicted_ltv",
     "ltv_lower",
     "ltv_upper",
+    "ltv_p10",
+    "ltv_p50",
+    "ltv_p90",
+    "ltv_interval_80_low",
+    "ltv_interval_80_high",
+    "next_purchase_days",
+    "p_purchase_30d",
     "ltv_method",
     "value_at_risk",
     "health_score",
@@ -75,6 +83,12 @@ SCORE_COLUMNS = (
     "ltv_model_version",
 )
 
+
+# the predictive distribution of the horizon's value (P10/P50/P90: purchase counts x spend, parameter uncertainty
+# folded in; models.value_distribution) and the next-purchase outputs; ltv_lower/ltv_upper stay the
+# parameter-uncertainty band of the point value
+PREDICTIVE_COLUMNS = PREDICTIVE_OUTPUTS
+PREDICTIVE_VALUE_COLUMNS = tuple(c for c in PREDICTIVE_OUTPUTS if c.startswith("ltv_"))
 
 SUBSCRIPTION_COLUMNS = ("sub_active", "sub_mrr")
 LTV_INPUT_COLUMNS = (*BTYD_COLUMNS, *SUBSCRIPTION_COLUMNS)
@@ -211,8 +225,8 @@ def _ltv_arrays(
         subscriber, np.full(n, np.nan) if mrr is None else mrr, churn_probability, _churn_horizon_days(models)
     )
     result["predicted_ltv"] = np.where(subscriber, value, result["predicted_ltv"])
-    result["ltv_lower"] = np.where(subscriber, np.nan, result["ltv_lower"])  # no honest interval (see module)
-    result["ltv_upper"] = np.where(subscriber, np.nan, result["ltv_upper"])
+    for name in ("ltv_lower", "ltv_upper", *PREDICTIVE_VALUE_COLUMNS):  # no honest interval (see module)
+        result[name] = np.where(subscriber, np.nan, result[name])
     result["ltv_method"] = np.where(subscriber, method, result["ltv_method"])
     return result
 
@@ -236,6 +250,7 @@ def _btyd_arrays(models: ModelSet, columns: Mapping[str, FloatArray], n: int) ->
             "predicted_ltv": nan,
             "ltv_lower": nan,
             "ltv_upper": nan,
+            **{name: nan for name in PREDICTIVE_COLUMNS},
             "ltv_method": np.full(n, why, dtype=object),
         }
     spec_unit = TimeUnit(models.churn.spec.time_unit) if hasattr(models.churn, "spec") else models.ltv.time_unit
@@ -253,9 +268,8 @@ def _btyd_arrays(models: ModelSet, columns: Mapping[str, FloatArray], n: int) ->
     T = np.where(never, 0.0, col("btyd_T") * factor)
     monetary = col("btyd_monetary")
     out = models.ltv.predict_rows(frequency, recency, T, monetary)
-    result = {
-        k: out[k] for k in ("p_alive", "expected_purchases", "p_no_purchase", "predicted_ltv", "ltv_lower", "ltv_upper")
-    }
+    kept = ("p_alive", "expected_purchases", "p_no_purchase", "predicted_ltv", "ltv_lower", "ltv_upper")
+    result = {k: out[k] for k in (*kept, *PREDICTIVE_COLUMNS)}
     result["ltv_method"] = np.asarray(out["ltv_method"], dtype=object)
     result["horizon_days"] = np.full(n, float(models.ltv.horizon_days))
     return result

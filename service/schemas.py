@@ -121,10 +121,32 @@ class Action(BaseModel):
     text: str | None = Field(description="The action in words, for the CRM user.")
 
 
+class Interval(BaseModel):
+    low: float | None
+    high: float | None
+
+
 class Ltv(BaseModel):
     predicted: float | None = Field(description="Discounted CLV over the configured horizon.")
-    lower: float | None = Field(description="Lower bound of the interval.")
-    upper: float | None = Field(description="Upper bound of the interval.")
+    lower: float | None = Field(
+        description="Lower bound of the parameter-uncertainty band of `predicted` (how sure the model is of the "
+        "expected value; not the range of what the customer will spend: see p10/p90)."
+    )
+    upper: float | None = Field(description="Upper bound of the parameter-uncertainty band of `predicted`.")
+    p10: float | None = Field(
+        default=None,
+        description="10th percentile of the customer's value over the horizon: the predictive distribution of the "
+        "number of purchases combined with the spend model, parameter uncertainty folded in. Null for subscribers "
+        "(contractual CLV) and without an LTV model.",
+    )
+    p50: float | None = Field(default=None, description="Median of the predictive distribution of value.")
+    p90: float | None = Field(default=None, description="90th percentile of the predictive distribution of value.")
+    interval_80: Interval | None = Field(
+        default=None,
+        description="The 80% predictive interval of value: the narrower of [p10, p90] and [0, P80]. A customer "
+        "likely to buy nothing has an atom at 0 and [p10, p90] then holds 90%; this one holds 80% for everyone "
+        "(its holdout coverage is in the LTV evaluation, `ltv_interval_80_coverage`).",
+    )
     method: str | None = Field(description="How the value was computed (or why it is unavailable).")
 
 
@@ -162,6 +184,12 @@ class Prediction(BaseModel):
     p_no_purchase: float | None
     horizon_days: int | None
     ltv: Ltv
+    next_purchase_days: float | None = Field(
+        default=None, description="Median days to the next purchase, given the customer is alive."
+    )
+    p_purchase_30d: float | None = Field(
+        default=None, description="P(at least one purchase in the next 30 days), alive or not."
+    )
     value_at_risk: float | None = Field(description="churn_probability x predicted LTV.")
     health: Health
     lifecycle_stage: Stage

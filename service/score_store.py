@@ -591,6 +591,10 @@ class _SqlScoreStore(ScoreStore):
         text = types["text"]
         con.execute(f"CREATE TABLE IF NOT EXISTS {self._name()} ({ddl})")
         con.execute(f"CREATE TABLE IF NOT EXISTS {self._name('_staging')} ({ddl}, part INTEGER)")
+        # a store created by an older release lacks the columns added since (e.g. the predictive LTV interval)
+        for table in (self._name(), self._name("_staging")):
+            for c in STORE_COLUMNS:
+                con.execute(f'ALTER TABLE {table} ADD COLUMN IF NOT EXISTS "{c}" {types[_column_kind(c)]}')
         con.execute(
             f"CREATE TABLE IF NOT EXISTS {self._name('_parts')} (run_id {text}, part INTEGER, n_rows BIGINT, "
             f"PRIMARY KEY (run_id, part))"

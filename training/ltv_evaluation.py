@@ -18,7 +18,9 @@ covariance) against the actual holdout spend. Three numbers, because a customer 
 0 that sits inside [0, P90] with more than 80% probability: ``ltv_interval_coverage_80`` (the share inside),
 ``ltv_interval_expected_coverage_80`` (the share the model itself expects inside, mean of P(P10 <= V <= P90)) and
 ``ltv_interval_pit_coverage_80`` (the randomised PIT's share in [0.1, 0.9]: 80% for a calibrated model whatever
-the atoms). Every count model of ``models.btyd_family`` is evaluated the same way, side by side.
+the atoms). ``ltv_interval_80_coverage`` is the share inside the served 80% interval
+(``ValueDistribution.interval_80``: the narrower of [P10, P90] and [0, P80]), the one that should be near 80%.
+Every count model of ``models.btyd_family`` is evaluated the same way, side by side.
 """
 
 from __future__ import annotations
@@ -97,6 +99,7 @@ def _errors(prefix: str, predicted: np.ndarray, baseline: np.ndarray, actual: np
 def interval_coverage(dist: Any, actual: np.ndarray, seed: int = 0) -> dict[str, float]:
     """Coverage of the 80% predictive interval [P10, P90] (see the module docstring)."""
     lower, upper = dist.quantiles((0.1, 0.9))
+    low80, high80 = dist.interval_80()
     inside = (actual >= lower - 1e-9) & (actual <= upper + 1e-9)
     expected = dist.cdf(upper) - np.where(lower > 0, dist.cdf(lower), 0.0)
     rng = np.random.default_rng(seed)
@@ -107,6 +110,8 @@ def interval_coverage(dist: Any, actual: np.ndarray, seed: int = 0) -> dict[str,
         "ltv_interval_expected_coverage_80": float(np.mean(expected)),
         "ltv_interval_pit_coverage_80": float(np.mean((pit >= 0.1) & (pit <= 0.9))),
         "ltv_interval_median_width": float(np.median(upper - lower)),
+        "ltv_interval_80_coverage": float(np.mean((actual >= low80 - 1e-9) & (actual <= high80 + 1e-9))),
+        "ltv_interval_80_median_width": float(np.median(high80 - low80)),
     }
 
 
@@ -205,6 +210,7 @@ CANDIDATE_COLUMNS = (
     "ltv_spend_holdout_mae",
     "ltv_spend_total_rel_error",
     "ltv_interval_coverage_80",
+    "ltv_interval_80_coverage",
     "ltv_interval_pit_coverage_80",
 )
 

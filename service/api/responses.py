@@ -32,6 +32,13 @@ _NUMBERS = (
     "predicted_ltv",
     "ltv_lower",
     "ltv_upper",
+    "ltv_p10",
+    "ltv_p50",
+    "ltv_p90",
+    "ltv_interval_80_low",
+    "ltv_interval_80_high",
+    "next_purchase_days",
+    "p_purchase_30d",
     "value_at_risk",
     "health_score",
     "health_activity",
@@ -68,6 +75,9 @@ def frame_records(scored: pd.DataFrame) -> list[dict[str, Any]]:
     n = len(scored)
     columns: dict[str, Sequence[Any]] = {}
     for name in _NUMBERS:
+        if name not in scored:  # a run scored by an older release (no predictive interval yet)
+            columns[name] = [None] * n
+            continue
         values = scored[name].to_numpy(dtype=np.float64, na_value=np.nan)
         columns[name] = json_numbers(values)
     for name in (*_LABELS, *_VERSIONS, "customer_id", "as_of"):
@@ -96,8 +106,14 @@ def _records(c: Mapping[str, Sequence[Any]], n: int) -> list[dict[str, Any]]:
                 "predicted": c["predicted_ltv"][i],
                 "lower": c["ltv_lower"][i],
                 "upper": c["ltv_upper"][i],
+                "p10": c["ltv_p10"][i],
+                "p50": c["ltv_p50"][i],
+                "p90": c["ltv_p90"][i],
+                "interval_80": {"low": c["ltv_interval_80_low"][i], "high": c["ltv_interval_80_high"][i]},
                 "method": c["ltv_method"][i],
             },
+            "next_purchase_days": c["next_purchase_days"][i],
+            "p_purchase_30d": c["p_purchase_30d"][i],
             "value_at_risk": c["value_at_risk"][i],
             "health": _health(c, i),
             "lifecycle_stage": _stage(c["stage_b2c"][i], c["stage_b2b"][i]),

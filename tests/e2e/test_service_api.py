@@ -11,8 +11,10 @@ import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -147,6 +149,43 @@ def test_live_score_as_of_matches_the_batch_score(client: httpx.Client, batch_sc
     assert body["source"] == "live"
     assert body["churn_probability"] == pytest.approx(float(row["churn_probability"]), rel=1e-9)
     assert body["ltv"]["predicted"] == pytest.approx(row["predicted_ltv"], rel=1e-9, nan_ok=True)
+
+
+def _predictive_fields_agree(body: dict[str, Any], row: pd.Series) -> None:
+    """The predictive interval and next-purchase fields, as served, equal the batch run's columns."""
+    ltv = body["ltv"]
+    for field in ("p10", "p50", "p90"):
+        assert ltv[field] == pytest.approx(row[f"ltv_{field}"], rel=1e-9, nan_ok=True)
+    assert ltv["interval_80"]["low"] == pytest.approx(row["ltv_interval_80_low"], rel=1e-9, nan_ok=True)
+    assert ltv["interval_80"]["high"] == pytest.approx(row["ltv_interval_80_high"], rel=1e-9, nan_ok=True)
+    assert body["next_purchase_days"] == pytest.approx(row["next_purchase_days"], rel=1e-9, nan_ok=True)
+    assert body["p_purchase_30d"] == pytest.approx(row["p_purchase_30d"], rel=1e-9, nan_ok=True)
+
+
+def test_predictive_interval_and_next_purchase_are_served(client: httpx.Client, batch_scores: pd.DataFrame) -> None:
+    buyers = batch_scores[batch_scores["ltv_method"].str.contains("gamma_gamma", na=False)]
+    assert len(buyers) > 0
+    p10, p50, p90 = (buyers[f"ltv_{q}"].to_numpy(float) for q in ("p10", "p50", "p90"))
+    assert np.all((p10 <= p50) & (p50 <= p90))
+    assert np.all(p10 >= 0.0)
+    assert np.nanmax(p90) > 0.0  # not a column of zeros
+    low80, high80 = (buyers[f"ltv_interval_80_{b}"].to_numpy(float) for b in ("low", "high"))
+    assert np.all((low80 >= 0.0) & (low80 <= high80))
+    assert np.all(high80 <= p90 + 1e-9)  # never wider on top than the central band
+    assert np.any(high80 < p90)  # and narrower for customers likely to buy nothing
+    p30 = buyers["p_purchase_30d"].to_numpy(float)
+    assert np.all((p30 >= 0.0) & (p30 <= 1.0))
+    assert np.all(buyers["next_purchase_days"].to_numpy(float) > 0.0)
+    subscribers = batch_scores[batch_scores["ltv_method"].str.startswith("contractual", na=False)]
+    assert subscribers["ltv_p90"].isna().all()  # contractual CLV has no predictive interval
+    row = buyers.sort_values("predicted_ltv").iloc[len(buyers) // 2]
+    stored = client.get(f"/v1/customers/{row['customer_id']}").json()
+    _predictive_fields_agree(stored, row)
+    live = client.get(
+        f"/v1/customers/{row['customer_id']}", params={"as_of": pd.Timestamp(row["as_of"]).isoformat()}
+    ).json()
+    assert live["source"] == "live"
+    _predictive_fields_agree(live, row)
 
 
 def test_unknown_customer_is_404_naming_it(client: httpx.Client) -> None:

@@ -88,6 +88,26 @@ def test_write_parts_publish_and_read_back(schema: str) -> None:
     assert staged == (0,)
 
 
+def test_a_store_created_before_the_predictive_columns_takes_a_new_run(schema: str) -> None:
+    """An older release's tables lack the columns added since: the store adds them instead of failing the run."""
+    target = f"{PG}?table=scores&schema={schema}"
+    open_score_store(target).begin_run({"run_id": "r1", "status": "running", "started_at": "2026-05-01T01:00:00"})
+    added = ("ltv_p10", "ltv_p50", "ltv_p90", "next_purchase_days", "p_purchase_30d")
+    with psycopg.connect(PG, autocommit=True) as conn:
+        for table in ("scores", "scores_staging"):
+            for column in added:
+                conn.execute(f'ALTER TABLE "{schema}"."{table}" DROP COLUMN "{column}"')
+    store = open_score_store(target)
+    scored = _fake_scores(10).assign(ltv_p90=7.5)
+    record = {"run_id": "r2", "status": "running", "started_at": "2026-06-01T01:00:00", "n_customers": 10}
+    store.begin_run(record)
+    store.write_part("r2", 0, scored, pd.DataFrame({"customer_id": [], "reason": []}))
+    store.publish("r2", {**record, "status": "complete", "finished_at": "2026-06-01T01:05:00"})
+    back = store.read_scores()
+    assert list(back.columns) == list(STORE_COLUMNS)
+    assert (back["ltv_p90"] == 7.5).all()
+
+
 @pytest.mark.slow
 def test_batch_run_round_trips_through_postgres(world: TrainedWorld, schema: str, tmp_path: Path) -> None:
     models = world.models()

@@ -59,3 +59,17 @@ def test_betainc_block_recurrence_equals_scipy(a0: float, step: int) -> None:
     got = betainc_steps(np.full(3000, a0), 24, b, z, step)
     want = betainc((a0 + np.arange(24) * step)[:, None], b[None, :], z[None, :])
     np.testing.assert_allclose(got, want, rtol=0, atol=1e-11)
+
+
+def test_served_80_interval_holds_80_percent_for_every_customer() -> None:
+    """[0, P80] or [P10, P90], whichever is narrower: the distribution's own mass inside is 80% (or the atom)."""
+    from models.value_distribution import ValueDistribution
+
+    p_zero = np.array([0.0, 0.05, 0.3, 0.7, 0.85])
+    dist = ValueDistribution(p_zero, np.full(5, 2.0), np.full(5, 50.0), np.full(5, 100.0))
+    low, high = dist.interval_80()
+    mass = dist.cdf(high) - np.where(low > 0, dist.cdf(low), 0.0)
+    np.testing.assert_allclose(mass[:4], 0.8, atol=1e-9)
+    assert mass[4] == pytest.approx(0.85)  # an atom above 80% is the interval [0, 0]
+    assert high[4] == 0.0
+    assert np.all(low[2:] == 0.0)  # with an atom of 10% or more the interval starts at 0
