@@ -26,6 +26,7 @@ import io
 from typing import Any, Self
 
 import numpy as np
+import numpy.typing as npt
 from scipy.special import expit, gammaln, hyp2f1
 
 from features.errors import UserInputError
@@ -149,10 +150,13 @@ class ParetoNbdModel(CountModel):
         result: FloatArray = ((r + x) / (alpha + T))[None, :] * bracket
         return result
 
-    def expected_purchases_at(self, steps: FloatArray, x: FloatArray, t_x: FloatArray, T: FloatArray) -> FloatArray:
-        p_alive = expit(-self._log_dropout_odds(x, t_x, T))
-        result: FloatArray = p_alive[None, :] * self._growth(x, T, np.asarray(steps, dtype="float64"))
-        return result
+    def purchase_factors(
+        self, steps: FloatArray, x: FloatArray, t_x: FloatArray, T: FloatArray
+    ) -> tuple[FloatArray, FloatArray, npt.NDArray[np.intp]]:
+        """P(alive) times the alive customer's growth, which depends on (x, T) only."""
+        ux, uT, inverse = unique_pairs(x, T)
+        p_alive: FloatArray = expit(-self._log_dropout_odds(x, t_x, T))
+        return p_alive[None, :], self._growth(ux, uT, np.asarray(steps, dtype="float64"))[None], inverse
 
     def conditional_expected_purchases(self, t: Any, frequency: Any, recency: Any, T: Any) -> FloatArray:
         x, t_x, tt = check_summary(frequency, recency, T)
