@@ -256,7 +256,7 @@ class ScoreStore:
         if run is None:
             return None, []
         frame = self.read_scores(customer_ids, run_id=str(run["run_id"]))
-        return run, frame.to_dict("records")
+        return run, [{str(k): v for k, v in row.items()} for row in frame.to_dict("records")]
 
     def retention_list(self, *, tier: str | None = None, segment: str | None = None, limit: int = 100) -> pd.DataFrame:
         """The latest complete run's customers ranked by value at risk (highest first), filtered by tier/segment."""
