@@ -316,7 +316,7 @@ def _local_parts(
     from service.model_set import model_payload
 
     payload = model_payload(
-        models, str(models.churn_info.path), None if models.ltv_info is None else str(models.ltv_info.path)
+        models, str(models.churn_info.files()), None if models.ltv_info is None else str(models.ltv_info.files())
     )
     # spawn, not fork: the parent has run DuckDB's (and may have run OpenMP's) thread pools, which a forked child
     # inherits in a broken state
