@@ -194,3 +194,19 @@ def test_score_with_a_damaged_champion_exits_2_naming_it(
     assert "Traceback" not in done.stderr
     assert not (tmp_path / "scores" / "LATEST").exists()
     assert registry.leftovers() == []
+
+
+def test_the_doc_shows_these_messages() -> None:
+    """docs/BAD_INPUTS.md lists the three registry cases with the message the tests above assert."""
+    rows = {
+        line.split(" | ")[0].strip("| `"): line
+        for line in (REPO / "docs" / "BAD_INPUTS.md").read_text().splitlines()
+        if line.startswith("| `")
+    }
+    for case, status in (
+        ("score_damaged_registry_model", "2"),
+        ("api_reload_damaged_registry_model", "409"),
+        ("api_start_damaged_registry_model", "503"),
+    ):
+        assert DAMAGE in rows[case], case
+        assert rows[case].rstrip(" |").endswith(status), case

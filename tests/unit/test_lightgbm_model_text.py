@@ -137,7 +137,7 @@ def test_a_child_index_out_of_range_is_caught_although_lightgbm_loads_it(model_t
 
 
 def test_truncation_and_a_wrong_tree_count_are_caught(model_text: str) -> None:
-    with pytest.raises(ModelTextError, match="end of trees"):
+    with pytest.raises(ModelTextError, match=r"is damaged: it is truncated \(no .end of trees. marker\)"):
         check_model_text(model_text[: len(model_text) // 2], "m.txt")
     with pytest.raises(ModelTextError, match="tree_sizes lists 5 trees but 4"):
         check_model_text(model_text.replace("tree_sizes=", "tree_sizes=500 ", 1), "m.txt")
