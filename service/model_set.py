@@ -252,7 +252,7 @@ def load_model_set(
     except BaseException:
         downloads.cleanup()
         raise
-    if not keep_files:
+    if not keep_files or not any(Path(downloads.name).iterdir()):  # removed at once, or nothing was downloaded
         downloads.cleanup()
         return models
     from dataclasses import replace

@@ -196,6 +196,33 @@ def test_score_with_a_damaged_champion_exits_2_naming_it(
     assert registry.leftovers() == []
 
 
+def test_a_batch_load_keeps_its_download_only_as_long_as_the_models(
+    registry: Registry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """keep_files=True (batch scoring: workers read the files) keeps one download with the set; it goes with it."""
+    import gc
+    import tempfile
+
+    from features.errors import UserInputError
+    from service.model_set import load_model_set
+
+    private = registry.tmpdir / "batch"
+    private.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(private))
+    kept = load_model_set(churn_ref="champion", ltv_ref="champion", tracking_uri=registry.uri)
+    (download,) = private.glob("churnltv-load-*")
+    assert kept.churn_info.files().is_relative_to(download)
+    assert (kept.churn_info.files() / "model.txt").is_file()
+    del kept
+    gc.collect()
+    assert list(private.iterdir()) == []
+    served = load_model_set(churn_ref="champion", ltv_ref="champion", tracking_uri=registry.uri, keep_files=False)
+    assert list(private.iterdir()) == []
+    assert served.churn_info.path is None
+    with pytest.raises(UserInputError, match="were removed after loading"):
+        served.churn_info.files()
+
+
 def test_the_doc_shows_these_messages() -> None:
     """docs/BAD_INPUTS.md lists the three registry cases with the message the tests above assert."""
     rows = {

@@ -47,9 +47,18 @@ def _workers(processes: dict[int, str]) -> list[int]:
     return [pid for pid, cmd in processes.items() if "spawn_main" in cmd]
 
 
-def test_sigkill_of_score_leaves_no_worker_alive(trained_world: TrainedWorld, tmp_path: Path) -> None:
+def _parts_written(output: Path) -> int:
+    staging = output / "_staging"
+    return len(list(staging.glob("*/part-*.parquet"))) if staging.is_dir() else 0
+
+
+@pytest.mark.parametrize("moment", ["starting", "scoring"])
+def test_sigkill_of_score_leaves_no_worker_alive(trained_world: TrainedWorld, tmp_path: Path, moment: str) -> None:
+    """``starting``: killed while the workers import and load the models (before the parent-death signal is set,
+    the pid check catches it); ``scoring``: killed once parts are being written (the kernel signal)."""
+    output = tmp_path / "scores"
     cmd = [sys.executable, "-c", LAUNCH, "score", "--data", str(trained_world.data), "--as-of", "2026-06-01"]
-    cmd += ["--output", str(tmp_path / "scores"), "--chunk-size", "20"]
+    cmd += ["--output", str(output), "--chunk-size", "20"]
     cmd += ["--churn-model", str(trained_world.churn_bundle), "--ltv-model", str(trained_world.ltv_bundle)]
     env = {**os.environ, "CHURNLTV_SCORE_WORKERS": str(WORKERS)}
     log = tmp_path / "score.log"
@@ -59,13 +68,12 @@ def test_sigkill_of_score_leaves_no_worker_alive(trained_world: TrainedWorld, tm
     try:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and proc.poll() is None:
-            if len(_workers(_session(sid))) >= WORKERS:
+            if len(_workers(_session(sid))) >= WORKERS and (moment == "starting" or _parts_written(output) >= 2):
                 break
-            time.sleep(0.1)
-        assert proc.poll() is None, f"the run ended before its workers started: {log.read_text()[-2000:]}"
+            time.sleep(0.05)
+        assert proc.poll() is None, f"the run ended before it could be killed: {log.read_text()[-2000:]}"
         before = _session(sid)
         assert len(_workers(before)) >= WORKERS, before
-        time.sleep(1.0)  # the workers are loading models or scoring: the state a real kill meets
         os.kill(proc.pid, signal.SIGKILL)  # the parent only, not its process group
         killed = time.monotonic()
         proc.wait(timeout=10)
@@ -74,7 +82,7 @@ def test_sigkill_of_score_leaves_no_worker_alive(trained_world: TrainedWorld, tm
             time.sleep(0.05)
             survivors = _session(sid)
         assert not survivors, f"alive {GRACE_SECONDS:.0f} s after the parent was killed: {survivors}"
-        print(f"{len(before) - 1} processes of the run gone {time.monotonic() - killed:.2f} s after the kill")
+        print(f"{moment}: {len(before) - 1} processes of the run gone {time.monotonic() - killed:.2f} s after the kill")
     finally:
         if proc.poll() is None:
             proc.kill()
