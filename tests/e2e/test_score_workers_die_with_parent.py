@@ -20,7 +20,10 @@ import pytest
 
 from support.world import TrainedWorld
 
-pytestmark = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads processes from /proc")
+pytestmark = [
+    pytest.mark.slow,  # builds the trained world; the test itself takes ~3 s per moment
+    pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads processes from /proc"),
+]
 
 LAUNCH = "from churnltv.cli import app\napp(prog_name='churnltv')\n"
 WORKERS = 2
