@@ -20,6 +20,7 @@ import duckdb
 from features.contract import CONTROL_ARM, TABLES, ColumnType, Table
 from features.errors import DataContractError, DataIssue
 from features.raw_tables import OFFSET_PATTERN, RawTable, RawTableSource, quote_ident, typed_expr
+from features.source_url import scrub_password
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -450,7 +451,7 @@ def validate_connection(con: duckdb.DuckDBPyConnection, source: RawTableSource) 
 
     extracted = source.extracted_at if source.extracted_at is not None else pd.Timestamp.now(tz="UTC").tz_localize(None)
     extracted_text = str(pd.Timestamp(extracted).floor("s"))
-    report = DataQualityReport(source=str(source.url), extracted_at=extracted_text)
+    report = DataQualityReport(source=scrub_password(str(source.url)), extracted_at=extracted_text)
     present = set(source.raw_tables)
     report.absent_tables = [name for name in TABLES if name not in present]
     for name in report.absent_tables:
@@ -460,7 +461,7 @@ def validate_connection(con: duckdb.DuckDBPyConnection, source: RawTableSource) 
                 f"required table(s) {name} not found (found: {found}); "
                 f"a directory needs files named like {name}.csv or {name}.parquet"
             )
-            issue = DataIssue(name, None, message, source=str(source.url))
+            issue = DataIssue(name, None, message, source=report.source)
             report.problems.append(RuleResult(name, None, "missing required table", 1, [issue]))
     for name, raw in source.raw_tables.items():
         table = TABLES[name]

@@ -460,7 +460,8 @@ def _load_population(
     import pandas as pd
 
     from features.point_in_time import build_features
-    from features.sources import open_source, redact_url
+    from features.source_url import scrub_password
+    from features.sources import open_source
 
     source = open_source(source_url)
     try:
@@ -493,10 +494,10 @@ def _load_population(
     finally:
         source.close()
     if len(set(scorable)) != len(scorable):
-        raise UserInputError(f"{redact_url(source_url)}: duplicate customer ids in the scored population")
+        raise UserInputError(f"{scrub_password(source_url)}: duplicate customer ids in the scored population")
     ids = sorted({*scorable, *quarantined})
     if not ids:
-        raise UserInputError(f"{redact_url(source_url)}: no customer signed up before {cutoff}; nothing to score")
+        raise UserInputError(f"{scrub_password(source_url)}: no customer signed up before {cutoff}; nothing to score")
     return _Population(pd.Timestamp(cutoff), ids, features, feature_settings, quarantined, input_problems, unattributed)
 
 
@@ -537,13 +538,13 @@ def _new_record(
     chunk_size: int,
     settings: BatchScoringSettings,
 ) -> dict[str, Any]:
-    from features.sources import redact_url
+    from features.source_url import scrub_password
 
     return {
         "run_id": new_run_id(),
         "status": "running",
         "as_of": pop.as_of.isoformat(),
-        "source": redact_url(source_url),
+        "source": scrub_password(source_url),
         "target": store.target,
         "engine": engine,
         "chunk_size": chunk_size,
