@@ -13,6 +13,7 @@ import logging
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -139,7 +140,7 @@ def test_the_api_masks_the_password_of_an_unreachable_source(
 
 
 def test_cli_runs_and_the_run_records_mask_the_password(
-    urls: SecretUrls, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
+    urls: SecretUrls, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     caplog.set_level(logging.DEBUG)
     env = {**urls.world.env, "CHURNLTV_SCORE_WORKERS": "1"}
@@ -156,10 +157,14 @@ def test_cli_runs_and_the_run_records_mask_the_password(
         "score, store down": runner.invoke(
             cli, ["score", "--data", urls.data, "--output", urls.closed, *models], env=env
         ),
-        "validate": runner.invoke(cli, ["validate", "--data", urls.data, "--report", "/dev/null/x.json"], env=env),
+        "validate": runner.invoke(
+            cli, ["validate", "--data", urls.data, "--report", str(tmp_path / "dq.json")], env=env
+        ),
         "validate, data down": runner.invoke(cli, ["validate", "--data", urls.closed], env=env),
     }
     assert results["score"].exit_code == 0, results["score"].output
+    assert results["validate"].exit_code == 0, results["validate"].output
+    assert "postgres:***@127.0.0.1" in results["validate"].output
     for name in ("score, data down", "score, store down", "validate, data down"):
         assert results[name].exit_code == 2, (name, results[name].output)
         assert "postgres:***@127.0.0.1" in results[name].output, (name, results[name].output)
@@ -181,6 +186,7 @@ def test_cli_runs_and_the_run_records_mask_the_password(
         {
             **{name: r.output for name, r in results.items()},
             **stored,
+            "saved summary": (tmp_path / "dq.json").read_text(),
             "log": caplog.text,
             "out": out.out + out.err,
         }
