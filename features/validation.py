@@ -19,7 +19,14 @@ import duckdb
 
 from features.contract import CONTROL_ARM, TABLES, ColumnType, Table
 from features.errors import DataContractError, DataIssue
-from features.raw_tables import OFFSET_PATTERN, RawTable, RawTableSource, quote_ident, typed_expr
+from features.raw_tables import (
+    OFFSET_PATTERN,
+    RawTable,
+    RawTableSource,
+    quote_ident,
+    typed_expr,
+    typed_select_list,
+)
 from features.source_url import scrub_password
 
 if TYPE_CHECKING:
@@ -534,3 +541,23 @@ def rejected_rows(con: duckdb.DuckDBPyConnection, source: RawTableSource, report
             {"row": "int64", "customer_id": object}
         )
     return pd.concat(frames, ignore_index=True)
+
+
+def accepted_rows_predicate(report: DataQualityReport, table: str) -> str:
+    """SQL predicate TRUE on a raw row of ``__raw_<table>`` that no row-level rule of ``report`` sets aside.
+
+    The exact complement of what ``rejected_rows`` selects (a rule's predicate that is NULL on a row does not
+    reject it there either), so "accepted" and "set aside" cannot disagree.
+    """
+    rejecting = [p.predicate for p in report.problems if p.table == table and p.predicate is not None]
+    return " AND ".join(f"NOT coalesce(({p}), false)" for p in rejecting) or "TRUE"
+
+
+def accepted_rows_sql(source: RawTableSource, report: DataQualityReport, table: str) -> str:
+    """A SELECT of the accepted rows of ``table`` with contract columns and types (the typed view minus the
+    rows set aside): what anything derived from the data as a whole, like a default cutoff, must read."""
+    raw = source.raw_tables[table]
+    return (
+        f"SELECT {typed_select_list(TABLES[table], raw)} FROM {quote_ident('__raw_' + table)} "
+        f"WHERE {accepted_rows_predicate(report, table)}"
+    )
