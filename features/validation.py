@@ -48,7 +48,11 @@ class RuleSpec:
 DATA_RULES: dict[str, RuleSpec] = {
     r.name: r
     for r in (
-        RuleSpec("missing_required_table", "required table(s) <table> not found (found: <tables>); ..."),
+        RuleSpec(
+            "missing_required_table",
+            "required table(s) <table> not found (found: <tables>); a directory needs files named like <table>.csv "
+            "or <table>.parquet",
+        ),
         RuleSpec("no_rows", "the table has no rows"),
         RuleSpec("missing_required_column", "missing required column '<column>' (found: <columns>)"),
         RuleSpec("unexpected_column", "unexpected column '<column>'; the contract has <columns>"),
