@@ -36,7 +36,8 @@ from features.duckdb_settings import DuckDBSettings
 from features.errors import UserInputError
 from features.postgres_io import connect_postgres, export_table_csv, list_tables, qualified
 from features.raw_tables import RawTable, quote_ident, typed_select_list
-from features.source_url import redact_url as redact_url  # noqa: PLC0414 - re-exported: service/ imports it from here
+from features.source_url import redact_url as redact_url  # noqa: PLC0414 - re-exported for older callers
+from features.source_url import scrub_password
 from features.validation import DataQualityReport, validate_connection
 
 if TYPE_CHECKING:
@@ -73,7 +74,7 @@ class DataSource:
         if missing:
             present = ", ".join(sorted(self.raw_tables)) or "none"
             raise UserInputError(
-                f"{self.url}: required table(s) {', '.join(missing)} not found (found: {present}); "
+                f"{scrub_password(self.url)}: required table(s) {', '.join(missing)} not found (found: {present}); "
                 f"a directory needs files named like customers.csv or customers.parquet"
             )
         if validate:
@@ -310,7 +311,7 @@ class PostgresSource(DataSource):
                 pg.execute(f"SELECT 1 FROM {qualified(self.schema, 'customers')} LIMIT 1").fetchall()
         except psycopg.OperationalError as err:  # lost mid-query (server shutting down)
             first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-            raise SourceUnreachableError(f"PostgreSQL at {redact_url(self.url)}: {first}") from None
+            raise SourceUnreachableError(f"PostgreSQL at {scrub_password(self.url)}: {scrub_password(first)}") from None
 
 
 @dataclass

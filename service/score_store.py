@@ -929,12 +929,12 @@ class PostgresScoreStore(_SqlScoreStore):
     placeholder = "%s"
 
     def __init__(self, url: str, schema: str, table: str) -> None:
-        from features.sources import redact_url
+        from features.source_url import scrub_password
 
         self.url = url
         self.schema = schema
         self.table = table
-        self.target = redact_url(url)
+        self.target = scrub_password(url)
 
     def _connect(self, *, read_only: bool = False) -> Any:
         from features.postgres_io import connect_postgres

@@ -326,7 +326,7 @@ def run_drift_monitor(
     import pandas as pd
 
     from features.point_in_time import build_features
-    from features.source_url import redact_url
+    from features.source_url import scrub_password
     from features.sources import open_source
     from models.bundle_source import downloaded_bundle
     from models.churn_bundle import ChurnBundle
@@ -374,7 +374,7 @@ def run_drift_monitor(
     report = DriftReport(
         as_of=str(cutoff),
         reference_as_of=str(reference),
-        source=redact_url(source_url),
+        source=scrub_password(source_url),
         churn_model={"ref": churn_ref, "path": str(churn_path), "trained_at": bundle.metadata.get("created_at")},
         n_reference=len(ref_feats),
         n_current=len(cur_feats),

@@ -21,6 +21,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from features.errors import SourceUnreachableError, UserInputError
+from features.source_url import scrub_password
 from service.api.guard import GuardMiddleware
 from service.api.routes import accounts, admin, clv, customers, models, operations, predict, retention
 from service.api.state import AppState
@@ -97,13 +98,15 @@ async def invalid_request(request: Request, exc: RequestValidationError) -> JSON
 
 
 async def user_error(request: Request, exc: UserInputError) -> JSONResponse:
-    return JSONResponse({"detail": str(exc)}, status_code=422)
+    return JSONResponse({"detail": scrub_password(str(exc))}, status_code=422)  # a message may quote a URL
 
 
 async def unreachable(request: Request, exc: SourceUnreachableError) -> JSONResponse:
     # PostgreSQL down or restarting: a temporary outage of a part, not a bad request; the message names the part
     # and the next request tries again (the store opens a fresh connection per call)
-    return JSONResponse({"detail": f"unavailable: {exc}"}, status_code=503, headers={"Retry-After": "1"})
+    return JSONResponse(
+        {"detail": f"unavailable: {scrub_password(str(exc))}"}, status_code=503, headers={"Retry-After": "1"}
+    )
 
 
 async def http_error(request: Request, exc: StarletteHTTPException) -> Response:

@@ -13,6 +13,7 @@ trained models share the session's ``trained_world`` and are marked slow.
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 import math
@@ -119,6 +120,37 @@ CATALOGUE: dict[str, tuple[str, str, str]] = {
         "module); check for a missing or extra comma or an unquoted value",
     ),
     "missing_required_table": ("CLI", "2", "required table(s) events not found (found: customers, transactions)"),
+    "table_given_twice": ("CLI", "2", "table 'events' is given twice (events.csv, events.csv.gz); keep one file"),
+    "missing_value": ("CLI", "2", "customers.csv, row 3, column 'segment', customer 'c3': missing value"),
+    "not_an_allowed_value": (
+        "CLI",
+        "2",
+        "customers.csv, row 3, column 'segment', customer 'c3': not one of b2c, b2b (value: 'b2x')",
+    ),
+    # --- the named data rules of issue 19 (docs/BAD_INPUTS.md, "Data rules") ----------------------------------
+    "event_before_signup": (
+        "CLI",
+        "2",
+        "events.csv, row 1, column 'occurred_at', customer 'c1': dated before the customer's signup "
+        "(customers.signup_at) (value: '2023-12-31 10:00:00')",
+    ),
+    "id_surrounding_spaces": (
+        "CLI",
+        "2",
+        "customers.csv, row 3, column 'customer_id': differs from another customer id only by surrounding spaces "
+        "(ids are matched exactly) (value: ' c2 ')",
+    ),
+    "nul_byte": (
+        "CLI",
+        "2",
+        "events.csv, row 1, column 'event_type', customer 'c1': contains a NUL byte (\\x00) (value: 'core\\x00action')",
+    ),
+    "id_case_only": (
+        "CLI",
+        "0",
+        "customers.csv, row 3, column 'customer_id': differs from another customer id only in letter case "
+        "(counted as two customers) (value: 'C2')",
+    ),
     "nonexistent_path": (
         "CLI",
         "2",
@@ -249,6 +281,16 @@ DATA_CASES: dict[str, tuple[str, bytes | None]] = {
     "header_only_file": ("events.csv", EVENTS_HEADER.encode()),
     "ragged_row": ("events.csv", f"{EVENTS_HEADER}c1,2024-02-01,login,app\nc1,2024-02-01,login\n".encode()),
     "missing_required_table": ("events.csv", None),
+    "table_given_twice": ("events.csv.gz", gzip.compress(EVENTS.encode())),
+    "missing_value": ("customers.csv", (CUSTOMERS + "c3,2024-01-03,ads,,\n").encode()),
+    "not_an_allowed_value": ("customers.csv", (CUSTOMERS + "c3,2024-01-03,ads,b2x,\n").encode()),
+    "event_before_signup": ("events.csv", f"{EVENTS_HEADER}c1,2023-12-31 10:00:00,login,app\n".encode()),
+    "id_surrounding_spaces": ("customers.csv", (CUSTOMERS + " c2 ,2024-01-03,ads,b2c,\n").encode()),
+    "nul_byte": ("events.csv", f"{EVENTS_HEADER}c1,2024-02-01,core\0action,app\n".encode()),
+}
+# accepted with a warning: the data loads (exit 0) and validate names the rows
+WARNING_CASES: dict[str, tuple[str, bytes]] = {
+    "id_case_only": ("customers.csv", (CUSTOMERS + "C2,2024-01-03,ads,b2c,\n").encode()),
 }
 
 
@@ -258,7 +300,7 @@ def write_base(root: Path, case: str | None = None) -> Path:
     for name, text in (("customers.csv", CUSTOMERS), ("events.csv", EVENTS), ("transactions.csv", TRANSACTIONS)):
         (root / name).write_text(text)
     if case is not None:
-        name, content = DATA_CASES[case]
+        name, content = {**DATA_CASES, **WARNING_CASES}[case]
         if content is None:
             (root / name).unlink()
         else:
@@ -382,6 +424,26 @@ def test_bad_data_file_is_named_and_nothing_is_written(tmp_path: Path, case: str
         assert saved["ok"] is False
         assert saved["rows_rejected"] >= 1
     assert tree_digest(data) == before, "the input files were changed"
+
+
+@pytest.mark.parametrize("case", list(WARNING_CASES))
+def test_a_warning_rule_loads_the_data_and_validate_names_the_rows(tmp_path: Path, case: str) -> None:
+    data = write_base(tmp_path / "data", case)
+    before = tree_digest(data)
+    out = tmp_path / "out" / "f.parquet"
+    code, output = run_cli(["features", "--data", str(data), "--out", str(out)])
+    assert code == 0, output
+    assert out.exists()
+    code, output = run_cli(["validate", "--data", str(data), "--report", str(tmp_path / "dq.json")])
+    record(case, code, output)
+    assert code == int(CATALOGUE[case][1]) == 0, output
+    assert "no problems found" in output
+    assert CATALOGUE[case][2] in output, output
+    assert doc_message(case).search(output), f"{case}: the documented lines are not in\n{output}"
+    saved = json.loads((tmp_path / "dq.json").read_text())
+    assert saved["ok"] is True
+    assert [w["rule"] for w in saved["warnings"]] == [case]
+    assert tree_digest(data) == before
 
 
 def test_clean_base_passes_so_the_cases_above_test_one_edit_each(tmp_path: Path) -> None:
