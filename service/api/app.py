@@ -22,6 +22,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from features.errors import SourceUnreachableError, UserInputError
 from service.api.guard import GuardMiddleware
+from service.api.openapi_schema import install_openapi
 from service.api.routes import accounts, admin, clv, customers, models, operations, predict, retention
 from service.api.state import AppState
 from service.settings import ServiceSettings, require_auth_configured
@@ -69,6 +70,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     install_error_handlers(app)
     for module in ROUTE_MODULES:
         module.register(app)
+    install_openapi(app, state.models)
     return app
 
 
