@@ -6,6 +6,7 @@ whether or not a model is loaded; the OpenAPI test hands the app a stand-in mode
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Iterator
 from types import SimpleNamespace
@@ -15,6 +16,7 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
+from features.errors import UserInputError
 from service.api.app import create_app
 from service.settings import ServiceSettings
 
@@ -119,3 +121,105 @@ def test_openapi_marks_the_features_the_loaded_model_needs_as_required() -> None
         schema = c.get("/openapi.json").json()["components"]["schemas"]["CustomerFeatures"]
     assert schema["required"] == ["customer_id", "events_30d", "tenure_days"]
     assert "null" in json.dumps(schema["properties"]["events_30d"]), "required, but null still says 'undefined'"
+
+
+# --- item 9: messages -------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded", "text/csv; charset=utf-8"])
+def test_a_body_that_is_not_json_is_a_415_naming_its_content_type(client: TestClient, content_type: str) -> None:
+    body = b'{"customers": [{"customer_id": "c1"}]}'
+    r = client.post("/v1/predict", content=body, headers={"content-type": content_type})
+    assert r.status_code == 415, r.text
+    media = content_type.split(";", maxsplit=1)[0]
+    assert r.json()["detail"] == (
+        f"unsupported content type '{media}': send the body as JSON with Content-Type: application/json"
+    )
+
+
+def test_json_with_a_suffix_content_type_is_still_json(client: TestClient) -> None:
+    r = client.post(
+        "/v1/clv/contractual", content=b'{"formula": "simple"}', headers={"content-type": "application/x+json"}
+    )
+    assert r.status_code == 422, r.text  # decoded and validated: the formula's inputs are missing
+    assert r.json()["detail"].startswith("formula 'simple' needs: ")
+
+
+def test_deeply_nested_json_says_so_not_an_encoding_error(client: TestClient) -> None:
+    r = client.post("/v1/predict", content=b"[" * 5000 + b"]" * 5000, headers=JSON)
+    assert field_errors(r) == {
+        "body": "malformed JSON: nested too deeply to parse (a request body is at most a few levels deep: an object "
+        "holding a list of objects)"
+    }
+
+
+def test_a_body_that_is_not_utf8_is_still_an_encoding_error(client: TestClient) -> None:
+    r = client.post("/v1/predict", content=b'{"customers": "caf\xe9"}', headers=JSON)
+    assert field_errors(r) == {"body": "malformed JSON: the body cannot be decoded (send UTF-8 encoded JSON)"}
+
+
+@pytest.mark.parametrize(("value", "shown"), [("NaN", "NaN"), ("inf", "infinity"), ("-Infinity", "-infinity")])
+def test_a_non_finite_number_says_which_one(client: TestClient, value: str, shown: str) -> None:
+    r = client.get("/v1/retention-list", params={"budget": value})
+    assert field_errors(r) == {"query.budget": f"Input should be a finite number, not {shown}"}
+    body = predict_raw(client, '{"customer_id": "c1", "tenure_days": NaN}')
+    assert field_errors(body) == {"customers.0.tenure_days": "Input should be a finite number, not NaN"}
+
+
+def test_every_422_a_route_raises_carries_errors(client: TestClient) -> None:
+    missing = client.post("/v1/clv/contractual", json={"formula": "saas", "mrr": 10})
+    assert field_errors(missing) == {
+        "expected_lifetime_months": "Field required by formula 'saas'",
+        "cost_to_serve": "Field required by formula 'saas'",
+    }
+    zero = {"formula": "retention", "revenue": 10, "cost": 1, "retention": 1, "discount": 0}
+    assert field_errors(client.post("/v1/clv/contractual", json=zero)) == {
+        "retention": "1 + discount - retention must be > 0",
+        "discount": "1 + discount - retention must be > 0",
+    }
+
+
+def test_a_plain_422_names_the_field_its_message_starts_with() -> None:
+    """A route raising HTTPException(422) with a message only (the as_of checks) still answers ``errors``."""
+    from fastapi import FastAPI
+
+    from service.api.app import install_error_handlers
+    from service.api.as_of import naive_as_of
+
+    app = FastAPI()
+    install_error_handlers(app)
+
+    @app.get("/future")
+    def future() -> object:
+        return naive_as_of(dt.datetime(2999, 1, 1), "customers.3.as_of")
+
+    @app.get("/sentence")
+    def sentence() -> object:
+        raise UserInputError("the data has no accounts: no account_id")
+
+    with TestClient(app) as c:
+        assert field_errors(c.get("/future")) == {"customers.3.as_of": "2999-01-01T00:00:00 is in the future"}
+        assert field_errors(c.get("/sentence")) == {"request": "the data has no accounts: no account_id"}
+
+
+def test_the_features_a_model_needs_are_listed_per_field() -> None:
+    from service.api.invalid_fields import InvalidFields
+    from service.api.routes.predict import check_features
+
+    models: Any = SimpleNamespace(churn=SimpleNamespace(spec=SimpleNamespace(names=["events_30d", "tenure_days"])))
+    with pytest.raises(InvalidFields) as err:
+        check_features(models, [{"customer_id": "c1", "tenure_days": 3.0}])
+    assert err.value.detail.startswith("the loaded churn model needs these features: customers.0.events_30d")
+    assert err.value.errors == [
+        {"field": "customers.0.events_30d", "message": "Field required by the loaded churn model"}
+    ]
+
+
+def test_a_413_on_content_length_is_counted_under_its_route() -> None:
+    settings = ServiceSettings(api_keys=(KEY,), max_body_bytes=2048, **NO_MODELS)
+    with TestClient(create_app(settings), headers={"X-API-Key": KEY}) as c:
+        r = c.post("/v1/predict", content=b" " * 5000, headers=JSON)
+        assert r.status_code == 413, r.text
+        metrics = c.get("/metrics").text
+    assert 'churnltv_requests_total{method="POST",route="/v1/predict",status="413"} 1.0' in metrics
+    assert 'route="unmatched",status="413"' not in metrics

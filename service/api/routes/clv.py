@@ -9,6 +9,7 @@ import numpy as np
 from fastapi import FastAPI, HTTPException
 
 from service.api.deps import Authorized
+from service.api.invalid_fields import InvalidFields
 from service.api.openapi_errors import error_responses
 from service.schemas import ContractualClvRequest, ContractualClvResponse
 
@@ -27,7 +28,10 @@ def evaluate(body: ContractualClvRequest) -> dict[str, Any]:
     def need(*names: str) -> list[float]:
         absent = [n for n in names if getattr(body, n) is None]
         if absent:
-            raise HTTPException(422, detail=f"formula {body.formula!r} needs: {', '.join(absent)}")
+            raise InvalidFields(
+                f"formula {body.formula!r} needs: {', '.join(absent)}",
+                [{"field": n, "message": f"Field required by formula {body.formula!r}"} for n in absent],
+            )
         return [float(getattr(body, n)) for n in names]
 
     if body.formula == "simple":
@@ -47,7 +51,11 @@ def evaluate(body: ContractualClvRequest) -> dict[str, Any]:
     revenue, cost, r, d = need("revenue", "cost", "retention", "discount")
     after = body.formula == "pay_after_service"
     if 1 + d - r <= 0:
-        raise HTTPException(422, detail="retention/discount: 1 + discount - retention must be > 0")
+        why = "1 + discount - retention must be > 0"
+        raise InvalidFields(
+            f"retention/discount: {why}",
+            [{"field": "retention", "message": why}, {"field": "discount", "message": why}],
+        )
     value = finite(body.formula, f.retention_clv(revenue, cost, r, d, pay_after_service=after))
     expr = "(M - R) r / (1 + d - r)" if after else "(M - R)(1 + d) / (1 + d - r)"
     return {"formula": body.formula, "clv": value, "expression": expr}
@@ -71,5 +79,5 @@ def register(app: FastAPI) -> None:
         "/v1/clv/contractual",
         tags=["calculators"],
         response_model=ContractualClvResponse,
-        responses=error_responses(401, 403, 413, 422),
+        responses=error_responses(401, 403, 413, 415, 422),
     )(contractual)
