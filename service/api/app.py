@@ -23,6 +23,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from features.errors import SourceUnreachableError, UserInputError
+from service.api.docs_page import install_docs_page
 from service.api.guard import GuardMiddleware
 from service.api.invalid_fields import InvalidFields, field_errors_of
 from service.api.openapi_schema import install_openapi
@@ -41,7 +42,8 @@ DESCRIPTION = (
     "Churn probability, P(alive), expected purchases, predicted LTV with an interval, risk tier with the "
     "triggers that fired and the recommended action, health score, lifecycle stage and reason codes.\n\n"
     "Send the API key in the `X-API-Key` header (security scheme `ApiKey`; all routes but /health, /ready, "
-    "/metrics): 401 without one, 403 with a wrong one."
+    "/metrics and this document, /openapi.json): 401 without one, 403 with a wrong one. `/admin/reload` takes an "
+    "admin key (`AdminApiKey`, CHURNLTV_ADMIN_API_KEYS) when any is configured: a read key is then a 403."
 )
 
 
@@ -67,13 +69,22 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         yield
         state.close()
 
-    app = FastAPI(title="churnltv", version=state.version, description=DESCRIPTION, lifespan=lifespan)
+    # no FastAPI /docs or /redoc: both load their scripts from a CDN (service.api.docs_page serves local ones)
+    app = FastAPI(
+        title="churnltv",
+        version=state.version,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+    )
     app.state.churnltv = state
     app.add_middleware(GuardMiddleware, metrics=state.metrics, max_body_bytes=settings.max_body_bytes)
     install_error_handlers(app)
     for module in ROUTE_MODULES:
         module.register(app)
     install_openapi(app, state.models)
+    install_docs_page(app, settings.docs_assets)
     return app
 
 
