@@ -85,7 +85,10 @@ def load_service_settings(**overrides: object) -> ServiceSettings:
     try:
         return ServiceSettings(**overrides)  # type: ignore[arg-type]
     except ValidationError as err:
-        lines = [f"CHURNLTV_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}" for e in err.errors()]
+        lines = [
+            f"CHURNLTV_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg'].removeprefix('Value error, ')}"
+            for e in err.errors()
+        ]
         raise UserInputError("invalid service settings:\n  - " + "\n  - ".join(lines)) from err
 
 
