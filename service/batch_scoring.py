@@ -312,16 +312,21 @@ def _local_parts(
         return
     import concurrent.futures as cf
     import multiprocessing as mp
+    import os
 
     from service.model_set import model_payload
 
     payload = model_payload(
-        models, str(models.churn_info.path), None if models.ltv_info is None else str(models.ltv_info.path)
+        models, str(models.churn_info.files()), None if models.ltv_info is None else str(models.ltv_info.files())
     )
     # spawn, not fork: the parent has run DuckDB's (and may have run OpenMP's) thread pools, which a forked child
-    # inherits in a broken state
+    # inherits in a broken state. Each worker dies with this process (service/parent_death.py): a SIGKILLed run
+    # must not leave its workers and the resource tracker alive.
     pool = cf.ProcessPoolExecutor(
-        max_workers=workers, mp_context=mp.get_context("spawn"), initializer=_init_worker, initargs=(payload,)
+        max_workers=workers,
+        mp_context=mp.get_context("spawn"),
+        initializer=_init_worker,
+        initargs=(payload, os.getpid()),
     )
     try:
         slices = _part_slices(pop, todo, chunk_size)
@@ -340,11 +345,15 @@ def _local_parts(
 _WORKER_MODELS: ModelSet | None = None
 
 
-def _init_worker(payload: dict[str, Any]) -> None:
-    """Runs once in each worker process: one LightGBM thread per process (the processes are the parallelism)."""
+def _init_worker(payload: dict[str, Any], parent_pid: int) -> None:
+    """Runs once in each worker process: die with the parent, one LightGBM thread per process (the processes are
+    the parallelism), load the models."""
     import os
 
+    from service.parent_death import die_with_parent
+
     global _WORKER_MODELS  # noqa: PLW0603 - the models of this worker process
+    die_with_parent(parent_pid)
     os.environ["OMP_NUM_THREADS"] = "1"
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     from service.model_set import models_from_payload

@@ -87,6 +87,19 @@ def frame_records(scored: pd.DataFrame) -> list[dict[str, Any]]:
     return _records(columns, n)
 
 
+def row_records(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Records of stored rows given as dicts (``ScoreStore.lookup_rows``): what ``frame_records`` gives for the
+    same rows as a frame, without building one (a lookup answers one customer; per-column pandas work was most of
+    its time). A column a run of an older release lacks is null."""
+    n = len(rows)
+    columns: dict[str, Sequence[Any]] = {}
+    for name in (*_NUMBERS, *_LABELS, *_VERSIONS, "customer_id", "as_of"):
+        columns[name] = [json_value(row.get(name)) for row in rows]
+    for name in _NESTED:
+        columns[name] = [json_value(row.get(name)) or [] for row in rows]
+    return _records(columns, n)
+
+
 def _records(c: Mapping[str, Sequence[Any]], n: int) -> list[dict[str, Any]]:
     """The response record of each of ``n`` customers from JSON-safe columns named as ``SCORE_COLUMNS``."""
     return [

@@ -210,8 +210,12 @@ class ServingModels:
         from service.model_set import FeatureSpecMismatchError, load_model_set, serving_spec_differences
 
         settings = self.settings
+        # keep_files=False: the API needs the bundles in memory only, so each reload's download is removed at once
         fresh = load_model_set(
-            churn_ref=settings.churn_model, ltv_ref=settings.ltv_model, tracking_uri=settings.tracking_uri
+            churn_ref=settings.churn_model,
+            ltv_ref=settings.ltv_model,
+            tracking_uri=settings.tracking_uri,
+            keep_files=False,
         )
         spec = fresh.churn.spec
         serving = None if self.current is None else self.current.churn.spec

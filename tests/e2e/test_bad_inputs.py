@@ -148,7 +148,7 @@ CATALOGUE: dict[str, tuple[str, str, str]] = {
     # --- batch scoring (CLI: `churnltv score`) ---------------------------------------------------------------
     "score_bad_as_of": ("CLI", "2", "--as-of '2024-13-45' is not a date (use YYYY-MM-DD)"),
     "score_unknown_alias": ("CLI", "2", "no version of churnltv-churn has alias 'nope'; train a model first"),
-    "score_corrupt_bundle": ("CLI", "2", "model.txt is truncated: no 'end of trees' marker; copy the bundle again"),
+    "score_corrupt_bundle": ("CLI", "2", "model.txt is damaged: it is truncated (no 'end of trees' marker)"),
     "score_bad_data": (
         "CLI",
         "2",
@@ -213,7 +213,7 @@ CATALOGUE: dict[str, tuple[str, str, str]] = {
         "409",
         "does not fit the features this service feeds it (1 difference(s)):\n  - serving model: setting 'aha' is ",
     ),
-    "api_start_corrupt_bundle": ("API", "503", "model.txt is truncated: no 'end of trees' marker"),
+    "api_start_corrupt_bundle": ("API", "503", "model.txt is damaged: it is truncated (no 'end of trees' marker)"),
     # --- HTTP API, checked before any model is needed (an app without models) ---------------------------------
     "api_huge_count": (
         "API",
@@ -895,7 +895,7 @@ def test_api_reload_of_a_corrupt_bundle_keeps_the_old_models(
         truncate(bundle / "model.txt")
         r = c.post("/admin/reload")
         expect_http("api_reload_corrupt_bundle", r)
-        assert "model.txt is truncated" in r.json()["detail"]
+        assert "model.txt is damaged: it is truncated" in r.json()["detail"]
         _still_the_old_models(c, before, good_features)
 
 
