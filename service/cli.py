@@ -20,7 +20,7 @@ def register(app: typer.Typer) -> None:
         workers: Annotated[int, typer.Option(help="Worker processes (each loads the models).", min=1)] = 1,
         log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
     ) -> None:
-        """Serve the prediction API (OpenAPI document at /openapi.json; a /docs page with CHURNLTV_DOCS_ASSETS).
+        """Serve the prediction API (OpenAPI document at /openapi.json, interactive page at /docs from local files).
 
         Models, data source, score store and API keys come from CHURNLTV_* environment variables:
         CHURNLTV_CHURN_MODEL / CHURNLTV_LTV_MODEL (default: the `champion` alias), CHURNLTV_DATA,

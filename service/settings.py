@@ -12,6 +12,7 @@ from features.errors import UserInputError
 
 # what the /docs page loads from CHURNLTV_DOCS_ASSETS (file names as swagger-ui-dist ships them)
 DOCS_ASSET_FILES = ("swagger-ui-bundle.js", "swagger-ui.css")
+DOCS_OFF = "off"  # CHURNLTV_DOCS_ASSETS=off: no /docs page
 
 
 class ServiceSettings(BaseSettings):
@@ -53,9 +54,9 @@ class ServiceSettings(BaseSettings):
     top_reasons: int = Field(3, ge=1, le=20, description="Reason codes returned per customer.")
     docs_assets: str | None = Field(
         None,
-        description="Directory holding swagger-ui-bundle.js and swagger-ui.css (from the swagger-ui-dist package): "
-        "serves the interactive /docs page from these local files. Unset: no /docs page (FastAPI's would load them "
-        "from a CDN); /openapi.json is served either way.",
+        description="Directory holding swagger-ui-bundle.js and swagger-ui.css: the interactive /docs page is served "
+        "from these local files only (never a CDN). Unset: the copy shipped with the swagger-ui-bundle package; "
+        "'off': no /docs page. /openapi.json is served either way.",
     )
     store_retry_after_seconds: int = Field(
         5, ge=1, description="Retry-After of the 503 answered while the score store is busy (a batch run writing it)."
@@ -72,7 +73,7 @@ class ServiceSettings(BaseSettings):
     @classmethod
     def _docs_assets_present(cls, value: str | None) -> str | None:
         # checked when the settings are read, so `churnltv serve` refuses to start rather than serve a blank page
-        if value:
+        if value and value != DOCS_OFF:
             missing = [f for f in DOCS_ASSET_FILES if not (Path(value) / f).is_file()]
             if missing:
                 source = "copy them from the dist folder of the swagger-ui-dist package"

@@ -1,11 +1,12 @@
-"""The interactive ``/docs`` page, served only from local swagger-ui files (``CHURNLTV_DOCS_ASSETS``).
+"""The interactive ``/docs`` page, served only from local swagger-ui files.
 
 FastAPI's default page loads swagger-ui's script and stylesheet from a CDN (and its favicon from
 fastapi.tiangolo.com): a browser opening the docs of a service on a private network would fetch code
-from the internet and run it next to the API key it types in. So the default pages are off; with
-``CHURNLTV_DOCS_ASSETS`` naming a directory holding ``swagger-ui-bundle.js`` and ``swagger-ui.css``
-(swagger-ui-dist's ``dist`` folder), ``/docs`` is served with those files from ``/docs/assets``. The page
-and its assets are public like ``/openapi.json``: they hold the API's shape, no data and no key.
+from the internet and run it next to the API key it types in. So FastAPI's pages are off, and ``/docs`` is
+served with local files from ``/docs/assets``: by default the swagger-ui copy the ``swagger-ui-bundle`` package
+ships (a pinned dependency), or the directory ``CHURNLTV_DOCS_ASSETS`` names (holding ``swagger-ui-bundle.js``
+and ``swagger-ui.css``); ``CHURNLTV_DOCS_ASSETS=off`` serves no page. The page and its assets are public like
+``/openapi.json``: they hold the API's shape, no data and no key.
 """
 
 from __future__ import annotations
@@ -20,9 +21,26 @@ from starlette.staticfiles import StaticFiles
 ASSETS_PATH = "/docs/assets"
 
 
-def install_docs_page(app: FastAPI, assets: str | None) -> None:
-    """Serve ``/docs`` from the swagger-ui files in ``assets`` (already checked to exist); nothing without it."""
-    if not assets:
+def docs_assets_directory(setting: str | None) -> str | None:
+    """Where the page's files are: the setting's directory, the bundled copy when unset, None for ``off`` (or
+    when the package is missing from an install that left it out)."""
+    from service.settings import DOCS_OFF
+
+    if setting == DOCS_OFF:
+        return None
+    if setting:
+        return setting
+    try:
+        from swagger_ui_bundle import swagger_ui_path
+    except ImportError:
+        return None
+    return str(swagger_ui_path)
+
+
+def install_docs_page(app: FastAPI, setting: str | None) -> None:
+    """Serve ``/docs`` from local swagger-ui files (``docs_assets_directory``); nothing for ``off``."""
+    assets = docs_assets_directory(setting)
+    if assets is None:
         return
     page = get_swagger_ui_html(
         openapi_url=app.openapi_url or "/openapi.json",

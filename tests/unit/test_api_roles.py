@@ -78,9 +78,22 @@ def test_the_openapi_document_is_public_as_the_readme_says(client: TestClient) -
     assert "`/openapi.json` is public" in readme
 
 
-def test_no_docs_page_loads_from_a_cdn_by_default(client: TestClient) -> None:
-    assert client.get("/docs").status_code == 404
-    assert client.get("/redoc").status_code == 404
+def test_the_default_docs_page_loads_the_bundled_swagger_ui_and_nothing_from_elsewhere(client: TestClient) -> None:
+    page = client.get("/docs")
+    assert page.status_code == 200, page.text
+    urls = re.findall(r"""(?:src|href)=["']([^"']+)["']""", page.text)
+    assert urls, page.text
+    assert all(u.startswith("/docs/assets/") or u.startswith("data:") for u in urls), urls
+    assert "https://" not in page.text
+    assert client.get("/docs/assets/swagger-ui-bundle.js").status_code == 200
+    assert client.get("/redoc").status_code == 404  # FastAPI's ReDoc page loads from a CDN: off
+
+
+def test_docs_off_serves_no_page() -> None:
+    settings = ServiceSettings(api_keys=(READ,), docs_assets="off", **NO_MODELS)
+    with TestClient(create_app(settings)) as c:
+        assert c.get("/docs").status_code == 404
+        assert c.get("/docs/assets/swagger-ui-bundle.js").status_code == 404
 
 
 def test_docs_page_from_local_assets_loads_nothing_from_elsewhere(tmp_path: Path) -> None:
