@@ -239,7 +239,10 @@ class AccountPrediction(BaseModel):
     triggers: list[Trigger] = Field(description="Rule triggers that fired on the account's signals.")
     recommended_action: Action
     churn_probability: float = Field(description="Mean churn probability of the users (expected share lost).")
-    p_alive: float | None = Field(description="Max P(alive) over users: the account is alive while any user is.")
+    p_alive: float | None = Field(
+        description="Max P(alive) over the users who have bought: the account is alive while any buyer is; null when "
+        "no user has bought (a never-buyer's P(alive) is only the model's prior)."
+    )
     predicted_ltv: float | None = Field(description="Sum of the users' predicted LTV.")
     value_at_risk: float | None = Field(description="churn_probability x predicted_ltv.")
     health: Health
