@@ -160,10 +160,10 @@ class Health(BaseModel):
 
 class Stage(BaseModel):
     b2c: StageB2C = Field(
-        description="Growth-funnel stage (DOMAIN.md section 1); `lost` = already gone by their own rhythm (no risk "
-        "tier; the win-back action)."
+        description="Growth-funnel stage (docs/DOMAIN.md section 1); `lost` = already gone by their own rhythm "
+        "(no risk tier; the win-back action)."
     )
-    b2b: StageB2B = Field(description="Relationship stage (DOMAIN.md section 1).")
+    b2b: StageB2B = Field(description="Relationship stage (docs/DOMAIN.md section 1).")
 
 
 class ModelVersions(BaseModel):
@@ -230,7 +230,7 @@ class AccountMember(BaseModel):
 
 
 class AccountPrediction(BaseModel):
-    """A B2B account, scored from its users (models/account_rollup.py, DOMAIN.md section 9)."""
+    """A B2B account, scored from its users (models/account_rollup.py, docs/DOMAIN.md section 9)."""
 
     account_id: str
     as_of: str = Field(description="Cutoff the users' features were built at (exclusive).")
@@ -319,7 +319,7 @@ class ReadyResponse(BaseModel):
 
 
 class ContractualClvRequest(_Strict):
-    """DOMAIN.md section 6. `formula` picks which article formula to use."""
+    """docs/DOMAIN.md section 6. `formula` picks which article formula to use."""
 
     formula: Literal["simple", "retention", "pay_after_service", "saas"]
     monthly_margin: float | None = Field(None, description="simple: monthly gross margin.")

@@ -13,7 +13,7 @@ from service.schemas import ContractualClvRequest, ContractualClvResponse
 
 
 def contractual(body: ContractualClvRequest, _: Authorized) -> dict[str, Any]:
-    """The source articles' contractual CLV formulas (DOMAIN.md section 6) as a calculator."""
+    """The source articles' contractual CLV formulas (docs/DOMAIN.md section 6) as a calculator."""
     from models import contractual_clv as f
 
     def need(*names: str) -> list[float]:
