@@ -5,13 +5,14 @@ from __future__ import annotations
 from typing import Annotated
 
 from pydantic import Field, ValidationError, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import NoDecode, SettingsConfigDict
 
 from features.errors import UserInputError
+from models.registry_address import TrackingSettings
 
 
-class ServiceSettings(BaseSettings):
-    """Everything `churnltv serve` and `churnltv score` read from the environment."""
+class ServiceSettings(TrackingSettings):
+    """Everything `churnltv serve` and `churnltv score` read from the environment (``tracking_uri`` from the base)."""
 
     model_config = SettingsConfigDict(env_prefix="CHURNLTV_", extra="ignore", frozen=True)
 
@@ -23,7 +24,6 @@ class ServiceSettings(BaseSettings):
     allow_anonymous: bool = Field(
         False, description="Serve without API keys (every route open). Off by default: the API fails closed."
     )
-    tracking_uri: str = Field("sqlite:///mlruns/mlflow.db", description="MLflow tracking store holding the registry.")
     churn_model: str = Field(
         "champion", description="Churn bundle: alias of churnltv-churn, models:/ URI or a local bundle directory."
     )
