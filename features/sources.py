@@ -151,6 +151,7 @@ class DirectorySource(DataSource):
                 if file.stat().st_size == 0:
                     raise UserInputError(f"{file}: the file is empty (expected a header line with the column names)")
                 _check_utf8(file)
+                _check_unique_header(file)
                 reader = (
                     f"read_csv({literal}, header=true, all_varchar=true, auto_detect=true, "
                     f"parallel=false, strict_mode=true, null_padding=false)"
@@ -205,6 +206,30 @@ def _header_width(file: Path) -> int:
 
     with _open_text(file) as fh:
         return len(next(csv.reader(fh), []))
+
+
+def _check_unique_header(file: Path) -> None:
+    """Name a column the header line gives twice.
+
+    DuckDB renames the second one (``event_type`` becomes ``event_type_1``), and the contract check would then
+    report an "unexpected column 'event_type_1'" that is in no file. Names are compared as DuckDB does,
+    ignoring case.
+    """
+    import csv
+
+    with _open_text(file) as fh:
+        header = next(csv.reader(fh), [])
+    first_at: dict[str, int] = {}
+    for position, name in enumerate(header, start=1):
+        key = name.strip().casefold()
+        if key in first_at:
+            first = header[first_at[key] - 1]
+            raise UserInputError(
+                f"{file.name}, column {name.strip()!r}: the header gives this column twice (fields {first_at[key]} "
+                f"and {position}{'' if first == name else f', as {first.strip()!r} and {name.strip()!r}'}); "
+                "keep one, or rename the other"
+            )
+        first_at[key] = position
 
 
 def _check_field_counts(file: Path) -> None:

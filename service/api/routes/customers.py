@@ -135,5 +135,5 @@ def register(app: FastAPI) -> None:
         tags=["predictions"],
         response_model=BatchGetResponse,
         summary="Several customers",
-        responses=error_responses(401, 403, 413, 422, 503),
+        responses=error_responses(401, 403, 413, 415, 422, 503),
     )(batch_get)

@@ -8,7 +8,7 @@ from fastapi import FastAPI, HTTPException, Query
 
 from service.api.deps import Authorized, Scores
 from service.api.openapi_errors import error_responses
-from service.schemas import RetentionListResponse
+from service.schemas import MAX_AMOUNT, RetentionListResponse
 
 RETENTION_COLUMNS = (
     "customer_id",
@@ -29,9 +29,14 @@ def retention_list(
     tier: Annotated[str | None, Query(pattern="^(none|low|medium|high)$")] = None,
     segment: Annotated[str | None, Query(pattern="^(b2c|b2b)$")] = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
-    budget: Annotated[float | None, Query(ge=0, description="Spend at most this on retention actions.")] = None,
-    cost_per_action: Annotated[float, Query(ge=0)] = 10.0,
-    save_rate: Annotated[float, Query(ge=0, le=1, description="Share of contacted churners saved.")] = 0.2,
+    budget: Annotated[
+        float | None,
+        Query(ge=0, le=MAX_AMOUNT, allow_inf_nan=False, description="Spend at most this on retention actions."),
+    ] = None,
+    cost_per_action: Annotated[float, Query(ge=0, le=MAX_AMOUNT, allow_inf_nan=False)] = 10.0,
+    save_rate: Annotated[
+        float, Query(ge=0, le=1, allow_inf_nan=False, description="Share of contacted churners saved.")
+    ] = 0.2,
 ) -> dict[str, Any]:
     """From the latest complete batch score run: value at risk = P(churn) x predicted LTV, largest first.
 
