@@ -21,8 +21,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from features.errors import UserInputError
+from models.registry_address import DEFAULT_TRACKING_URI
 
-DEFAULT_TRACKING_URI = "sqlite:///mlruns/mlflow.db"
 _MODELS_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/]+)|/(?P<version>\d+))$")
 _BARE_ALIAS = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
 

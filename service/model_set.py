@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from features.errors import UserInputError
+from models.registry_address import CHURN_MODEL, LTV_MODEL
 
 if TYPE_CHECKING:
     from features.feature_spec import FeatureSpec
@@ -30,9 +31,6 @@ if TYPE_CHECKING:
     from models.policy_settings import PolicySettings
 
 log = logging.getLogger(__name__)
-
-CHURN_MODEL = "churnltv-churn"
-LTV_MODEL = "churnltv-ltv"
 
 
 @dataclass(frozen=True)

@@ -189,10 +189,10 @@ class Health(BaseModel):
 
 class Stage(BaseModel):
     b2c: StageB2C = Field(
-        description="Growth-funnel stage (DOMAIN.md section 1); `lost` = already gone by their own rhythm (no risk "
-        "tier; the win-back action)."
+        description="Growth-funnel stage (docs/DOMAIN.md section 1); `lost` = already gone by their own rhythm "
+        "(no risk tier; the win-back action)."
     )
-    b2b: StageB2B = Field(description="Relationship stage (DOMAIN.md section 1).")
+    b2b: StageB2B = Field(description="Relationship stage (docs/DOMAIN.md section 1).")
 
 
 class ModelVersions(BaseModel):
@@ -259,7 +259,7 @@ class AccountMember(BaseModel):
 
 
 class AccountPrediction(BaseModel):
-    """A B2B account, scored from its users (models/account_rollup.py, DOMAIN.md section 9)."""
+    """A B2B account, scored from its users (models/account_rollup.py, docs/DOMAIN.md section 9)."""
 
     account_id: str
     as_of: str = Field(description="Cutoff the users' features were built at (exclusive).")
@@ -268,7 +268,10 @@ class AccountPrediction(BaseModel):
     triggers: list[Trigger] = Field(description="Rule triggers that fired on the account's signals.")
     recommended_action: Action
     churn_probability: float = Field(description="Mean churn probability of the users (expected share lost).")
-    p_alive: float | None = Field(description="Max P(alive) over users: the account is alive while any user is.")
+    p_alive: float | None = Field(
+        description="Max P(alive) over the users who have bought: the account is alive while any buyer is; null when "
+        "no user has bought (a never-buyer's P(alive) is only the model's prior)."
+    )
     predicted_ltv: float | None = Field(description="Sum of the users' predicted LTV.")
     value_at_risk: float | None = Field(description="churn_probability x predicted_ltv.")
     health: Health
@@ -345,7 +348,7 @@ class ReadyResponse(BaseModel):
 
 
 class ContractualClvRequest(_Strict):
-    """DOMAIN.md section 6. `formula` picks which article formula to use."""
+    """docs/DOMAIN.md section 6. `formula` picks which article formula to use."""
 
     formula: Literal["simple", "retention", "pay_after_service", "saas"]
     monthly_margin: Money = Field(None, description="simple: monthly gross margin.")

@@ -6,17 +6,18 @@ from pathlib import Path
 from typing import Annotated
 
 from pydantic import Field, ValidationError, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import NoDecode, SettingsConfigDict
 
 from features.errors import UserInputError
+from models.registry_address import TrackingSettings
 
 # what the /docs page loads from CHURNLTV_DOCS_ASSETS (file names as swagger-ui-dist ships them)
 DOCS_ASSET_FILES = ("swagger-ui-bundle.js", "swagger-ui.css")
 DOCS_OFF = "off"  # CHURNLTV_DOCS_ASSETS=off: no /docs page
 
 
-class ServiceSettings(BaseSettings):
-    """Everything `churnltv serve` and `churnltv score` read from the environment."""
+class ServiceSettings(TrackingSettings):
+    """Everything `churnltv serve` and `churnltv score` read from the environment (``tracking_uri`` from the base)."""
 
     model_config = SettingsConfigDict(env_prefix="CHURNLTV_", extra="ignore", frozen=True)
 
@@ -34,7 +35,6 @@ class ServiceSettings(BaseSettings):
     allow_anonymous: bool = Field(
         False, description="Serve without API keys (every route open). Off by default: the API fails closed."
     )
-    tracking_uri: str = Field("sqlite:///mlruns/mlflow.db", description="MLflow tracking store holding the registry.")
     churn_model: str = Field(
         "champion", description="Churn bundle: alias of churnltv-churn, models:/ URI or a local bundle directory."
     )

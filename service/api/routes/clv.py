@@ -15,7 +15,7 @@ from service.schemas import ContractualClvRequest, ContractualClvResponse
 
 
 def contractual(body: ContractualClvRequest, _: Authorized) -> dict[str, Any]:
-    """The source articles' contractual CLV formulas (DOMAIN.md section 6) as a calculator."""
+    """The source articles' contractual CLV formulas (docs/DOMAIN.md section 6) as a calculator."""
     # an overflow is answered as a 422 (``finite``), so numpy need not warn about it in the log too
     with np.errstate(over="ignore"):
         return evaluate(body)
