@@ -78,13 +78,18 @@ def test_the_openapi_document_is_public_as_the_readme_says(client: TestClient) -
     assert "`/openapi.json` is public" in readme
 
 
-def test_the_default_docs_page_loads_the_bundled_swagger_ui_and_nothing_from_elsewhere(client: TestClient) -> None:
+def _docs_page_uses_local_files_only(client: TestClient) -> None:
     page = client.get("/docs")
     assert page.status_code == 200, page.text
     urls = re.findall(r"""(?:src|href)=["']([^"']+)["']""", page.text)
     assert urls, page.text
     assert all(u.startswith("/docs/assets/") or u.startswith("data:") for u in urls), urls
     assert "https://" not in page.text
+    assert "http://" not in page.text
+
+
+def test_the_default_docs_page_loads_the_bundled_swagger_ui_and_nothing_from_elsewhere(client: TestClient) -> None:
+    _docs_page_uses_local_files_only(client)
     assert client.get("/docs/assets/swagger-ui-bundle.js").status_code == 200
     assert client.get("/redoc").status_code == 404  # FastAPI's ReDoc page loads from a CDN: off
 
@@ -101,13 +106,7 @@ def test_docs_page_from_local_assets_loads_nothing_from_elsewhere(tmp_path: Path
     (tmp_path / "swagger-ui.css").write_text("body {}")
     settings = ServiceSettings(api_keys=(READ,), docs_assets=str(tmp_path), **NO_MODELS)
     with TestClient(create_app(settings)) as c:
-        page = c.get("/docs")
-        assert page.status_code == 200, page.text
-        urls = re.findall(r"""(?:src|href)=["']([^"']+)["']""", page.text)
-        assert urls, page.text
-        assert all(u.startswith("/docs/assets/") or u.startswith("data:") for u in urls), urls
-        assert "https://" not in page.text
-        assert "http://" not in page.text
+        _docs_page_uses_local_files_only(c)
         assert c.get("/docs/assets/swagger-ui-bundle.js").text.startswith("window.SwaggerUIBundle")
 
 
