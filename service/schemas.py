@@ -169,6 +169,19 @@ class Stage(BaseModel):
 class ModelVersions(BaseModel):
     churn: str | None = Field(description="Registry version (or bundle path) of the churn model.")
     ltv: str | None = Field(description="Registry version (or bundle path) of the LTV model; null when none.")
+    uplift: str | None = Field(
+        default=None, description="Registry version (or bundle path) of the uplift model; null when none."
+    )
+
+
+class ActionUplift(BaseModel):
+    action: str = Field(description="A modelled action key (learned from past campaign_contacts).")
+    retention: float | None = Field(
+        description="Uplift on retention: change in P(still a customer after the horizon) if contacted with this "
+        "action rather than left alone (negative: contact harms)."
+    )
+    spend: float | None = Field(description="Change in spend within the horizon; null when not modelled.")
+    incremental_value: float | None = Field(description="retention x LTV + spend - cost of this action.")
 
 
 class Prediction(BaseModel):
@@ -194,6 +207,33 @@ class Prediction(BaseModel):
     health: Health
     lifecycle_stage: Stage
     nps_segment: NpsSegment | None = Field(description="Segment of the last NPS answer; null when never answered.")
+    decision_basis: Literal["uplift", "risk_x_value"] | None = Field(
+        default=None,
+        description="uplift: best_action from the uplift model (uplift x value); risk_x_value: no campaign history "
+        "(no uplift model), best_action is the risk tier's action. Null for a run of an older release.",
+    )
+    best_action: str | None = Field(
+        default=None,
+        description="Action with the largest positive incremental value, or no_action when none pays (this "
+        "includes sleeping dogs, whom contact harms); the tier's action on the risk_x_value basis.",
+    )
+    expected_uplift: float | None = Field(
+        default=None, description="Retention uplift of best_action (0 for no_action; null on risk_x_value)."
+    )
+    incremental_value: float | None = Field(
+        default=None,
+        description="Expected incremental value of best_action: uplift x LTV + spend uplift - cost (null on "
+        "risk_x_value).",
+    )
+    action_cost: float | None = Field(default=None, description="Cost of one contact with best_action.")
+    uplift_by_action: list[ActionUplift] = Field(
+        default_factory=list, description="uplift_<action> for every modelled action (empty without uplift model)."
+    )
+    holdout_control: bool | None = Field(
+        default=None,
+        description="Held out of best_action as this run's random control group (CHURNLTV_POLICY_HOLDOUT_SHARE, "
+        "default 10% of every action's targets): do not contact. Null for a run of an older release.",
+    )
     model_versions: ModelVersions
 
 
