@@ -213,7 +213,9 @@ def models_from_payload(payload: dict[str, Any], locate: Any) -> ModelSet:
 
         uplift_path = Path(payload["uplift_path"])
         ui = payload["uplift_info"]
-        uplift_info = LoadedModel(ui["name"], ui["ref"], ui["version"], tuple(ui["aliases"]), uplift_path, ui["metadata"])
+        uplift_info = LoadedModel(
+            ui["name"], ui["ref"], ui["version"], tuple(ui["aliases"]), uplift_path, ui["metadata"]
+        )
         uplift = UpliftBundle.load(uplift_path)
     return ModelSet(
         churn, ltv, churn_info, ltv_info, PolicySettings(**payload["policy"]), uplift=uplift, uplift_info=uplift_info
@@ -364,25 +366,7 @@ def _load_into(  # noqa: PLR0917
     uplift, uplift_info = None, None
     # the default alias is looked up only in the registry the churn model came from (a local churn bundle has none)
     if uplift_ref and (uplift_ref != "champion" or churn_info.version is not None):
-        from models.uplift_bundle import UpliftBundle
-
-        try:
-            uplift_path, uplift_info, uplift_label = fetch(uplift_ref, UPLIFT_MODEL)
-        except UserInputError as err:
-            if uplift_ref != "champion":
-                raise
-            log.info("no uplift model: decisions by risk x value (%s)", err)
-        else:
-            try:
-                uplift = UpliftBundle.load(uplift_path)
-            except UserInputError as err:
-                raise UserInputError(named(err, uplift_path, uplift_label)) from None
-            except Exception as err:
-                raise UserInputError(
-                    f"uplift bundle {uplift_ref} ({uplift_label}) cannot be loaded: "
-                    f"{named(err, uplift_path, uplift_label)}"
-                ) from err
-            log.info("loaded uplift %s (version %s)", uplift_ref, uplift_info.version)
+        uplift, uplift_info = _load_uplift(uplift_ref, fetch, named)
     # the health score's activity scale fitted on the churn model's training population (models/health_scale.py)
     return ModelSet(
         churn,
@@ -393,6 +377,27 @@ def _load_into(  # noqa: PLR0917
         uplift=uplift,
         uplift_info=uplift_info,
     )
+
+
+def _load_uplift(ref: str, fetch: Any, named: Any) -> tuple[UpliftBundle | None, LoadedModel | None]:
+    """The uplift bundle ``ref`` names; (None, None) when the default alias is not in the registry."""
+    from models.uplift_bundle import UpliftBundle
+
+    try:
+        path, info, label = fetch(ref, UPLIFT_MODEL)
+    except UserInputError as err:
+        if ref != "champion":
+            raise
+        log.info("no uplift model: decisions by risk x value (%s)", err)
+        return None, None
+    try:
+        bundle = UpliftBundle.load(path)
+    except UserInputError as err:
+        raise UserInputError(named(err, path, label)) from None
+    except Exception as err:
+        raise UserInputError(f"uplift bundle {ref} ({label}) cannot be loaded: {named(err, path, label)}") from err
+    log.info("loaded uplift %s (version %s)", ref, info.version)
+    return bundle, info
 
 
 class FeatureSpecMismatchError(UserInputError):

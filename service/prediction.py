@@ -197,13 +197,14 @@ def _decision_columns(
         effects = bundle.effects_from_matrix(bundle.matrix(features))
         actions = bundle.action_keys
         spend = {a: effects[spend_uplift_column(a)] for a in actions if spend_uplift_column(a) in effects}
-        decided = decide(
-            {a: effects[uplift_column(a)] for a in actions}, spend, ltv, bundle.costs, no_action=settings.action_none_key
-        )
-        best, expected, value, cost = decided.best_action, decided.expected_uplift, decided.incremental_value, decided.cost
-        lists = {a: effects[uplift_column(a)].tolist() for a in actions}
+        retention = {a: effects[uplift_column(a)] for a in actions}
+        decided = decide(retention, spend, ltv, bundle.costs, no_action=settings.action_none_key)
+        best, expected = decided.best_action, decided.expected_uplift
+        value, cost = decided.incremental_value, decided.cost
+        per_action = decided.values  # noqa: PD011 - the per-action dict of Decisions, not pandas
+        lists = {a: retention[a].tolist() for a in actions}
         spend_lists = {a: spend[a].tolist() if a in spend else [None] * n for a in actions}
-        value_lists = {a: decided.values[a].tolist() for a in actions}
+        value_lists = {a: per_action[a].tolist() for a in actions}
         by_action = [
             [
                 {

@@ -297,8 +297,19 @@ class RetentionEntry(BaseModel):
     risk_tier: RiskTier | None
     action_key: str | None
     action_text: str | None
-    cost: float | None = Field(None, description="budget mode: cost of the action (cost_per_action).")
-    expected_saved_value: float | None = Field(None, description="budget mode: save_rate x value_at_risk.")
+    decision_basis: Literal["uplift", "risk_x_value"] | None = Field(None, description="As in CustomerPrediction.")
+    best_action: str | None = Field(None, description="The action to send (uplift basis) or the tier's action.")
+    expected_uplift: float | None = Field(None, description="Retention uplift of best_action (uplift basis).")
+    incremental_value: float | None = Field(None, description="uplift x LTV + spend uplift - cost (uplift basis).")
+    holdout_control: bool | None = Field(
+        None, description="This run's control group: do not contact (never chosen in budget mode)."
+    )
+    cost: float | None = Field(
+        None, description="budget mode: cost of the action (uplift basis: of best_action; else cost_per_action)."
+    )
+    expected_saved_value: float | None = Field(
+        None, description="budget mode: incremental_value + cost (uplift basis), else save_rate x value_at_risk."
+    )
     expected_net_gain: float | None = Field(None, description="budget mode: expected_saved_value - cost.")
     cumulative_cost: float | None = Field(None, description="budget mode: spend up to and including this customer.")
 
@@ -306,6 +317,11 @@ class RetentionEntry(BaseModel):
 class RetentionListResponse(BaseModel):
     run_id: str | None = Field(description="The batch score run the list is read from.")
     as_of: str | None = Field(description="Cutoff of that run.")
+    decision_basis: Literal["uplift", "risk_x_value"] | None = Field(
+        None,
+        description="How budget mode chose: uplift (incremental value per unit cost, from the uplift model) or "
+        "risk_x_value (no uplift model in the run: save_rate x value at risk per cost_per_action).",
+    )
     customers: list[RetentionEntry] = Field(description="Largest value at risk first (budget mode: best gain/cost).")
 
 
