@@ -3,6 +3,7 @@ left alone) and the holdout flag; without one, the tier's action on the risk x v
 
 from __future__ import annotations
 
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -76,3 +77,80 @@ def test_the_decision_is_part_of_every_score() -> None:
     needed = {"decision_basis", "best_action", "expected_uplift", "incremental_value", "holdout_control"}
     assert needed <= set(SCORE_COLUMNS)
     assert {"uplift_by_action", "uplift_model_version"} <= set(SCORE_COLUMNS)
+
+
+@pytest.fixture(scope="module")
+def bundle_dirs(bundle: UpliftBundle, tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+    """A small churn bundle and the uplift bundle as directories, as the registry would hand them out."""
+    from models.churn_bundle import ChurnBundle
+    from models.churn_classifier import ChurnClassifier
+    from models.probability_calibration import ProbabilityCalibration
+
+    rng = np.random.default_rng(1)
+    n = 2000
+    frame = pd.DataFrame(
+        {
+            "customer_id": [f"c{i}" for i in range(n)],
+            "as_of": pd.Timestamp("2026-01-01"),
+            "days_since_last_event": rng.exponential(10, n),
+            NAME: rng.integers(0, 10, n).astype(np.float64),
+        }
+    )
+    y = (rng.random(n) < 1 / (1 + np.exp(2.5 - 0.12 * frame["days_since_last_event"]))).astype(int)
+    catalog = {f.name: f for f in feature_catalog(FeatureSettings())}
+    spec = FeatureSpec(features=[catalog["days_since_last_event"], catalog[NAME]], settings={"n_core_modules": 6})
+    clf = ChurnClassifier(spec, num_threads=1, max_rounds=30, min_data_in_leaf=20).fit(frame, y, eval_set=(frame, y))
+    cal = ProbabilityCalibration().fit(clf.predict_proba(frame)[:, 1], y)
+    churn = ChurnBundle.from_classifier(clf, cal, {"horizon_days": 30})
+    root = tmp_path_factory.mktemp("bundles")
+    return {
+        "churn": churn.save(root / "churn"),
+        "uplift": bundle.save(root / "uplift"),
+        "frame": frame.head(200),
+        "root": root,
+    }
+
+
+def test_a_scored_frame_carries_the_uplift_decision(bundle_dirs: dict[str, object]) -> None:
+    from service.model_set import load_model_set, model_payload, models_from_payload
+    from service.prediction import score_frame
+
+    uri = f"sqlite:///{bundle_dirs['root']}/mlflow.db"
+    models = load_model_set(
+        churn_ref=str(bundle_dirs["churn"]), ltv_ref=None, tracking_uri=uri, uplift_ref=str(bundle_dirs["uplift"])
+    )
+    assert models.uplift is not None
+    frame = bundle_dirs["frame"]
+    scored = score_frame(models, frame)  # type: ignore[arg-type]
+    assert set(scored["decision_basis"]) == {"uplift"}
+    helped = frame[NAME].to_numpy() >= 5  # type: ignore[union-attr]
+    retention = np.array([row[0]["retention"] for row in scored["uplift_by_action"]])
+    assert (retention[helped] > 0.2).all()
+    assert (retention[~helped] < -0.1).all()
+    assert (scored["best_action"] == "no_action").all()  # no LTV model: a retained customer is worth 0, cost 1
+    assert scored["uplift_model_version"].iloc[0] == str(bundle_dirs["uplift"])
+    # a worker process rebuilds the same set, uplift model included
+    again = models_from_payload(model_payload(models, str(bundle_dirs["churn"]), None), str)
+    pd.testing.assert_frame_equal(score_frame(again, frame), scored)  # type: ignore[arg-type]
+    # the default (the uplift champion) is not looked up for a churn bundle that did not come from a registry
+    plain = load_model_set(churn_ref=str(bundle_dirs["churn"]), ltv_ref=None, tracking_uri=uri)
+    assert plain.uplift is None
+    assert set(score_frame(plain, frame)["decision_basis"]) == {"risk_x_value"}  # type: ignore[arg-type]
+
+
+def test_a_damaged_uplift_bundle_is_named(bundle_dirs: dict[str, object], tmp_path: Path) -> None:
+    import shutil
+
+    from features.errors import UserInputError
+    from service.model_set import load_model_set
+
+    broken = tmp_path / "uplift"
+    shutil.copytree(bundle_dirs["uplift"], broken)  # type: ignore[arg-type]
+    (broken / "effects.json").write_text("{not json")
+    with pytest.raises(UserInputError, match=r"effects\.json is not valid JSON"):
+        load_model_set(
+            churn_ref=str(bundle_dirs["churn"]),
+            ltv_ref=None,
+            tracking_uri=f"sqlite:///{tmp_path}/mlflow.db",
+            uplift_ref=str(broken),
+        )
