@@ -44,7 +44,7 @@ def holdout_draws(customer_ids: Sequence[Any], as_of: Sequence[Any], seed: int) 
 def holdout_control(
     customer_ids: Sequence[Any],
     as_of: Sequence[Any],
-    actions: Sequence[Any],
+    actions: Sequence[Any] | npt.NDArray[Any],
     *,
     share: float,
     seed: int,

@@ -86,8 +86,9 @@ def _evaluation(inputs: ReportInputs) -> tuple[dict[str, Any] | None, Markup]:
 
 
 def _strategies(action: str, evaluation: dict[str, Any]) -> tuple[Image, Any]:
-    strategies = evaluation["strategies"]
-    names = [s for s in STRATEGY_NAMES if s in strategies] + [s for s in strategies if s not in STRATEGY_NAMES]
+    strategies: dict[str, Any] = evaluation["strategies"]
+    names: list[str] = [s for s in STRATEGY_NAMES if s in strategies]
+    names += [str(s) for s in strategies if s not in STRATEGY_NAMES]
     image = plots.curves(
         {STRATEGY_NAMES.get(s, s): (strategies[s]["curve"]["x"], strategies[s]["curve"]["y"]) for s in names},
         title=f"Qini curves: {action} (held-out campaigns)",
