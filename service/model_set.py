@@ -159,11 +159,14 @@ class ModelSet:
         }
 
 
-def model_payload(models: ModelSet, churn_file: str, ltv_file: str | None) -> dict[str, Any]:
+def model_payload(
+    models: ModelSet, churn_file: str, ltv_file: str | None, uplift_file: str | None = None
+) -> dict[str, Any]:
     """Everything another process needs to rebuild ``models``: bundle names, registry info, policy, reason method.
 
     Plain JSON-able data (no pickled models): Spark executors and the local engine's worker processes rebuild the
-    set from the plain bundle files with ``models_from_payload``.
+    set from the plain bundle files with ``models_from_payload``. ``uplift_file`` names the uplift bundle for
+    ``locate`` (default: its local directory, which worker processes on this machine read as it is).
     """
 
     def info(loaded: LoadedModel) -> dict[str, Any]:
@@ -182,8 +185,7 @@ def model_payload(models: ModelSet, churn_file: str, ltv_file: str | None) -> di
         "ltv_info": None if models.ltv_info is None else info(models.ltv_info),
         "policy": models.policy.model_dump(mode="json"),
         "reason_method": models.churn.reason_method,  # the other process explains rows as this one does
-        # a local path: worker processes and the loopback Spark cluster share this machine's files
-        "uplift_path": None if models.uplift_info is None else str(models.uplift_info.files()),
+        "uplift_file": None if models.uplift_info is None else (uplift_file or str(models.uplift_info.files())),
         "uplift_info": None if models.uplift_info is None else info(models.uplift_info),
     }
 
@@ -208,10 +210,10 @@ def models_from_payload(payload: dict[str, Any], locate: Any) -> ModelSet:
     churn = ChurnBundle.load(churn_path, reason_method=payload["reason_method"])
     uplift = None
     uplift_info = None
-    if payload.get("uplift_path"):
+    if payload.get("uplift_file"):
         from models.uplift_bundle import UpliftBundle
 
-        uplift_path = Path(payload["uplift_path"])
+        uplift_path = Path(locate(payload["uplift_file"]))
         ui = payload["uplift_info"]
         uplift_info = LoadedModel(
             ui["name"], ui["ref"], ui["version"], tuple(ui["aliases"]), uplift_path, ui["metadata"]
