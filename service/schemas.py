@@ -348,6 +348,11 @@ class ModelsResponse(BaseModel):
     loaded_at: str | None
     churn: ModelInfo | None
     ltv: ModelInfo | None
+    uplift: ModelInfo | None = Field(
+        default=None,
+        description="The uplift model deciding best_action (docs/RETENTION_DECISIONS.md); null without campaign "
+        "history: decisions by risk x value.",
+    )
 
 
 class ReloadResponse(BaseModel):

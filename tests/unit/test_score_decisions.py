@@ -120,6 +120,8 @@ def test_a_scored_frame_carries_the_uplift_decision(bundle_dirs: dict[str, objec
         churn_ref=str(bundle_dirs["churn"]), ltv_ref=None, tracking_uri=uri, uplift_ref=str(bundle_dirs["uplift"])
     )
     assert models.uplift is not None
+    assert models.uplift_info is not None
+    assert models.uplift_info.describe()["name"] == "churnltv-uplift"  # what GET /v1/models lists under "uplift"
     frame = bundle_dirs["frame"]
     scored = score_frame(models, frame)  # type: ignore[arg-type]
     assert set(scored["decision_basis"]) == {"uplift"}
