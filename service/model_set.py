@@ -368,7 +368,7 @@ def _load_into(  # noqa: PLR0917
     uplift, uplift_info = None, None
     # the default alias is looked up only in the registry the churn model came from (a local churn bundle has none)
     if uplift_ref and (uplift_ref != "champion" or churn_info.version is not None):
-        uplift, uplift_info = _load_uplift(uplift_ref, fetch, named)
+        uplift, uplift_info = _load_uplift(uplift_ref, tracking_uri, fetch, named)
     # the health score's activity scale fitted on the churn model's training population (models/health_scale.py)
     return ModelSet(
         churn,
@@ -381,17 +381,18 @@ def _load_into(  # noqa: PLR0917
     )
 
 
-def _load_uplift(ref: str, fetch: Any, named: Any) -> tuple[UpliftBundle | None, LoadedModel | None]:
-    """The uplift bundle ``ref`` names; (None, None) when the default alias is not in the registry."""
+def _load_uplift(ref: str, tracking_uri: str, fetch: Any, named: Any) -> tuple[UpliftBundle | None, LoadedModel | None]:
+    """The uplift bundle ``ref`` names; (None, None) when no version carries the default alias. A version that
+    exists but cannot be downloaded or loaded is an error, never a silent fall back to risk x value."""
     from models.uplift_bundle import UpliftBundle
 
-    try:
-        path, info, label = fetch(ref, UPLIFT_MODEL)
-    except UserInputError as err:
-        if ref != "champion":
-            raise
-        log.info("no uplift model: decisions by risk x value (%s)", err)
-        return None, None
+    if ref == "champion":
+        try:
+            _registry_version(ref, UPLIFT_MODEL, tracking_uri)
+        except UserInputError as err:
+            log.info("no uplift model: decisions by risk x value (%s)", err)
+            return None, None
+    path, info, label = fetch(ref, UPLIFT_MODEL)
     try:
         bundle = UpliftBundle.load(path)
     except UserInputError as err:
