@@ -1,5 +1,8 @@
 """The models a server or a batch run predicts with: churn bundle + LTV bundle + policy, loaded together.
 
+The uplift champion (``churnltv-uplift``, docs/RETENTION_DECISIONS.md) joins them when the registry has one: the
+decisions are then ranked by uplift x value (``decision_basis`` = ``uplift``), else by risk x value.
+
 A ``ModelSet`` is immutable. The API holds one in a single reference and swaps it whole on reload,
 so a request always sees one consistent pair of versions; a bundle that fails to load or fails
 its feature-spec check never replaces the one serving.
@@ -22,13 +25,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from features.errors import UserInputError
-from models.registry_address import CHURN_MODEL, LTV_MODEL
+from models.registry_address import CHURN_MODEL, LTV_MODEL, UPLIFT_MODEL
 
 if TYPE_CHECKING:
     from features.feature_spec import FeatureSpec
     from models.churn_bundle import ChurnBundle
     from models.customer_value import LtvPredictor
     from models.policy_settings import PolicySettings
+    from models.uplift_bundle import UpliftBundle
 
 log = logging.getLogger(__name__)
 
@@ -135,6 +139,14 @@ class ModelSet:
     loaded_at: str = field(default_factory=lambda: dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
     downloads: tempfile.TemporaryDirectory[str] | None = field(default=None, compare=False, repr=False)
     """The registry downloads the bundle paths point into (kept files); removed with the set or at exit."""
+    uplift: UpliftBundle | None = None
+    """The uplift model deciding whom to contact with which action; None: decisions by risk x value."""
+    uplift_info: LoadedModel | None = None
+
+    @property
+    def uplift_version(self) -> str | None:
+        info = self.uplift_info
+        return None if info is None else (info.version or info.ref)
 
     @property
     def versions(self) -> dict[str, str | None]:
@@ -144,11 +156,14 @@ class ModelSet:
         }
 
 
-def model_payload(models: ModelSet, churn_file: str, ltv_file: str | None) -> dict[str, Any]:
+def model_payload(
+    models: ModelSet, churn_file: str, ltv_file: str | None, uplift_file: str | None = None
+) -> dict[str, Any]:
     """Everything another process needs to rebuild ``models``: bundle names, registry info, policy, reason method.
 
     Plain JSON-able data (no pickled models): Spark executors and the local engine's worker processes rebuild the
-    set from the plain bundle files with ``models_from_payload``.
+    set from the plain bundle files with ``models_from_payload``. ``uplift_file`` names the uplift bundle for
+    ``locate`` (default: its local directory, which worker processes on this machine read as it is).
     """
 
     def info(loaded: LoadedModel) -> dict[str, Any]:
@@ -167,6 +182,8 @@ def model_payload(models: ModelSet, churn_file: str, ltv_file: str | None) -> di
         "ltv_info": None if models.ltv_info is None else info(models.ltv_info),
         "policy": models.policy.model_dump(mode="json"),
         "reason_method": models.churn.reason_method,  # the other process explains rows as this one does
+        "uplift_file": None if models.uplift_info is None else (uplift_file or str(models.uplift_info.files())),
+        "uplift_info": None if models.uplift_info is None else info(models.uplift_info),
     }
 
 
@@ -188,7 +205,20 @@ def models_from_payload(payload: dict[str, Any], locate: Any) -> ModelSet:
         ltv_info = LoadedModel(li["name"], li["ref"], li["version"], tuple(li["aliases"]), ltv_path, li["metadata"])
         ltv = LtvPredictor.from_bundle(ltv_path)
     churn = ChurnBundle.load(churn_path, reason_method=payload["reason_method"])
-    return ModelSet(churn, ltv, churn_info, ltv_info, PolicySettings(**payload["policy"]))
+    uplift = None
+    uplift_info = None
+    if payload.get("uplift_file"):
+        from models.uplift_bundle import UpliftBundle
+
+        uplift_path = Path(locate(payload["uplift_file"]))
+        ui = payload["uplift_info"]
+        uplift_info = LoadedModel(
+            ui["name"], ui["ref"], ui["version"], tuple(ui["aliases"]), uplift_path, ui["metadata"]
+        )
+        uplift = UpliftBundle.load(uplift_path)
+    return ModelSet(
+        churn, ltv, churn_info, ltv_info, PolicySettings(**payload["policy"]), uplift=uplift, uplift_info=uplift_info
+    )
 
 
 def _registry_version(ref: str, name: str, tracking_uri: str) -> tuple[str, str | None, tuple[str, ...], str | None]:
@@ -237,8 +267,13 @@ def load_model_set(
     tracking_uri: str,
     policy: PolicySettings | None = None,
     keep_files: bool = True,
+    uplift_ref: str | None = "champion",
 ) -> ModelSet:
     """Resolve and load both bundles; raises ``UserInputError`` naming the bundle that failed and why.
+
+    ``uplift_ref`` (default: the ``churnltv-uplift`` champion) is optional: an alias no version carries, or a
+    churn model that did not come from the registry with the default alias, means no uplift model (decisions by
+    risk x value). A bundle that exists but cannot be loaded is an error, like the other two.
 
     Registry bundles are downloaded into one temporary ``churnltv-load-*`` directory; without ``keep_files`` it
     is removed before this returns (the API: the bundles are in memory), with it the set owns it (batch scoring).
@@ -246,7 +281,7 @@ def load_model_set(
     """
     downloads = tempfile.TemporaryDirectory(prefix="churnltv-load-")
     try:
-        models = _load_into(churn_ref, ltv_ref, tracking_uri, policy, Path(downloads.name), keep_files)
+        models = _load_into(churn_ref, ltv_ref, tracking_uri, policy, Path(downloads.name), keep_files, uplift_ref)
     except BaseException:
         downloads.cleanup()
         raise
@@ -265,6 +300,7 @@ def _load_into(  # noqa: PLR0917
     policy: PolicySettings | None,
     downloads: Path,
     keep_files: bool,
+    uplift_ref: str | None = None,
 ) -> ModelSet:
     from models.bundle_source import resolve_bundle
     from models.churn_bundle import ChurnBundle
@@ -326,8 +362,42 @@ def _load_into(  # noqa: PLR0917
         ltv_ref,
         None if ltv_info is None else ltv_info.version,
     )
+    uplift, uplift_info = None, None
+    # the default alias is looked up only in the registry the churn model came from (a local churn bundle has none)
+    if uplift_ref and (uplift_ref != "champion" or churn_info.version is not None):
+        uplift, uplift_info = _load_uplift(uplift_ref, tracking_uri, fetch, named)
     # the health score's activity scale fitted on the churn model's training population (models/health_scale.py)
-    return ModelSet(churn, ltv, churn_info, ltv_info, scaled_policy(policy or PolicySettings(), churn.metadata))
+    return ModelSet(
+        churn,
+        ltv,
+        churn_info,
+        ltv_info,
+        scaled_policy(policy or PolicySettings(), churn.metadata),
+        uplift=uplift,
+        uplift_info=uplift_info,
+    )
+
+
+def _load_uplift(ref: str, tracking_uri: str, fetch: Any, named: Any) -> tuple[UpliftBundle | None, LoadedModel | None]:
+    """The uplift bundle ``ref`` names; (None, None) when no version carries the default alias. A version that
+    exists but cannot be downloaded or loaded is an error, never a silent fall back to risk x value."""
+    from models.uplift_bundle import UpliftBundle
+
+    if ref == "champion":
+        try:
+            _registry_version(ref, UPLIFT_MODEL, tracking_uri)
+        except UserInputError as err:
+            log.info("no uplift model: decisions by risk x value (%s)", err)
+            return None, None
+    path, info, label = fetch(ref, UPLIFT_MODEL)
+    try:
+        bundle = UpliftBundle.load(path)
+    except UserInputError as err:
+        raise UserInputError(named(err, path, label)) from None
+    except Exception as err:
+        raise UserInputError(f"uplift bundle {ref} ({label}) cannot be loaded: {named(err, path, label)}") from err
+    log.info("loaded uplift %s (version %s)", ref, info.version)
+    return bundle, info
 
 
 class FeatureSpecMismatchError(UserInputError):

@@ -198,6 +198,19 @@ class Stage(BaseModel):
 class ModelVersions(BaseModel):
     churn: str | None = Field(description="Registry version (or bundle path) of the churn model.")
     ltv: str | None = Field(description="Registry version (or bundle path) of the LTV model; null when none.")
+    uplift: str | None = Field(
+        default=None, description="Registry version (or bundle path) of the uplift model; null when none."
+    )
+
+
+class ActionUplift(BaseModel):
+    action: str = Field(description="A modelled action key (learned from past campaign_contacts).")
+    retention: float | None = Field(
+        description="Uplift on retention: change in P(still a customer after the horizon) if contacted with this "
+        "action rather than left alone (negative: contact harms)."
+    )
+    spend: float | None = Field(description="Change in spend within the horizon; null when not modelled.")
+    incremental_value: float | None = Field(description="retention x LTV + spend - cost of this action.")
 
 
 class Prediction(BaseModel):
@@ -223,6 +236,33 @@ class Prediction(BaseModel):
     health: Health
     lifecycle_stage: Stage
     nps_segment: NpsSegment | None = Field(description="Segment of the last NPS answer; null when never answered.")
+    decision_basis: Literal["uplift", "risk_x_value"] | None = Field(
+        default=None,
+        description="uplift: best_action from the uplift model (uplift x value); risk_x_value: no campaign history "
+        "(no uplift model), best_action is the risk tier's action. Null for a run of an older release.",
+    )
+    best_action: str | None = Field(
+        default=None,
+        description="Action with the largest positive incremental value, or no_action when none pays (this "
+        "includes sleeping dogs, whom contact harms); the tier's action on the risk_x_value basis.",
+    )
+    expected_uplift: float | None = Field(
+        default=None, description="Retention uplift of best_action (0 for no_action; null on risk_x_value)."
+    )
+    incremental_value: float | None = Field(
+        default=None,
+        description="Expected incremental value of best_action: uplift x LTV + spend uplift - cost (null on "
+        "risk_x_value).",
+    )
+    action_cost: float | None = Field(default=None, description="Cost of one contact with best_action.")
+    uplift_by_action: list[ActionUplift] = Field(
+        default_factory=list, description="uplift_<action> for every modelled action (empty without uplift model)."
+    )
+    holdout_control: bool | None = Field(
+        default=None,
+        description="Held out of best_action as this run's random control group (CHURNLTV_POLICY_HOLDOUT_SHARE, "
+        "default 10% of every action's targets): do not contact. Null for a run of an older release.",
+    )
     model_versions: ModelVersions
 
 
@@ -289,8 +329,19 @@ class RetentionEntry(BaseModel):
     risk_tier: RiskTier | None
     action_key: str | None
     action_text: str | None
-    cost: float | None = Field(None, description="budget mode: cost of the action (cost_per_action).")
-    expected_saved_value: float | None = Field(None, description="budget mode: save_rate x value_at_risk.")
+    decision_basis: Literal["uplift", "risk_x_value"] | None = Field(None, description="As in CustomerPrediction.")
+    best_action: str | None = Field(None, description="The action to send (uplift basis) or the tier's action.")
+    expected_uplift: float | None = Field(None, description="Retention uplift of best_action (uplift basis).")
+    incremental_value: float | None = Field(None, description="uplift x LTV + spend uplift - cost (uplift basis).")
+    holdout_control: bool | None = Field(
+        None, description="This run's control group: do not contact (never chosen in budget mode)."
+    )
+    cost: float | None = Field(
+        None, description="budget mode: cost of the action (uplift basis: of best_action; else cost_per_action)."
+    )
+    expected_saved_value: float | None = Field(
+        None, description="budget mode: incremental_value + cost (uplift basis), else save_rate x value_at_risk."
+    )
     expected_net_gain: float | None = Field(None, description="budget mode: expected_saved_value - cost.")
     cumulative_cost: float | None = Field(None, description="budget mode: spend up to and including this customer.")
 
@@ -298,6 +349,11 @@ class RetentionEntry(BaseModel):
 class RetentionListResponse(BaseModel):
     run_id: str | None = Field(description="The batch score run the list is read from.")
     as_of: str | None = Field(description="Cutoff of that run.")
+    decision_basis: Literal["uplift", "risk_x_value"] | None = Field(
+        None,
+        description="How budget mode chose: uplift (incremental value per unit cost, from the uplift model) or "
+        "risk_x_value (no uplift model in the run: save_rate x value at risk per cost_per_action).",
+    )
     customers: list[RetentionEntry] = Field(description="Largest value at risk first (budget mode: best gain/cost).")
 
 
@@ -324,6 +380,11 @@ class ModelsResponse(BaseModel):
     loaded_at: str | None
     churn: ModelInfo | None
     ltv: ModelInfo | None
+    uplift: ModelInfo | None = Field(
+        default=None,
+        description="The uplift model deciding best_action (docs/RETENTION_DECISIONS.md); null without campaign "
+        "history: decisions by risk x value.",
+    )
 
 
 class ReloadResponse(BaseModel):

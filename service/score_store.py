@@ -48,7 +48,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 STORE_COLUMNS: tuple[str, ...] = (*SCORE_COLUMNS, "run_id")
-JSON_COLUMNS = frozenset({"triggers", "reasons"})
+JSON_COLUMNS = frozenset({"triggers", "reasons", "uplift_by_action"})
 TIME_COLUMNS = frozenset({"as_of"})
 TEXT_COLUMNS = frozenset(
     {
@@ -63,6 +63,9 @@ TEXT_COLUMNS = frozenset(
         "nps_segment",
         "churn_model_version",
         "ltv_model_version",
+        "decision_basis",
+        "best_action",
+        "uplift_model_version",
         "run_id",
     }
 )

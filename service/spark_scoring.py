@@ -186,7 +186,10 @@ def spark_parts(
         ltv_name = None
         if models.ltv_info is not None:
             ltv_name = _ship_bundle(spark, models.ltv_info.files(), ship, f"ltv_bundle_{os.getpid()}")
-        payload = model_payload(models, churn_name, ltv_name)
+        uplift_name = None
+        if models.uplift_info is not None:
+            uplift_name = _ship_bundle(spark, models.uplift_info.files(), ship, f"uplift_bundle_{os.getpid()}")
+        payload = model_payload(models, churn_name, ltv_name, uplift_name)
         settings_dict = feature_settings.model_dump(mode="json")
         as_of_text = as_of.isoformat()
 
