@@ -17,12 +17,12 @@ from typing import Any
 import pandas as pd
 from markupsafe import Markup
 
+from models.registry_address import UPLIFT_MODEL
 from training.report import plots, tracking_reads
 from training.report.inputs import ReportInputs
 from training.report.page import Image, markup, table_view
 from training.report.section import ReportSection, SectionMissing
 
-UPLIFT_MODEL = "churnltv-uplift"
 STRATEGY_NAMES = {
     "model": "uplift model",
     "oracle": "oracle (true effect)",
