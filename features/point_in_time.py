@@ -642,5 +642,9 @@ def _typed(frame: pd.DataFrame, features: list[FeatureDef]) -> pd.DataFrame:
     """Cast to the spec's dtypes: str ids, datetime64[us] as_of, int64 counts, float64, category."""
     target = {"customer_id": "str", "as_of": "datetime64[us]"}
     target |= {f.name: {"int": "int64", "float": "float64", "category": "category"}[f.dtype] for f in features}
-    changes = {name: dtype for name, dtype in target.items() if str(frame[name].dtype) != dtype}
-    return frame.astype(changes) if changes else frame
+    for name, dtype in target.items():
+        if str(frame[name].dtype) != dtype:
+            # column by column on the query's own frame: astype(dict) rebuilds every column, ~3x the cost on
+            # the one-row frames of the API's live lookups
+            frame[name] = frame[name].astype(dtype)
+    return frame
