@@ -30,7 +30,7 @@ import logging
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from features.errors import UserInputError
 from features.feature_spec import FeatureDef, FeatureSpec, feature_catalog
@@ -640,7 +640,7 @@ def _assemble(
 
 def _typed(frame: pd.DataFrame, features: list[FeatureDef]) -> pd.DataFrame:
     """Cast to the spec's dtypes: str ids, datetime64[us] as_of, int64 counts, float64, category."""
-    target = {"customer_id": "str", "as_of": "datetime64[us]"}
+    target: dict[str, Any] = {"customer_id": "str", "as_of": "datetime64[us]"}  # Any: pandas types astype per literal
     target |= {f.name: {"int": "int64", "float": "float64", "category": "category"}[f.dtype] for f in features}
     for name, dtype in target.items():
         if str(frame[name].dtype) != dtype:

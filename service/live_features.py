@@ -117,3 +117,13 @@ def model_feature_settings(spec: FeatureSpec) -> FeatureSettings:
 
 
 _SETTINGS: dict[str, FeatureSettings] = {}
+
+
+def source_spec(cursor: duckdb.DuckDBPyConnection, as_of: dt.datetime, settings: FeatureSettings) -> FeatureSpec:
+    """The features this data source yields with ``settings`` (which tables and columns exist; no customer rows)."""
+    import pandas as pd
+
+    from features.point_in_time import build_features
+
+    _, spec = build_features(cursor, [pd.Timestamp(as_of)], settings, customer_ids=[])
+    return spec
