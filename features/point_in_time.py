@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -133,6 +133,8 @@ def build_features(
     cutoffs: Sequence[pd.Timestamp | str],
     settings: FeatureSettings | None = None,
     customer_ids: Sequence[str] | None = None,
+    *,
+    columns: Mapping[str, set[str]] | None = None,
 ) -> tuple[pd.DataFrame, FeatureSpec]:
     """One row per (customer_id, as_of) for every customer signed up before ``as_of``.
 
@@ -140,11 +142,13 @@ def build_features(
     categoricals are pandas 'category', counts int64, everything else float64 (NaN where a
     feature is undefined, e.g. ``days_since_last_event`` for a customer who was never active).
     ``customer_ids`` restricts the rows (members of their B2B accounts are read too, for the
-    account roll-ups); an id absent from ``customers`` is a UserInputError.
+    account roll-ups); an id absent from ``customers`` is a UserInputError. ``columns`` is
+    ``present_columns(con)`` when the caller already holds it (the API's live lookups keep it per data
+    source: reading the catalog costs more than the features of one customer).
     """
     settings = settings or FeatureSettings()
     as_ofs = normalize_cutoffs(cutoffs)
-    columns = present_columns(con)
+    columns = present_columns(con) if columns is None else {name: set(cols) for name, cols in columns.items()}
     if "customers" not in columns:
         raise UserInputError("the data has no customers table; it is required to build features")
     has_events = "events" in columns
@@ -639,4 +643,8 @@ def _typed(frame: pd.DataFrame, features: list[FeatureDef]) -> pd.DataFrame:
     target = {"customer_id": "str", "as_of": "datetime64[us]"}
     target |= {f.name: {"int": "int64", "float": "float64", "category": "category"}[f.dtype] for f in features}
     changes = {name: dtype for name, dtype in target.items() if str(frame[name].dtype) != dtype}
-    return frame.astype(changes) if changes else frame
+    # column by column: DataFrame.astype(dict) rebuilds the frame one block per column, and a frame of 100+ blocks
+    # (the vocabulary columns) makes pandas warn "highly fragmented" on every later insert
+    for name, dtype in changes.items():
+        frame[name] = frame[name].astype(dtype)  # type: ignore[call-overload]  # a dtype name from the map above
+    return frame

@@ -11,7 +11,7 @@ batch row for the same customer and cutoff agree.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from features.errors import UserInputError
@@ -48,17 +48,25 @@ def known_customers(cursor: duckdb.DuckDBPyConnection, ids: Sequence[str], as_of
     return [i for i in ids if i in known]
 
 
-def account_users(cursor: duckdb.DuckDBPyConnection, account_id: str, as_of: dt.datetime) -> list[str]:
+def account_users(
+    cursor: duckdb.DuckDBPyConnection,
+    account_id: str,
+    as_of: dt.datetime,
+    columns: Mapping[str, set[str]] | None = None,
+) -> list[str]:
     """The users of ``account_id`` signed up before ``as_of``, sorted; empty for an unknown account.
 
     Raises ``NoAccountsError`` when the data has no accounts at all (sources show every contract column, so data
     without accounts usually has an all-null ``account_id``): that is a 422, an unknown account a 404.
+    ``columns`` is the source's ``present_columns`` when the caller holds it (``LiveData.columns``).
     """
     import pandas as pd
 
     from features.point_in_time import present_columns
 
-    if "account_id" not in present_columns(cursor).get("customers", set()):
+    if columns is None:
+        columns = present_columns(cursor)
+    if "account_id" not in columns.get("customers", set()):
         raise NoAccountsError
     ids = [
         str(r[0])
@@ -73,15 +81,42 @@ def account_users(cursor: duckdb.DuckDBPyConnection, account_id: str, as_of: dt.
 
 
 def customer_features(
-    cursor: duckdb.DuckDBPyConnection, ids: Sequence[str], as_of: dt.datetime, settings: FeatureSettings
+    cursor: duckdb.DuckDBPyConnection,
+    ids: Sequence[str],
+    as_of: dt.datetime,
+    settings: FeatureSettings,
+    columns: Mapping[str, set[str]] | None = None,
 ) -> pd.DataFrame:
-    """Point-in-time features of ``ids`` (known customers) at ``as_of``, one row each."""
+    """Point-in-time features of ``ids`` (known customers) at ``as_of``, one row each.
+
+    ``columns``: the source's ``present_columns`` when the caller holds it (``LiveData.columns``), so a lookup
+    does not read the catalog again.
+    """
     import pandas as pd
 
     from features.point_in_time import build_features
 
-    frame, _ = build_features(cursor, [pd.Timestamp(as_of)], settings, customer_ids=list(ids))
+    frame, _ = build_features(cursor, [pd.Timestamp(as_of)], settings, customer_ids=list(ids), columns=columns)
     return frame
+
+
+def model_feature_settings(spec: FeatureSpec) -> FeatureSettings:
+    """The feature settings a churn bundle was trained with, validated once per distinct settings: validating
+    them (pydantic-settings also reads the environment) costs ~2-5 ms, as much as the rest of a lookup's Python."""
+    import json
+
+    from features.settings import FeatureSettings
+
+    key = json.dumps(spec.settings or {}, sort_keys=True, default=str)
+    settings = _SETTINGS.get(key)
+    if settings is None:
+        settings = FeatureSettings.model_validate(spec.settings) if spec.settings else FeatureSettings()
+        if len(_SETTINGS) < 16:  # a handful of bundles over a server's life; never grows without bound
+            _SETTINGS[key] = settings
+    return settings
+
+
+_SETTINGS: dict[str, FeatureSettings] = {}
 
 
 def source_spec(cursor: duckdb.DuckDBPyConnection, as_of: dt.datetime, settings: FeatureSettings) -> FeatureSpec:

@@ -49,6 +49,9 @@ class LiveData:
         self.shown = None if url is None else scrub_password(url)  # what messages, logs and /ready call it
         self.source: DataSource | None = None
         self.connection: duckdb.DuckDBPyConnection | None = None
+        self.columns: dict[str, set[str]] = {}
+        """The contract tables and columns of the open source (``present_columns``), read once at open: the
+        catalog query costs more than one customer's features, and a source's shape is fixed while it is open."""
         self.error: str | None = None
         self._lock = threading.Lock()
 
@@ -61,11 +64,14 @@ class LiveData:
                 return
             source = None
             try:
+                from features.point_in_time import present_columns
                 from features.sources import open_source
 
                 source = open_source(self.url)
                 # validated by the pipeline that produced it; re-validating 50M events at every start is not useful
-                self.connection = source.connect(validate=False)
+                connection = source.connect(validate=False)
+                self.columns = present_columns(connection)
+                self.connection = connection
                 self.source, self.error = source, None
             except Exception as err:  # the service still serves /v1/predict without a data source
                 if source is not None:

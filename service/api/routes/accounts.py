@@ -46,19 +46,17 @@ def account_users(
     models: ModelSet, account_id: str, when: dt.datetime, data: LiveData, top_reasons: int
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The account's users' point-in-time features and their scores (``score_frame``), in the same order."""
-    from features.settings import FeatureSettings
     from service import live_features
     from service.prediction import score_frame
 
-    spec = models.churn.spec
-    feature_settings = FeatureSettings.model_validate(spec.settings) if spec.settings else FeatureSettings()
+    feature_settings = live_features.model_feature_settings(models.churn.spec)
     with data.cursor() as cursor:
-        ids = live_features.account_users(cursor, account_id, when)
+        ids = live_features.account_users(cursor, account_id, when, data.columns)
         if not ids:
             raise HTTPException(
                 404, detail=f"account_id: unknown account {account_id!r} (or no user signed up before as_of)"
             )
-        frame = live_features.customer_features(cursor, ids, when, feature_settings)
+        frame = live_features.customer_features(cursor, ids, when, feature_settings, data.columns)
     frame = frame.reset_index(drop=True)
     scored = score_frame(models, frame, top_reasons=top_reasons)
     return frame, scored

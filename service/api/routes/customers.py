@@ -19,10 +19,9 @@ from service.api.openapi_errors import error_responses
 from service.schemas import BatchGetRequest, BatchGetResponse, CustomerPrediction
 
 if TYPE_CHECKING:
-    import pandas as pd
-
     from service.api.state import LiveData, ScoreReads
     from service.model_set import ModelSet
+    from service.prediction import Scored
 
 
 def get_customer(
@@ -80,7 +79,7 @@ def lookup(
     top_reasons: int,
 ) -> tuple[list[dict[str, Any]], list[str]]:
     """Records of the ids found (batch first, then live) and the ids found nowhere, in the order asked."""
-    from service.api.responses import frame_records, row_records
+    from service.api.responses import prediction_records, row_records
 
     found: list[dict[str, Any]] = []
     remaining = list(dict.fromkeys(ids))
@@ -95,30 +94,32 @@ def lookup(
             remaining = [i for i in remaining if i not in have]
     if remaining:
         scored = live_scores(models, remaining, naive_as_of(as_of), data, top_reasons)
-        if len(scored):
-            for rec in frame_records(scored):
-                found.append({**rec, "source": "live", "run_id": None})
+        for rec in prediction_records(scored):
+            found.append({**rec, "source": "live", "run_id": None})
         have = {r["customer_id"] for r in found}
         remaining = [i for i in remaining if i not in have]
     return found, remaining
 
 
-def live_scores(models: ModelSet, ids: list[str], as_of: dt.datetime, data: LiveData, top_reasons: int) -> pd.DataFrame:
-    """Scores of the ids the data source knows at ``as_of`` (an empty frame when it knows none)."""
-    import pandas as pd
+def live_scores(models: ModelSet, ids: list[str], as_of: dt.datetime, data: LiveData, top_reasons: int) -> Scored:
+    """Scores of the ids the data source knows at ``as_of`` (none scored when it knows none).
 
-    from features.settings import FeatureSettings
-    from service.live_features import customer_features, known_customers
-    from service.prediction import score_frame
+    Scored through the request-row path (``score_rows``), as ``/v1/predict`` is: the same outputs as
+    ``score_frame`` on the feature frame (tests/integration/test_live_features_fast.py), without pandas'
+    per-column cost on a frame of one or a few rows.
+    """
+    from service.live_features import customer_features, known_customers, model_feature_settings
+    from service.prediction import score_rows
 
-    spec = models.churn.spec
-    feature_settings = FeatureSettings.model_validate(spec.settings) if spec.settings else FeatureSettings()
+    feature_settings = model_feature_settings(models.churn.spec)
     with data.cursor() as cursor:
         known = known_customers(cursor, ids, as_of)
         if not known:
-            return pd.DataFrame()
-        frame = customer_features(cursor, known, as_of, feature_settings)
-    return score_frame(models, frame, top_reasons=top_reasons) if len(frame) else frame
+            return score_rows(models, [], top_reasons=top_reasons)
+        frame = customer_features(cursor, known, as_of, feature_settings, data.columns)
+    names = [str(name) for name in frame.columns]
+    rows = [dict(zip(names, values, strict=True)) for values in zip(*(frame[n].tolist() for n in names), strict=True)]
+    return score_rows(models, rows, top_reasons=top_reasons)  # the values to_dict("records") gives, 3x faster
 
 
 def register(app: FastAPI) -> None:
