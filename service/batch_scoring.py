@@ -717,7 +717,12 @@ def run_batch(
             chunk_size=chunk_size,
             settings=settings,
         )
-        store.begin_run(record)
+        try:
+            store.begin_run(record)
+        except Exception as err:  # e.g. a full disk: a record that got written must not stay "running"
+            error = f"{type(err).__name__}: {err}"
+            _mark_failed(store, {**record, "status": "failed", "finished_at": now_utc(), "error": error}, discard=False)
+            raise
     elif record.get("population_digest") != ids_digest(pop.ids):
         raise UserInputError(
             f"run {record['run_id']} cannot be resumed: the customers signed up before {pop.as_of.date()} changed "

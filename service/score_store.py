@@ -998,11 +998,11 @@ class DuckDBScoreStore(ScoreStore):
     def begin_run(self, record: dict[str, Any]) -> None:
         run_id = check_run_id(str(record["run_id"]))
         with self._write_errors(f"could not start run {run_id}"):
+            self._save_record(record)  # first: the small record can still say "failed" if the work file fills the disk
             self._discard_work(run_id)
             work = _DuckDBFile(self._work_path(run_id), self.table)
             with work._transaction() as con:
                 work._ensure_tables(con)
-            self._save_record(record)
 
     def save_run(self, record: dict[str, Any]) -> None:
         with self._write_errors(f"could not save the record of run {record['run_id']}"):
@@ -1039,12 +1039,13 @@ class DuckDBScoreStore(ScoreStore):
         self.path.parent.mkdir(parents=True, exist_ok=True)
         following = self.path.with_name(f".{self.path.name}.publish-{run_id}")
         with _exclusive_lock(self.path.with_name(f"{self.path.name}.lock")):
-            try:
-                guard = self._main._connect(read_only=True)  # None while the store does not exist yet
-            except UserInputError as err:
+            try:  # None while the store does not exist yet
+                guard = duckdb.connect(str(self.path), read_only=True) if self.path.exists() else None
+            except duckdb.Error as err:
                 raise ScoreStoreWriteError(
                     f"{self.path}: could not publish run {run_id}: another program has the store open for writing "
-                    f"({err}); the run is kept: resume it with --resume {run_id} once that program has closed it"
+                    f"({_io_cause(err)}); the run is kept: resume it with --resume {run_id} once that program has "
+                    "closed it"
                 ) from None
             try:
                 for stale in (following, _wal(following)):
