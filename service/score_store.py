@@ -947,12 +947,22 @@ class DuckDBScoreStore(ScoreStore):
                     )
         return work
 
+    def _failed_marker(self, run_id: str) -> Path:
+        return self.path.with_name(f"{self.path.name}.run-{check_run_id(run_id)}.failed")
+
     def _pending_record(self, run_id: str) -> dict[str, Any] | None:
         path = self._record_path(run_id)
         if not path.is_file():
             return None
-        record: dict[str, Any] = json.loads(path.read_text())
-        return record
+        return self._with_failure(json.loads(path.read_text()))
+
+    def _with_failure(self, record: dict[str, Any]) -> dict[str, Any]:
+        """A run whose failed record could not be written (a full disk) left a marker file: it is failed."""
+        marker = self._failed_marker(str(record["run_id"]))
+        if record.get("status") != "running" or not marker.exists():
+            return record
+        error = marker.read_text(errors="replace").strip() or "the run failed and its record could not be updated"
+        return {**record, "status": "failed", "error": error}
 
     def _pending_records(self) -> list[dict[str, Any]]:
         import glob
@@ -960,7 +970,7 @@ class DuckDBScoreStore(ScoreStore):
         if not self.path.parent.is_dir():
             return []
         pattern = glob.escape(self.path.name) + ".run-*.json"
-        return [json.loads(p.read_text()) for p in self.path.parent.glob(pattern)]
+        return [self._with_failure(json.loads(p.read_text())) for p in self.path.parent.glob(pattern)]
 
     @contextlib.contextmanager
     def _write_errors(self, what: str) -> Iterator[None]:
@@ -1011,6 +1021,7 @@ class DuckDBScoreStore(ScoreStore):
     def _save_record(self, record: dict[str, Any]) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         _write_atomic(self._record_path(str(record["run_id"])), json.dumps(_plain(record), indent=2).encode())
+        self._failed_marker(str(record["run_id"])).unlink(missing_ok=True)
 
     def durable_parts(self, run_id: str) -> set[int]:
         return self._staged_in(run_id).durable_parts(run_id)
@@ -1031,6 +1042,7 @@ class DuckDBScoreStore(ScoreStore):
         # after the swap: a kill before this leaves files of a complete run, which get_run/list_runs ignore
         self._discard_work(run_id)
         self._record_path(run_id).unlink(missing_ok=True)
+        self._failed_marker(run_id).unlink(missing_ok=True)
 
     def _swap_in(self, run_id: str, record: dict[str, Any], keep_runs: int) -> None:
         import duckdb
@@ -1094,9 +1106,17 @@ class DuckDBScoreStore(ScoreStore):
             )
 
     def fail_run(self, run_id: str, record: dict[str, Any], *, discard: bool) -> None:
-        self._save_record(record)  # the failed status is visible even while a reader holds the store file
         if discard:
             self._discard_work(run_id)
+        try:
+            self._save_record(record)  # the failed status is visible even while a reader holds the store file
+        except OSError as err:
+            # the disk that broke the run is full: an empty file needs no data block, and says "failed" by existing
+            marker = self._failed_marker(run_id)
+            marker.touch()
+            with contextlib.suppress(OSError):
+                marker.write_text(str(record.get("error") or ""))
+            log.warning("run %s: its record could not be rewritten (%s); %s marks it failed", run_id, err, marker)
 
     def _discard_work(self, run_id: str) -> None:
         work = self._work_path(run_id)
