@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -126,15 +127,13 @@ def test_sigkill_mid_run_to_a_duckdb_store_then_resume_gives_exactly_one_row_per
             cwd=tmp_path,
         )
     deadline = time.monotonic() + 120
-    first_seen: float | None = None
     try:
         while time.monotonic() < deadline and proc.poll() is None:
-            # the work file appears at the run's start; give it a few seconds of parts (each is its own commit)
-            if first_seen is None and any(p.suffix == "" for p in tmp_path.glob("scores.duckdb.run-*")):
-                first_seen = time.monotonic()
-            if first_seen is not None and time.monotonic() - first_seen > 4:
+            # the progress log line comes after each part was written: kill once 20 parts are durable
+            done = [int(m) for m in re.findall(r": (\d+)/\d+ rows", log_path.read_text())]
+            if done and max(done) >= 100:
                 break
-            time.sleep(0.02)
+            time.sleep(0.005)
         assert proc.poll() is None, "the run ended before it could be killed"
         os.kill(proc.pid, signal.SIGKILL)
     finally:
