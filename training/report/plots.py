@@ -241,3 +241,22 @@ def ltv_cac_bars(channels: Sequence[str], ratios: ArrayLike, *, threshold: float
     ax.tick_params(axis="x", rotation=30)
     ax.legend()
     return figure_to_data_uri(fig)
+
+
+def curves(
+    series: Mapping[str, tuple[ArrayLike, ArrayLike]],
+    *,
+    title: str,
+    xlabel: str,
+    ylabel: str,
+) -> str:
+    """Line chart of numeric curves (name -> (x, y)), e.g. the Qini curves of several targeting strategies."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for name, (x, y) in series.items():
+        ax.plot(np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64), label=name)
+    ax.axhline(0, color="k", lw=0.6, ls=":")
+    ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
+    if len(series) > 1:
+        ax.legend(fontsize=8)
+    return figure_to_data_uri(fig)
