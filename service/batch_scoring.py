@@ -609,9 +609,15 @@ def _write_parts(
     top_reasons: int,
     spark_driver_memory: str = "3g",
     workers: int = 1,
-) -> int:
-    """Score and write every part not yet durable; returns how many parts were already durable."""
+    resuming: bool = False,
+) -> tuple[int, dict[str, Any], bool]:
+    """Score and write every part not yet durable.
+
+    Returns how many parts were already durable, the run's record, and whether this start was counted as a resume
+    (``resuming`` and a part written: the record's ``resumed`` went up by one, and was saved, with that part).
+    """
     run_id = str(record["run_id"])
+    counted = False
     chunk_size = int(record["chunk_size"])
     n = len(pop.ids)
     durable = store.durable_parts(run_id)
@@ -648,6 +654,10 @@ def _write_parts(
             )
         for item in _with_set_aside(produced, pop, chunk_size):
             store.write_part(run_id, item.part, item.scored, item.bad)
+            if resuming and not counted:  # a resume counts once it has made progress, not when it is attempted
+                record = {**record, "resumed": int(record.get("resumed", 0)) + 1}
+                store.save_run(_stored_form(record))
+                counted = True
             bad_so_far += len(item.bad)
             progress.advance(len(item.scored) + len(item.bad))
             if bad_so_far > allowed_bad:
@@ -655,13 +665,33 @@ def _write_parts(
     except BaseException as err:
         if not isinstance(err, KeyboardInterrupt | SystemExit):
             failed = {**record, "status": "failed", "finished_at": now_utc(), "error": f"{type(err).__name__}: {err}"}
-            failed.pop("source_url", None)
-            store.fail_run(run_id, failed, discard=False)
+            _mark_failed(store, _stored_form(failed), discard=False)
             log.error("score run %s failed (resume it with --resume %s): %s", run_id, run_id, err)
         raise
     finally:
         progress.close()
-    return len(durable)
+    return len(durable), _stored_form(record), counted
+
+
+def _stored_form(record: dict[str, Any]) -> dict[str, Any]:
+    """The record as stored: without the source URL (it may carry a password), which only the run itself needs."""
+    return {k: v for k, v in record.items() if k != "source_url"}
+
+
+def _mark_failed(store: ScoreStore, failed: dict[str, Any], *, discard: bool) -> None:
+    """Record the failure; when even that is impossible (the disk that broke the run is full), log it and go on.
+
+    The error that broke the run is the one to report, not the second error of recording it.
+    """
+    try:
+        store.fail_run(str(failed["run_id"]), failed, discard=discard)
+    except Exception as err:
+        log.error(
+            "score run %s failed and its record could not be marked failed in %s: %s",
+            failed["run_id"],
+            store.target,
+            err,
+        )
 
 
 def run_batch(
@@ -703,7 +733,9 @@ def run_batch(
         if cutoff is not None and cutoff != recorded:
             raise UserInputError(f"run {resume} scores as of {recorded.date()}, not {cutoff.date()}")
         cutoff = recorded
-        record = {**record, "status": "running", "resumed": int(record.get("resumed", 0)) + 1, "error": None}
+        # ``resumed`` goes up when this start writes its first part or publishes, so a resume that fails before
+        # doing anything (its checks, a store it cannot write) leaves the counter as it was
+        record = {**record, "status": "running", "error": None}
 
     pop = _load_population(source_url, cutoff, engine, models, settings.bad_row_examples)
     if record is None:
@@ -716,7 +748,12 @@ def run_batch(
             chunk_size=chunk_size,
             settings=settings,
         )
-        store.begin_run(record)
+        try:
+            store.begin_run(record)
+        except Exception as err:  # e.g. a full disk: a record that got written must not stay "running"
+            error = f"{type(err).__name__}: {err}"
+            _mark_failed(store, {**record, "status": "failed", "finished_at": now_utc(), "error": error}, discard=False)
+            raise
     elif record.get("population_digest") != ids_digest(pop.ids):
         raise UserInputError(
             f"run {record['run_id']} cannot be resumed: the customers signed up before {pop.as_of.date()} changed "
@@ -732,7 +769,7 @@ def run_batch(
 
     # rejected input rows of no scored customer count against the threshold too (they can only fail a run)
     allowed_bad = math.floor(settings.max_bad_row_fraction * n) - pop.unattributed_rows
-    skipped = _write_parts(
+    skipped, record, counted = _write_parts(
         store,
         {**record, "source_url": source_url},
         pop,
@@ -743,6 +780,7 @@ def run_batch(
         top_reasons=top_reasons,
         spark_driver_memory=settings.spark_driver_memory,
         workers=worker_count(settings.workers),
+        resuming=resume is not None,
     )
     record = _finish(
         store=store,
@@ -752,6 +790,7 @@ def run_batch(
         settings=settings,
         skipped=skipped,
         started=started,
+        count_resume=resume is not None and not counted,
     )
     return _result(record, store, skipped, started)
 
@@ -765,8 +804,13 @@ def _finish(
     settings: BatchScoringSettings,
     skipped: int,
     started: float,
+    count_resume: bool = False,
 ) -> dict[str, Any]:
-    """Check bad rows and counts, then publish (or fail, leaving the previous run served)."""
+    """Check bad rows and counts, then publish (or fail, leaving the previous run served).
+
+    ``count_resume``: a resume that found every part durable counts itself (``resumed``) only in the published
+    record; a publish that fails leaves the run ``failed`` with its parts kept, so it can be resumed again.
+    """
     run_id = str(record["run_id"])
     bad_summary = _summarise_bad(store.staged_bad_rows(run_id), settings.bad_row_examples)
     record = {**record, "bad_rows": bad_summary}
@@ -777,7 +821,7 @@ def _finish(
             counted += f" + {unattributed} rejected input row(s) of no scored customer"
         error = f"{counted} exceed the threshold ({settings.max_bad_row_fraction:.2%} of {n} = {allowed})"
         failed = {**record, "status": "failed", "finished_at": now_utc(), "error": error}
-        store.fail_run(run_id, failed, discard=True)
+        _mark_failed(store, failed, discard=True)
         shown = [f"{e['customer_id']}: {e['reason']}" for e in bad_summary["examples"][:5]]
         if not shown:
             shown = list(record.get("input_problems", {}).get("examples", []))[:5]
@@ -793,18 +837,29 @@ def _finish(
             f"staged rows do not add up: {rows} rows, {distinct} customers, {bad_summary['count']} bad, {n} expected"
         )
         failed = {**record, "status": "failed", "finished_at": now_utc(), "error": error}
-        store.fail_run(run_id, failed, discard=True)
+        _mark_failed(store, failed, discard=True)
         raise ScoreRunError(f"score run {run_id} failed: {error}", failed)
     seconds = time.perf_counter() - started
+    checked = record
     record = {
-        **record,
+        **checked,
         "status": "complete",
         "rows_written": rows,
         "finished_at": now_utc(),
         "duration_seconds": round(seconds, 3),
         "parts_skipped_on_last_start": skipped,
     }
-    store.publish(run_id, record, keep_runs=settings.keep_runs)
+    if count_resume:
+        record["resumed"] = int(record.get("resumed", 0)) + 1
+    try:
+        store.publish(run_id, record, keep_runs=settings.keep_runs)
+    except BaseException as err:
+        if not isinstance(err, KeyboardInterrupt | SystemExit):
+            error = f"publish failed: {type(err).__name__}: {err}"
+            failed = {**checked, "status": "failed", "finished_at": now_utc(), "error": error}
+            _mark_failed(store, failed, discard=False)
+            log.error("score run %s failed (resume it with --resume %s): %s", run_id, run_id, err)
+        raise
     log.info("score run %s complete: %d rows, %d bad, %.1f s", run_id, rows, bad_summary["count"], seconds)
     return record
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import errno
 import json
 import logging
 import math
@@ -850,8 +851,8 @@ class _SqlScoreStore(ScoreStore):
                 self._clear_staging(con, run_id)
 
 
-class DuckDBScoreStore(_SqlScoreStore):
-    """Runs in a DuckDB file. DuckDB locks the file per process: a writer blocks readers in other processes."""
+class _DuckDBFile(_SqlScoreStore):
+    """The score tables of ONE DuckDB file, read and written in place (``DuckDBScoreStore`` decides which file)."""
 
     def __init__(self, path: Path, table: str) -> None:
         self.path = path
@@ -924,6 +925,286 @@ class DuckDBScoreStore(_SqlScoreStore):
         if customer_ids is not None and not customer_ids:
             return _empty_storage_frame()
         return super()._read_rows(run_id, customer_ids, where=where, order=order, limit=limit)
+
+
+class ScoreStoreWriteError(UserInputError):
+    """A run could not write its store (disk full, I/O error, another program writing it): exit 2, run failed."""
+
+
+def _io_cause(err: BaseException) -> str:
+    """One line saying why a write failed; a full disk says so in words (DuckDB and the OS word it differently)."""
+    if isinstance(err, OSError) and err.strerror:
+        text = err.strerror + (f" ({err.filename})" if err.filename else "")
+    else:
+        lines = str(err).strip().splitlines()
+        text = lines[0] if lines else type(err).__name__
+    if getattr(err, "errno", None) == errno.ENOSPC or "no space left on device" in text.lower():
+        return f"disk full ({text})"
+    return text
+
+
+def _wal(path: Path) -> Path:
+    """DuckDB's write-ahead log of ``path``."""
+    return path.with_name(path.name + ".wal")
+
+
+def _sql_text(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _fsync_file(path: Path) -> None:
+    with path.open("rb") as fh:
+        os.fsync(fh.fileno())
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def _exclusive_lock(path: Path) -> Iterator[None]:
+    """An advisory lock (``flock``) on ``path``, held by one publishing run at a time."""
+    import fcntl
+
+    with path.open("a") as fh:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+
+
+class DuckDBScoreStore(ScoreStore):
+    """Runs in a DuckDB file that a run never writes in place: it is replaced whole when a run is published.
+
+    DuckDB locks a file per process, and one read-only connection anywhere (the API, a ``duckdb -readonly``
+    shell) keeps every other process from opening it for writing. So a run writes beside the store file:
+
+    * its parts, bad rows and staged scores go to its work file ``<store>.run-<run_id>`` (a DuckDB file only
+      this run opens), its metadata record to ``<store>.run-<run_id>.json`` (written, then renamed), which
+      ``get_run``/``list_runs`` read without opening any DuckDB file;
+    * publishing copies the store file to a private temporary file while holding a read-only connection on it
+      (so no in-place writer can change it under the copy), moves the run's rows and record into the copy,
+      checkpoints it and ``os.replace``s the store file with it: the one atomic step readers see. Connections
+      opened before keep reading the file they opened; new ones see the new run. ``<store>.lock`` serialises
+      the publishing of concurrent runs, so none drops another's run.
+    """
+
+    def __init__(self, path: Path, table: str) -> None:
+        self.path = path
+        self.table = table
+        self.target = f"{path}?table={table}"
+        self._main = _DuckDBFile(path, table)
+
+    # ---- where a run's pieces live ------------------------------------------------------------
+    def _work_path(self, run_id: str) -> Path:
+        return self.path.with_name(f"{self.path.name}.run-{check_run_id(run_id)}")
+
+    def _record_path(self, run_id: str) -> Path:
+        return self.path.with_name(f"{self.path.name}.run-{check_run_id(run_id)}.json")
+
+    def _staged_in(self, run_id: str) -> _DuckDBFile:
+        """The file holding ``run_id``'s staged parts: its work file, or the store file (a run of an older release)."""
+        work = self._work_path(run_id)
+        return _DuckDBFile(work, self.table) if work.exists() else self._main
+
+    def _writable_work(self, run_id: str) -> _DuckDBFile:
+        """The run's work file; the parts a run of an older release staged in the store file are copied into it."""
+        path = self._work_path(run_id)
+        work = _DuckDBFile(path, self.table)
+        if path.exists():
+            return work
+        legacy = bool(self._main.durable_parts(run_id))
+        with work._transaction() as con:
+            work._ensure_tables(con)
+            if legacy:
+                con.execute(f"ATTACH {_sql_text(str(self.path))} AS store (READ_ONLY)")
+                for suffix in ("_staging", "_bad", "_parts"):
+                    source = "store." + self._main._name(suffix)
+                    con.execute(
+                        f"INSERT INTO {work._name(suffix)} BY NAME SELECT * FROM {source} WHERE run_id = ?", [run_id]
+                    )
+        return work
+
+    def _failed_marker(self, run_id: str) -> Path:
+        return self.path.with_name(f"{self.path.name}.run-{check_run_id(run_id)}.failed")
+
+    def _pending_record(self, run_id: str) -> dict[str, Any] | None:
+        path = self._record_path(run_id)
+        if not path.is_file():
+            return None
+        return self._with_failure(json.loads(path.read_text()))
+
+    def _with_failure(self, record: dict[str, Any]) -> dict[str, Any]:
+        """A run whose failed record could not be written (a full disk) left a marker file: it is failed."""
+        marker = self._failed_marker(str(record["run_id"]))
+        if record.get("status") != "running" or not marker.exists():
+            return record
+        error = marker.read_text(errors="replace").strip() or "the run failed and its record could not be updated"
+        return {**record, "status": "failed", "error": error}
+
+    def _pending_records(self) -> list[dict[str, Any]]:
+        import glob
+
+        if not self.path.parent.is_dir():
+            return []
+        pattern = glob.escape(self.path.name) + ".run-*.json"
+        return [self._with_failure(json.loads(p.read_text())) for p in self.path.parent.glob(pattern)]
+
+    @contextlib.contextmanager
+    def _write_errors(self, what: str) -> Iterator[None]:
+        """A failed write names the store file and the cause instead of surfacing a raw DuckDB exception."""
+        import duckdb
+
+        try:
+            yield
+        except (duckdb.Error, OSError) as err:
+            raise ScoreStoreWriteError(f"{self.path}: {what}: {_io_cause(err)}") from err
+
+    # ---- readers -----------------------------------------------------------------------------
+    def latest_run(self) -> dict[str, Any] | None:
+        return self._main.latest_run()
+
+    def get_run(self, run_id: str) -> dict[str, Any] | None:
+        published = self._main.get_run(run_id)
+        if published is not None and published.get("status") in ("complete", "pruned"):
+            return published
+        return self._pending_record(run_id) or published
+
+    def list_runs(self) -> list[dict[str, Any]]:
+        runs = {str(r["run_id"]): r for r in self._pending_records()}
+        for record in self._main.list_runs():
+            if record.get("status") in ("complete", "pruned") or str(record["run_id"]) not in runs:
+                runs[str(record["run_id"])] = record
+        return sorted(runs.values(), key=lambda r: (str(r.get("started_at")), str(r.get("run_id"))), reverse=True)
+
+    def _read_rows(
+        self, run_id: str, customer_ids: list[str] | None, *, where: Any, order: str, limit: int | None
+    ) -> pd.DataFrame:
+        return self._main._read_rows(run_id, customer_ids, where=where, order=order, limit=limit)
+
+    # ---- writers -----------------------------------------------------------------------------
+    def begin_run(self, record: dict[str, Any]) -> None:
+        run_id = check_run_id(str(record["run_id"]))
+        with self._write_errors(f"could not start run {run_id}"):
+            self._save_record(record)  # first: the small record can still say "failed" if the work file fills the disk
+            self._discard_work(run_id)
+            work = _DuckDBFile(self._work_path(run_id), self.table)
+            with work._transaction() as con:
+                work._ensure_tables(con)
+
+    def save_run(self, record: dict[str, Any]) -> None:
+        with self._write_errors(f"could not save the record of run {record['run_id']}"):
+            self._save_record(record)
+
+    def _save_record(self, record: dict[str, Any]) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        _write_atomic(self._record_path(str(record["run_id"])), json.dumps(_plain(record), indent=2).encode())
+        self._failed_marker(str(record["run_id"])).unlink(missing_ok=True)
+
+    def durable_parts(self, run_id: str) -> set[int]:
+        return self._staged_in(run_id).durable_parts(run_id)
+
+    def write_part(self, run_id: str, part: int, scored: pd.DataFrame, bad_rows: pd.DataFrame) -> None:
+        with self._write_errors(f"could not write part {part} of run {run_id}"):
+            self._writable_work(run_id).write_part(run_id, part, scored, bad_rows)
+
+    def staged_bad_rows(self, run_id: str) -> pd.DataFrame:
+        return self._staged_in(run_id).staged_bad_rows(run_id)
+
+    def staged_counts(self, run_id: str) -> tuple[int, int]:
+        return self._staged_in(run_id).staged_counts(run_id)
+
+    def publish(self, run_id: str, record: dict[str, Any], *, keep_runs: int = 7) -> None:
+        with self._write_errors(f"could not publish run {run_id}"):
+            self._swap_in(run_id, record, keep_runs)
+        # after the swap: a kill before this leaves files of a complete run, which get_run/list_runs ignore
+        self._discard_work(run_id)
+        self._record_path(run_id).unlink(missing_ok=True)
+        self._failed_marker(run_id).unlink(missing_ok=True)
+
+    def _swap_in(self, run_id: str, record: dict[str, Any], keep_runs: int) -> None:
+        import duckdb
+
+        work = self._writable_work(run_id).path
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        following = self.path.with_name(f".{self.path.name}.publish-{run_id}")
+        with _exclusive_lock(self.path.with_name(f"{self.path.name}.lock")):
+            try:  # None while the store does not exist yet
+                guard = duckdb.connect(str(self.path), read_only=True) if self.path.exists() else None
+            except duckdb.Error as err:
+                raise ScoreStoreWriteError(
+                    f"{self.path}: could not publish run {run_id}: another program has the store open for writing "
+                    f"({_io_cause(err)}); the run is kept: resume it with --resume {run_id} once that program has "
+                    "closed it"
+                ) from None
+            try:
+                for stale in (following, _wal(following)):
+                    stale.unlink(missing_ok=True)
+                if guard is not None:
+                    shutil.copyfile(self.path, following)
+                    if _wal(self.path).exists():  # left by an in-place writer that crashed: replayed into the copy
+                        shutil.copyfile(_wal(self.path), _wal(following))
+                self._move_run_into(_DuckDBFile(following, self.table), work, record)
+                _DuckDBFile(following, self.table).publish(run_id, record, keep_runs=keep_runs)
+                con = duckdb.connect(str(following))
+                try:
+                    con.execute("CHECKPOINT")
+                finally:
+                    con.close()
+                if _wal(following).exists():
+                    raise OSError(f"{following}: DuckDB left a write-ahead log after CHECKPOINT")
+                _fsync_file(following)
+                _wal(self.path).unlink(missing_ok=True)  # merged into the copy; it must not replay onto the new file
+                os.replace(following, self.path)  # the atomic step
+                _fsync_dir(self.path.parent)
+            except BaseException:
+                for leftover in (following, _wal(following)):
+                    leftover.unlink(missing_ok=True)
+                raise
+            finally:
+                if guard is not None:
+                    guard.close()
+
+    def _move_run_into(self, target: _DuckDBFile, work: Path, record: dict[str, Any]) -> None:
+        """Copy the run's staged rows from its work file into ``target`` and give it the run's record row."""
+        run_id = str(record["run_id"])
+        with target._transaction() as con:
+            target._ensure_tables(con)
+            con.execute(f"ATTACH {_sql_text(str(work))} AS run_work (READ_ONLY)")
+            target._clear_staging(con, run_id)
+            con.execute(
+                f"INSERT INTO {target._name('_staging')} BY NAME SELECT * FROM run_work.{target._name('_staging')} "
+                f"WHERE run_id = ?",
+                [run_id],
+            )
+            con.execute(f"DELETE FROM {target._name('_runs')} WHERE run_id = ?", [run_id])
+            con.execute(
+                f"INSERT INTO {target._name('_runs')} VALUES (?, ?, ?, NULL, ?)",
+                [run_id, "running", record["started_at"], json.dumps(_plain(record))],
+            )
+
+    def fail_run(self, run_id: str, record: dict[str, Any], *, discard: bool) -> None:
+        if discard:
+            self._discard_work(run_id)
+        try:
+            self._save_record(record)  # the failed status is visible even while a reader holds the store file
+        except OSError as err:
+            # the disk that broke the run is full: an empty file needs no data block, and says "failed" by existing
+            marker = self._failed_marker(run_id)
+            marker.touch()
+            with contextlib.suppress(OSError):
+                marker.write_text(str(record.get("error") or ""))
+            log.warning("run %s: its record could not be rewritten (%s); %s marks it failed", run_id, err, marker)
+
+    def _discard_work(self, run_id: str) -> None:
+        work = self._work_path(run_id)
+        for path in (work, _wal(work)):
+            path.unlink(missing_ok=True)
 
 
 class PostgresScoreStore(_SqlScoreStore):

@@ -198,6 +198,12 @@ CATALOGUE: dict[str, tuple[str, str, str]] = {
         "2",
         "part-00000.parquet': Error writing bytes to file. Detail: [errno 28] No space left on device",
     ),
+    "score_duckdb_disk_full": ("CLI", "2", "scores.duckdb: could not "),
+    "score_duckdb_store_held_by_a_writer": (
+        "CLI",
+        "2",
+        "another program has the store open for writing",
+    ),
     # --- HTTP API -------------------------------------------------------------------------------------------
     "api_unknown_customer": ("API", "404", "customer_id: unknown customer 'ghost' (or signed up after as_of)"),
     "api_unknown_account": ("API", "404", "account_id: unknown account 'ghost' (or no user signed up before as_of)"),
@@ -773,6 +779,87 @@ def test_score_on_a_full_disk_keeps_the_previous_run(trained_world: TrainedWorld
         assert staged == [], f"a half-written part was left: {staged}"
         failed = [json.loads(p.read_text()) for p in (target / "_runs").glob("*.json") if p.stem not in before[0]]
         assert [r["status"] for r in failed] == ["failed"], "the interrupted run is recorded as failed"
+
+
+@pytest.fixture(scope="module")
+def duckdb_scores(trained_world: TrainedWorld, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A DuckDB score store with one complete run, in a directory of its own."""
+    target = tmp_path_factory.mktemp("duckdb_scores") / "store" / "scores.duckdb"
+    env = {**trained_world.env, "CHURNLTV_SCORE_WORKERS": "1"}
+    code, output = run_cli(["score", "--data", str(trained_world.data), "--output", str(target)], env=env)
+    assert code == 0, output
+    return target
+
+
+def duckdb_state(target: Path) -> tuple[str, list[tuple[str, str]], int]:
+    """(store file digest, runs with their status, rows served) of a DuckDB score store."""
+    from service.score_store import open_score_store
+
+    store = open_score_store(str(target))
+    try:
+        runs = sorted((str(r["run_id"]), str(r["status"])) for r in store.list_runs())
+        return hashlib.sha256(target.read_bytes()).hexdigest(), runs, len(store.read_scores())
+    finally:
+        store.close()
+
+
+@pytest.mark.slow
+def test_score_to_a_duckdb_store_on_a_full_disk_fails_the_run_and_keeps_the_previous_run(
+    trained_world: TrainedWorld, duckdb_scores: Path, tmp_path: Path
+) -> None:
+    env = {**trained_world.env, "CHURNLTV_SCORE_WORKERS": "1"}
+    with full_disk(tmp_path, copy_in=duckdb_scores.parent, free_kb=64) as disk:
+        target = disk / duckdb_scores.parent.name / duckdb_scores.name
+        digest, runs, served = duckdb_state(target)
+        code, output = run_cli(["score", "--data", str(trained_world.data), "--output", str(target)], env=env)
+        expect_cli("score_duckdb_disk_full", code, output)
+        after_digest, after_runs, after_served = duckdb_state(target)
+        assert (after_digest, after_served) == (digest, served), "readers must still see the previous complete run"
+        new = [status for run_id, status in after_runs if (run_id, status) not in runs]
+        assert new == ["failed"], f"the interrupted run is recorded as failed: {after_runs}"
+        assert not list(target.parent.glob(".*.publish-*")), "no half-built copy of the store is left"
+
+
+HOLD_WRITE_LOCK = (
+    "import duckdb, sys\n"
+    "con = duckdb.connect(sys.argv[1])\n"
+    "con.execute('BEGIN TRANSACTION')\n"
+    "print('locked', flush=True)\n"
+    "sys.stdin.read()\n"
+)
+
+
+@pytest.mark.slow
+def test_score_to_a_duckdb_store_another_program_writes_keeps_the_run_resumable(
+    trained_world: TrainedWorld, duckdb_scores: Path, tmp_path: Path
+) -> None:
+    from service.score_store import open_score_store
+
+    target = tmp_path / "scores.duckdb"
+    shutil.copyfile(duckdb_scores, target)
+    env = {**trained_world.env, "CHURNLTV_SCORE_WORKERS": "1"}
+    args = ["score", "--data", str(trained_world.data), "--output", str(target), "--chunk-size", "1000"]
+    writer = subprocess.Popen(
+        [sys.executable, "-c", HOLD_WRITE_LOCK, str(target)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert writer.stdout is not None
+        assert writer.stdout.readline().strip() == "locked"
+        code, output = run_cli(args, env=env)
+    finally:
+        if writer.stdin is not None:
+            writer.stdin.close()
+        writer.wait(timeout=30)
+    expect_cli("score_duckdb_store_held_by_a_writer", code, output)
+    store = open_score_store(str(target))
+    (failed,) = [r for r in store.list_runs() if r["status"] != "complete"]
+    assert failed["status"] == "failed"
+    code, output = run_cli([*args, "--resume", str(failed["run_id"])], env=env)
+    assert code == 0, output
+    latest = store.latest_run()
+    assert latest is not None
+    assert latest["run_id"] == failed["run_id"]
+    assert latest["parts_skipped_on_last_start"] == latest["parts_total"]
 
 
 # --- HTTP API (in-process app with the trained world) ----------------------------------------------------------

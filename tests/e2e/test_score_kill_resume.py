@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -107,3 +108,61 @@ def test_sigkill_mid_run_then_resume_gives_exactly_one_row_per_customer(world: T
     assert len(scores) == record["n_customers"] == latest["rows_written"]
     assert json.loads((output / "LATEST").read_text())["run_id"] == run_id
     assert not list((output / "runs" / run_id).glob(".part-*")), "temporary files must not be published"
+
+
+@pytest.mark.slow
+def test_sigkill_mid_run_to_a_duckdb_store_then_resume_gives_exactly_one_row_per_customer(
+    world: TrainedWorld, tmp_path: Path
+) -> None:
+    # the run writes its work file beside the store; a kill leaves it (and the run "running"), a resume finishes it
+    output = tmp_path / "scores.duckdb"
+    env = {**os.environ, "CHURNLTV_DEBUG": "1", "CHURNLTV_SCORE_WORKERS": "1"}
+    log_path = tmp_path / "score.log"
+    with log_path.open("w") as log_file:
+        proc = subprocess.Popen(
+            _score_cmd(world, output, "--chunk-size", "5"),
+            stdout=subprocess.DEVNULL,
+            stderr=log_file,
+            env=env,
+            cwd=tmp_path,
+        )
+    deadline = time.monotonic() + 120
+    try:
+        while time.monotonic() < deadline and proc.poll() is None:
+            # the progress log line comes after each part was written: kill once 20 parts are durable
+            done = [int(m) for m in re.findall(r": (\d+)/\d+ rows", log_path.read_text())]
+            if done and max(done) >= 100:
+                break
+            time.sleep(0.005)
+        assert proc.poll() is None, "the run ended before it could be killed"
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait(timeout=30)
+    assert proc.returncode == -signal.SIGKILL
+    store = open_score_store(output)
+    assert store.latest_run() is None
+    (record,) = store.list_runs()
+    assert record["status"] == "running"
+    run_id = record["run_id"]
+    durable = store.durable_parts(run_id)
+    assert 0 < len(durable) < record["parts_total"]
+
+    done = subprocess.run(
+        _score_cmd(world, output, "--resume", run_id),
+        check=False,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    latest = store.latest_run()
+    assert latest is not None
+    assert latest["run_id"] == run_id
+    assert latest["resumed"] == 1
+    assert latest["parts_skipped_on_last_start"] == len(durable)
+    scores = store.read_scores()
+    assert scores["customer_id"].is_unique
+    assert len(scores) == record["n_customers"] == latest["rows_written"]
+    assert sorted(p.name for p in tmp_path.glob("scores.duckdb*")) == ["scores.duckdb", "scores.duckdb.lock"]
