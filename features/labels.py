@@ -1,6 +1,7 @@
 """Churn labels for training: did the customer churn within the horizon H after each cutoff?
 
-Two definitions (setting ``churn_definition``, issue 3):
+Two definitions (setting ``churn_definition``, issue 3; its default ``auto`` picks one from the data's shape,
+``features.churn_definition``):
 
 * ``non_contractual``: the population at a cutoff is every customer signed up before it with
   activity (any event or purchase) in the ``activity_lookback_days`` before it; ``churned = 1``
@@ -21,6 +22,7 @@ import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from features.churn_definition import concrete_settings
 from features.errors import UserInputError
 from features.point_in_time import normalize_cutoffs, present_columns
 from features.settings import FeatureSettings
@@ -109,7 +111,7 @@ def build_labels(
     """Columns customer_id (str), as_of (datetime64[us]), churned (int8), sorted by as_of, customer_id."""
     import pandas as pd
 
-    settings = settings or FeatureSettings()
+    settings = concrete_settings(con, settings or FeatureSettings())
     as_ofs = normalize_cutoffs(cutoffs)
     columns = present_columns(con)
     if "customers" not in columns:
@@ -200,7 +202,7 @@ def churned_after(
     import numpy as np
     import pandas as pd
 
-    settings = settings or FeatureSettings()
+    settings = concrete_settings(con, settings or FeatureSettings())
     columns = present_columns(con)
     _, end = data_time_range(con)
     h = settings.horizon_days

@@ -32,6 +32,7 @@ from training.settings import TrainingSettings
 if TYPE_CHECKING:
     import pandas as pd
 
+    from features.churn_definition import ChurnDefinitionChoice
     from features.duckdb_settings import DuckDBSettings
     from features.feature_spec import FeatureSpec
     from features.settings import FeatureSettings
@@ -50,6 +51,11 @@ class ChurnTrainResult:
     metrics: dict[str, float]
     bundle_dir: Path
     report_path: Path
+    churn_definition: str = ""
+    churn_definition_reason: str = ""
+    selected_candidate: str = "lightgbm"
+    warnings: tuple[str, ...] = ()
+    """Loud findings of the run (e.g. a label nearly known at the cutoff), also logged as WARNING."""
 
 
 @contextmanager
@@ -73,6 +79,40 @@ def _reference_values(train: pd.DataFrame, spec: FeatureSpec) -> dict[str, float
         if np.isfinite(value):
             out[name] = value
     return out
+
+
+@dataclass(frozen=True)
+class _OpenedData:
+    con: Any
+    data_range: tuple[pd.Timestamp, pd.Timestamp]
+    cutoffs: list[pd.Timestamp]
+    definition: ChurnDefinitionChoice
+
+
+def _open_data(
+    source_url: str,
+    feature_settings: FeatureSettings,
+    cutoffs: Sequence[pd.Timestamp | str] | None,
+    n_cutoffs: int,
+    duckdb_settings: DuckDBSettings | None,
+) -> _OpenedData:
+    """The connection, the data's range, the cutoffs and the churn definition this data gets."""
+    import pandas as pd
+
+    from features.churn_definition import resolve_churn_definition
+    from features.labels import data_time_range, default_cutoffs
+    from features.sources import open_source
+
+    con = open_source(source_url, duckdb_settings=duckdb_settings).connect()
+    data_start, data_end = data_time_range(con)
+    if cutoffs is None:
+        chosen = list(default_cutoffs(con, feature_settings, n=n_cutoffs))
+    else:
+        chosen = sorted({pd.Timestamp(c) for c in cutoffs})
+    logger.info("data %s .. %s; cutoffs %s", data_start, data_end, ", ".join(str(c.date()) for c in chosen))
+    definition = resolve_churn_definition(con, feature_settings)
+    logger.info("churn definition %s: %s", definition.definition, definition.reason)
+    return _OpenedData(con, (data_start, data_end), chosen, definition)
 
 
 def train_churn(
@@ -99,8 +139,6 @@ def train_churn(
     """
     import pandas as pd
 
-    from features.labels import data_time_range, default_cutoffs
-    from features.sources import open_source
     from models.churn_bundle import ChurnBundle, library_versions
     from models.health_scale import HEALTH_SCALE_KEY, fit_health_scale
     from models.policy_settings import PolicySettings
@@ -118,13 +156,11 @@ def train_churn(
         return step(name, timings)
 
     with announce("open data"):
-        con = open_source(source_url, duckdb_settings=duckdb_settings).connect()
-        data_start, data_end = data_time_range(con)
-        if cutoffs is None:
-            chosen = list(default_cutoffs(con, feature_settings, n=n_cutoffs))
-        else:
-            chosen = sorted({pd.Timestamp(c) for c in cutoffs})
-        logger.info("data %s .. %s; cutoffs %s", data_start, data_end, ", ".join(str(c.date()) for c in chosen))
+        opened = _open_data(source_url, feature_settings, cutoffs, n_cutoffs, duckdb_settings)
+        con, chosen, definition = opened.con, opened.cutoffs, opened.definition
+        data_start, data_end = opened.data_range
+        # every later step (labels, bundle metadata, promotion's re-evaluation) sees the concrete definition
+        feature_settings = feature_settings.model_copy(update={"churn_definition": definition.definition})
     with announce("features and labels"):
         frame, spec = training_frame(con, chosen, feature_settings)
         split = split_by_time(frame, horizon)
@@ -179,6 +215,7 @@ def train_churn(
         "data_range": {"start": str(data_start), "end": str(data_end)},
         "horizon_days": horizon,
         "churn_definition": feature_settings.churn_definition,
+        "churn_definition_reason": definition.reason,
         "feature_settings": feature_settings.summary(),
         "cutoffs": {
             "train": [str(c) for c in split.train_cutoffs],
@@ -228,7 +265,15 @@ def train_churn(
         )
     metrics["train_seconds"] = time.perf_counter() - job_start
     logger.info("registered %s version %s as challenger (run %s)", registry.CHURN_MODEL, version, run_id)
-    return ChurnTrainResult(run_id, version, metrics, bundle_dir, report_path)
+    return ChurnTrainResult(
+        run_id,
+        version,
+        metrics,
+        bundle_dir,
+        report_path,
+        churn_definition=definition.definition,
+        churn_definition_reason=definition.reason,
+    )
 
 
 def _log_and_register(
@@ -273,6 +318,8 @@ def _log_and_register(
                 "churnltv.kind": "churn",
                 "churnltv.source": metadata["source_url"][:500],
                 "churnltv.tuning_wall_clock_cap_hit": str(tuning["stopped_by"] == STOPPED_WALL_CLOCK).lower(),
+                "churnltv.churn_definition": metadata["churn_definition"],
+                "churnltv.churn_definition_reason": metadata["churn_definition_reason"][:500],
             }
         )
         mlflow.log_params(

@@ -134,6 +134,29 @@ def test_contractual_churn_with_subscriptions(tmp_path: Path) -> None:
     assert m["test_rows"] == len(frame)
 
 
+def test_auto_definition_picks_contractual_for_a_subscription_base(tmp_path: Path) -> None:
+    base = generate(6000, seed=22)
+    subscribers = set(base.tables["subscriptions"]["customer_id"])
+    only = {
+        name: base.tables[name][base.tables[name]["customer_id"].isin(subscribers)].reset_index(drop=True)
+        for name in ("customers", "events", "subscriptions")
+    }
+    trained = _train(
+        tmp_path, GeneratedBase(tables=only, truth=base.truth, end=base.end), ("customers", "events", "subscriptions")
+    )
+    _assert_healthy(trained)
+    assert trained.result.churn_definition == "contractual"
+    assert "100% of customers have a subscription" in trained.result.churn_definition_reason
+    meta = trained.bundle.metadata
+    assert meta["churn_definition"] == meta["feature_settings"]["churn_definition"] == "contractual"
+    run = mlflow.get_run(trained.result.run_id)
+    assert run.data.params["churn_definition"] == "contractual"
+    assert run.data.tags["churnltv.churn_definition_reason"] == trained.result.churn_definition_reason
+    assert "Churn definition <strong>contractual</strong>" in trained.result.report_path.read_text()
+    # the population is the subscribers active at the cutoff
+    assert bool((_test_window(trained)["sub_active"] == 1).all())
+
+
 @pytest.mark.parametrize("floor", ["D", "h"])
 def test_daily_and_hourly_timestamps(tmp_path: Path, floor: str) -> None:
     trained = _train(tmp_path, generate(2500, seed=23), ("customers", "events", "transactions"), floor=floor)

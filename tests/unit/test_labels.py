@@ -155,3 +155,39 @@ def test_default_cutoffs_on_too_short_data() -> None:
     con = contract_con(customers=CUSTOMERS, events=[ev("a", "2024-01-01"), ev("a", "2024-01-20")])
     with pytest.raises(UserInputError, match="at least 60 days"):
         default_cutoffs(con)
+
+
+def test_auto_definition_is_contractual_when_most_customers_subscribe() -> None:
+    from features.churn_definition import resolve_churn_definition
+
+    # a, b, e, f of six customers subscribe (67% >= 50%): the base is contractual
+    subs = [sub("a", "2024-01-01", None), sub("b", "2024-01-01", "2024-03-20"), sub("f", "2024-01-01", None)]
+    subs.append(sub("e", "2024-01-01", None))
+    con = contract_con(customers=CUSTOMERS, events=EVENTS, subscriptions=subs)
+    choice = resolve_churn_definition(con, FeatureSettings())
+    assert FeatureSettings().churn_definition == "auto"
+    assert choice.definition == "contractual"
+    assert "67% of customers have a subscription" in choice.reason
+    # the labels of the default settings are the contractual ones: b's subscription ended in the horizon
+    assert labels_of(build_labels(con, [CUTOFF])) == labels_of(
+        build_labels(con, [CUTOFF], FeatureSettings(churn_definition="contractual"))
+    )
+    # a higher bar makes the same base non-contractual
+    strict = resolve_churn_definition(con, FeatureSettings(contractual_min_share=0.8))
+    assert strict.definition == "non_contractual"
+    assert "< contractual_min_share 80%" in strict.reason
+
+
+def test_auto_definition_is_non_contractual_with_few_or_no_subscribers() -> None:
+    from features.churn_definition import resolve_churn_definition
+
+    few = contract_con(customers=CUSTOMERS, events=EVENTS, subscriptions=[sub("a", "2024-01-01", None)])
+    assert resolve_churn_definition(few, FeatureSettings()).definition == "non_contractual"
+    assert labels_of(build_labels(few, [CUTOFF])) == {"a": 0, "b": 1, "f": 1}
+    none = contract_con(customers=CUSTOMERS, events=EVENTS)
+    choice = resolve_churn_definition(none, FeatureSettings())
+    assert choice.definition == "non_contractual"
+    assert "no subscriptions table" in choice.reason
+    explicit = resolve_churn_definition(few, FeatureSettings(churn_definition="contractual"))
+    assert explicit.definition == "contractual"
+    assert "is set to contractual" in explicit.reason
