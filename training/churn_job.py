@@ -75,9 +75,11 @@ def _reference_values(train: pd.DataFrame, spec: FeatureSpec) -> dict[str, float
     for name in spec.names:
         if name in spec.categorical:
             continue
-        value = float(np.nanmedian(train[name].to_numpy(dtype=np.float64, na_value=np.nan))) if len(train) else np.nan
-        if np.isfinite(value):
-            out[name] = value
+        values = train[name].to_numpy(dtype=np.float64, na_value=np.nan)
+        finite = values[np.isfinite(values)]
+        # a column missing everywhere (e.g. ratings nobody gave) has no reference; nanmedian would warn on stderr
+        if finite.size:
+            out[name] = float(np.median(finite))
     return out
 
 
@@ -207,6 +209,9 @@ def train_churn(
         metrics = dict(comparison.metrics)
         metrics["val_roc_auc"] = max(t["val_roc_auc"] for t in trials)
         metrics["test_roc_auc_uncalibrated"] = roc_auc(y_test, raw_test)
+        run_warnings = _leakage_warnings(
+            split, spec, y_test, comparison, threshold=settings.leakage_auc_alarm, metrics=metrics
+        )
 
     metadata: dict[str, Any] = {
         "kind": "churn",
@@ -216,6 +221,7 @@ def train_churn(
         "horizon_days": horizon,
         "churn_definition": feature_settings.churn_definition,
         "churn_definition_reason": definition.reason,
+        "warnings": run_warnings,
         "feature_settings": feature_settings.summary(),
         "cutoffs": {
             "train": [str(c) for c in split.train_cutoffs],
@@ -273,7 +279,33 @@ def train_churn(
         report_path,
         churn_definition=definition.definition,
         churn_definition_reason=definition.reason,
+        warnings=tuple(run_warnings),
     )
+
+
+def _leakage_warnings(
+    split: TimeSplit,
+    spec: FeatureSpec,
+    y_test: NDArray[np.float64],
+    comparison: HoldoutComparison,
+    *,
+    threshold: float,
+    metrics: dict[str, float],
+) -> list[str]:
+    """The leakage alarm (training/churn_leakage.py), logged as WARNING; the best single feature's AUC as metric."""
+    from training.churn_leakage import feature_aucs, leakage_findings, leakage_warning
+
+    singles = feature_aucs(split.test, y_test, spec)
+    if singles:
+        metrics["max_single_feature_test_roc_auc"] = max(singles.values())
+    baselines = {
+        name: float(info["test_roc_auc"]) for name, info in comparison.baselines.items() if "test_roc_auc" in info
+    }
+    warning = leakage_warning(leakage_findings(singles, baselines, threshold), threshold)
+    if warning is None:
+        return []
+    logger.warning("%s", warning)
+    return [warning]
 
 
 def _log_and_register(
@@ -320,6 +352,8 @@ def _log_and_register(
                 "churnltv.tuning_wall_clock_cap_hit": str(tuning["stopped_by"] == STOPPED_WALL_CLOCK).lower(),
                 "churnltv.churn_definition": metadata["churn_definition"],
                 "churnltv.churn_definition_reason": metadata["churn_definition_reason"][:500],
+                "churnltv.leakage_alarm": str(any("label nearly known" in w for w in metadata["warnings"])).lower(),
+                "churnltv.warnings": " | ".join(metadata["warnings"])[:5000] or "none",
             }
         )
         mlflow.log_params(

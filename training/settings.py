@@ -65,4 +65,11 @@ class TrainingSettings(BaseSettings):
         description="LightGBM threads; 0 = 1 below 100k training rows (thread start-up costs more than it saves, "
         "badly so on a busy machine) and 2 above. Fixed per run so results are reproducible.",
     )
+    leakage_auc_alarm: float = Field(
+        0.98,
+        gt=0.5,
+        le=1.0,
+        description="A single feature or baseline reaching this holdout ROC-AUC means the label is nearly known at "
+        "the cutoff: the run warns loudly (log, report, CLI, MLflow tag churnltv.leakage_alarm).",
+    )
     random_seed: int = Field(7, description="Seed of every random choice in training (LightGBM, bootstrap, search).")

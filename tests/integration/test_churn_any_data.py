@@ -11,6 +11,7 @@ tests/conftest.py) and checks the job completed, the holdout AUC is useful and e
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -155,6 +156,58 @@ def test_auto_definition_picks_contractual_for_a_subscription_base(tmp_path: Pat
     assert "Churn definition <strong>contractual</strong>" in trained.result.report_path.read_text()
     # the population is the subscribers active at the cutoff
     assert bool((_test_window(trained)["sub_active"] == 1).all())
+
+
+def test_a_label_known_at_the_cutoff_raises_the_leakage_alarm(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A support ticket opened the day before each cutoff by exactly the customers who churn after it (as a
+    cancellation request would be): tickets_open alone ranks the holdout's churners perfectly."""
+    import duckdb
+
+    from features.labels import build_labels, default_cutoffs
+
+    base = generate(2500, seed=26)
+    plain = write_dataset({k: base.tables[k] for k in ("customers", "events")}, tmp_path / "plain.duckdb")
+    con = duckdb.connect(str(plain), read_only=True)
+    cutoffs = default_cutoffs(con, FeatureSettings(), n=4)
+    labels = build_labels(con, cutoffs, FeatureSettings())
+    con.close()
+    churned = labels[labels["churned"] == 1]
+    tickets = pd.DataFrame(
+        {
+            "customer_id": churned["customer_id"].to_numpy(),
+            "opened_at": churned["as_of"] - pd.Timedelta(days=1),
+            "resolved_at": churned["as_of"] + pd.Timedelta(days=2),
+            "satisfaction": pd.array([None] * len(churned), dtype="Int64"),
+        }
+    )
+    tables = {"customers": base.tables["customers"], "events": base.tables["events"], "support_tickets": tickets}
+    leaky = GeneratedBase(tables=tables, truth=base.truth, end=base.end)
+    with caplog.at_level("WARNING", logger="training"), warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        trained = _train(tmp_path, leaky, ("customers", "events", "support_tickets"))
+    # nothing but the product's own messages: no numpy RuntimeWarning (e.g. "All-NaN slice" from a column that
+    # is missing everywhere, here ticket_satisfaction_mean) reaches the terminal
+    stray = [
+        f"{w.category.__name__}: {w.message} ({w.filename})" for w in caught if issubclass(w.category, RuntimeWarning)
+    ]
+    assert not stray, stray
+    found = trained.result.warnings
+    assert len(found) == 1
+    assert "label nearly known at the cutoff: feature tickets_open alone reaches holdout ROC-AUC 1.0000" in found[0]
+    assert any(r.levelname == "WARNING" and "label nearly known" in r.getMessage() for r in caplog.records)
+    assert trained.result.metrics["max_single_feature_test_roc_auc"] == 1.0
+    assert trained.bundle.metadata["warnings"] == list(found)
+    tags = mlflow.get_run(trained.result.run_id).data.tags
+    assert tags["churnltv.leakage_alarm"] == "true"
+    page = trained.result.report_path.read_text()
+    assert "<strong>WARNING:</strong> label nearly known at the cutoff" in page
+
+
+def test_no_leakage_alarm_on_an_honest_base(tmp_path: Path) -> None:
+    trained = _train(tmp_path, generate(2500, seed=21), ("customers", "events"))
+    assert trained.result.warnings == ()
+    assert mlflow.get_run(trained.result.run_id).data.tags["churnltv.leakage_alarm"] == "false"
+    assert "WARNING" not in trained.result.report_path.read_text()
 
 
 @pytest.mark.parametrize("floor", ["D", "h"])
