@@ -1,8 +1,11 @@
-"""The churn training job: stacked snapshots -> time split -> small tuned search -> calibration -> honest
-holdout evaluation against baselines (and the injected oracle on generated data) -> bundle -> MLflow run + registry.
+"""The churn training job: stacked snapshots -> time split -> model selection by rolling origin -> calibration ->
+honest holdout evaluation against baselines (and the injected oracle on generated data) -> bundle -> MLflow run +
+registry.
 
-Each step lives in its own module: ``churn_split`` (training frame and leakage-checked time split),
-``churn_tuning`` (the budgeted search), ``churn_holdout`` (model vs baselines and oracle), ``churn_report`` (the
+Each step lives in its own module: ``churn_definition`` (features: which label the data gets), ``churn_split``
+(training frame and leakage-checked time split), ``churn_selection`` (LightGBM and logistic candidates scored over
+rolling origins, under the budget of ``churn_tuning``), ``churn_leakage`` (the alarm when a label is nearly known
+at the cutoff), ``churn_holdout`` (model vs baselines and oracle), ``churn_report`` (the
 evaluation page) and ``churn_promotion`` (champion vs challenger). This module orchestrates them and logs the run.
 Determinism: same data + same seed = same model (see ``churn_split`` and ``churn_tuning``); bootstrap resamples come
 from the seed.
@@ -25,8 +28,9 @@ from numpy.typing import NDArray
 
 from features.source_url import public_url
 from training.churn_holdout import ChurnOracle, HoldoutComparison, compare_on_holdout, summary_source
+from training.churn_selection import select_model
 from training.churn_split import LABEL, TimeSplit, feature_matrix, split_by_time, training_frame
-from training.churn_tuning import STOPPED_WALL_CLOCK, tune
+from training.churn_tuning import STOPPED_WALL_CLOCK
 from training.settings import TrainingSettings
 
 if TYPE_CHECKING:
@@ -38,6 +42,7 @@ if TYPE_CHECKING:
     from features.settings import FeatureSettings
     from models.churn_bundle import ChurnBundle
     from models.churn_classifier import ChurnClassifier
+    from models.churn_linear import ChurnLinearClassifier
 
 logger = logging.getLogger(__name__)
 
@@ -177,21 +182,23 @@ def train_churn(
         )
     budget = settings.tuning_budget_seconds if time_budget is None else time_budget
     cap = settings.tuning_wall_clock_cap_seconds if wall_clock_cap is None else wall_clock_cap
-    with announce("tune and fit LightGBM"):
+    with announce("select the model by rolling-origin evaluation"):
         threads = settings.lightgbm_threads or (1 if len(split.train) < 100_000 else 2)
-        tuning = tune(
+        tuning = select_model(
             split,
             spec,
+            horizon_days=horizon,
             seed=settings.random_seed,
             budget_seconds=budget,
+            n_folds=settings.rolling_folds,
+            min_cutoff_churners=settings.min_cutoff_churners,
             num_threads=threads,
             wall_clock_cap_seconds=cap,
         )
         clf, trials = tuning.best, tuning.trials
     with announce("calibrate on validation window"):
-        calibrator = ProbabilityCalibration("isotonic").fit(
-            clf.predict_proba(feature_matrix(split.validation, spec))[:, 1], split.validation[LABEL].to_numpy()
-        )
+        raw_val = clf.predict_proba(feature_matrix(split.validation, spec))[:, 1]
+        calibrator = ProbabilityCalibration("isotonic").fit(raw_val, split.validation[LABEL].to_numpy())
     with announce("evaluate on test window"):
         y_test = split.test[LABEL].to_numpy(np.float64)
         raw_test = clf.predict_proba(feature_matrix(split.test, spec))[:, 1]
@@ -207,11 +214,15 @@ def train_churn(
             oracle=oracle,
         )
         metrics = dict(comparison.metrics)
-        metrics["val_roc_auc"] = max(t["val_roc_auc"] for t in trials)
+        metrics["val_roc_auc"] = roc_auc(split.validation[LABEL].to_numpy(np.float64), raw_val)
+        metrics["rolling_origin_roc_auc"] = next(
+            (t["rolling_roc_auc"] for t in trials if t["candidate"] == tuning.selected.name), float("nan")
+        )
         metrics["test_roc_auc_uncalibrated"] = roc_auc(y_test, raw_test)
         run_warnings = _leakage_warnings(
             split, spec, y_test, comparison, threshold=settings.leakage_auc_alarm, metrics=metrics
         )
+        run_warnings += _small_window_warnings(split, settings.min_cutoff_churners)
 
     metadata: dict[str, Any] = {
         "kind": "churn",
@@ -237,6 +248,14 @@ def train_churn(
         "calibration": calibrator.method,
         "seed": settings.random_seed,
         "trials": trials,
+        "selection": {
+            "selected_candidate": tuning.selected.name,
+            "model_kind": tuning.selected.kind,
+            "rolling_origins": [str(f.origin) for f in tuning.folds],
+            "folds_merged": tuning.merged,
+            "notes": tuning.skipped,
+            "summary": tuning.describe_folds(),
+        },
         "tuning": {
             "budget_nominal_seconds": budget,
             "nominal_seconds_used": tuning.nominal_seconds,
@@ -279,8 +298,25 @@ def train_churn(
         report_path,
         churn_definition=definition.definition,
         churn_definition_reason=definition.reason,
+        selected_candidate=tuning.selected.name,
         warnings=tuple(run_warnings),
     )
+
+
+def _small_window_warnings(split: TimeSplit, min_churners: int) -> list[str]:
+    """The validation and test windows cannot be skipped; when one has too few churners the run says so."""
+    out = []
+    for role, rows in (("validation", split.validation), ("test", split.test)):
+        churners = int(rows[LABEL].sum())
+        if churners < min_churners:
+            cutoff = rows["as_of"].iloc[0] if len(rows) else "?"
+            out.append(
+                f"the {role} window (cutoff {cutoff}) has only {churners} churners in {len(rows)} rows "
+                f"(< min_cutoff_churners {min_churners}): its ROC-AUC and interval rest on very few churners; use "
+                "more data, a longer horizon (--horizon-days) or earlier cutoffs"
+            )
+            logger.warning("%s", out[-1])
+    return out
 
 
 def _leakage_warnings(
@@ -312,7 +348,7 @@ def _log_and_register(
     settings: TrainingSettings,
     *,
     bundle: ChurnBundle,
-    clf: ChurnClassifier,
+    clf: ChurnClassifier | ChurnLinearClassifier,
     split: TimeSplit,
     spec: FeatureSpec,
     comparison: HoldoutComparison,
@@ -353,6 +389,7 @@ def _log_and_register(
                 "churnltv.churn_definition": metadata["churn_definition"],
                 "churnltv.churn_definition_reason": metadata["churn_definition_reason"][:500],
                 "churnltv.leakage_alarm": str(any("label nearly known" in w for w in metadata["warnings"])).lower(),
+                "churnltv.selection": metadata["selection"]["summary"][:5000],
                 "churnltv.warnings": " | ".join(metadata["warnings"])[:5000] or "none",
             }
         )
@@ -369,6 +406,10 @@ def _log_and_register(
                 "features_left_out": ",".join(spec.absent)[:500] or "none",
                 "calibration": bundle.calibrator.method,
                 "n_candidates_tried": len(trials),
+                "selected_candidate": metadata["selection"]["selected_candidate"],
+                "model_kind": metadata["selection"]["model_kind"],
+                "rolling_origins": ",".join(o[:10] for o in metadata["selection"]["rolling_origins"]) or "none",
+                "rolling_folds_merged": str(metadata["selection"]["folds_merged"]).lower(),
                 "tuning_budget_nominal_seconds": tuning["budget_nominal_seconds"],
                 "tuning_wall_clock_cap_seconds": tuning["wall_clock_cap_seconds"],
                 "tuning_stopped_by": tuning["stopped_by"],
