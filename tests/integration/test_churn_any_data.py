@@ -76,6 +76,8 @@ def _assert_healthy(trained: Trained) -> dict[str, float]:
     assert auc > 0.6, m
     assert auc > m["baseline_recency_test_roc_auc"] or auc > 0.6
     assert m["test_roc_auc_ci_low"] <= auc <= m["test_roc_auc_ci_high"]
+    # issue 14: the chosen model is never below rfm_logistic by more than the paired interval allows
+    assert m["baseline_rfm_logistic_auc_diff_ci_high"] >= 0.0, (trained.result.selected_candidate, m)
     run = mlflow.get_run(trained.result.run_id)
     assert run.info.status == "FINISHED"
     assert run.data.metrics["test_roc_auc"] == pytest.approx(auc)
