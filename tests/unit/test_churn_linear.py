@@ -86,7 +86,7 @@ def test_json_round_trip_and_contributions_add_up(
 
 
 def test_a_damaged_linear_model_file_is_named() -> None:
-    with pytest.raises(UserInputError, match="bundle/linear_model.json is not a valid linear churn model"):
+    with pytest.raises(UserInputError, match=r"bundle/linear_model\.json is not a valid linear churn model"):
         ChurnLinearModel.from_json('{"format": 1, "names": []}', where="bundle/linear_model.json")
 
 
@@ -107,7 +107,7 @@ def test_linear_bundle_saves_loads_scores_and_explains(
     m = loaded.matrix(head)
     contrib = loaded.contributions_from_matrix(m)
     np.testing.assert_allclose(loaded.raw_proba_from_contributions(contrib, m), loaded.raw_proba(head), atol=1e-12)
-    p, reasons = loaded.predict_with_reasons(head, k=2)
+    _, reasons = loaded.predict_with_reasons(head, k=2)
     assert len(reasons) == 20
     assert all(len(r) <= 2 for r in reasons)
     assert {r["feature"] for rs in reasons for r in rs} <= set(loaded.names)

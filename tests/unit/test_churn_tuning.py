@@ -13,8 +13,8 @@ from typer.testing import CliRunner
 
 from features.feature_spec import FeatureSpec, feature_catalog
 from features.settings import FeatureSettings
-from training.churn_split import TimeSplit
 from training.churn_selection import SelectionOutcome, candidates, select_model
+from training.churn_split import TimeSplit
 from training.churn_tuning import STOPPED_BUDGET, STOPPED_COMPLETE, STOPPED_WALL_CLOCK
 
 NAMES = ("days_since_last_event", "events_30d")
