@@ -212,6 +212,33 @@ def test_no_leakage_alarm_on_an_honest_base(tmp_path: Path) -> None:
     assert "WARNING" not in trained.result.report_path.read_text()
 
 
+def test_a_selected_linear_model_is_logged_registered_and_served(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """When the logistic candidate wins, the registered model is plain linear_model.json and serves like LightGBM."""
+    from models.bundle_source import resolve_bundle
+    from training import churn_selection, registry
+
+    only_linear = [c for c in churn_selection.candidates(0) if c.kind == "logistic"][:1]
+    monkeypatch.setattr(churn_selection, "candidates", lambda churners: only_linear)
+    trained = _train(tmp_path, generate(2500, seed=27), ("customers", "events", "transactions"))
+    _assert_healthy(trained)
+    assert trained.result.selected_candidate == "logistic_C0.1"
+    assert trained.bundle.model_kind == "logistic"
+    assert not (trained.result.bundle_dir / "model.txt").exists()
+    params = mlflow.get_run(trained.result.run_id).data.params
+    assert (params["selected_candidate"], params["model_kind"]) == ("logistic_C0.1", "logistic")
+    frame = _test_window(trained)
+    local = trained.bundle.predict_proba(frame)
+    pyfunc = mlflow.pyfunc.load_model(f"models:/{registry.CHURN_MODEL}/{trained.result.version}")
+    served = pyfunc.predict(frame.drop(columns="churned"))["churn_probability"].to_numpy()
+    np.testing.assert_allclose(served, local, rtol=0, atol=1e-12)
+    registered = ChurnBundle.load(
+        resolve_bundle(f"models:/{registry.CHURN_MODEL}/{trained.result.version}", default_name=registry.CHURN_MODEL)
+    )
+    assert registered.model_kind == "logistic"
+
+
 @pytest.mark.parametrize("floor", ["D", "h"])
 def test_daily_and_hourly_timestamps(tmp_path: Path, floor: str) -> None:
     trained = _train(tmp_path, generate(2500, seed=23), ("customers", "events", "transactions"), floor=floor)
