@@ -75,13 +75,20 @@ class FeatureSettings(BaseSettings):
         le=1.0,
         description="churn_definition auto: share of customers with a subscription from which the base is contractual.",
     )
+    non_contractual_population: Literal["lookback", "rhythm"] = Field(
+        "lookback",
+        description="Who is at risk at a cutoff (non_contractual): lookback = activity in the activity_lookback_days "
+        "before it; rhythm = active before it and not already gone by their own rhythm (the lapse rule).",
+    )
     activity_lookback_days: int = Field(
-        90, ge=1, description="Training population: customers with activity in this many days before the cutoff."
+        90,
+        ge=1,
+        description="non_contractual_population lookback: customers with activity in this many days before the cutoff.",
     )
     lapse: LapseRule = Field(
         default_factory=LapseRule,
-        description="When a customer is already gone by their own rhythm (features/lapse.py): left out of the "
-        "non-contractual training population, lifecycle stage lost.",
+        description="When a customer is already gone by their own rhythm (features/lapse.py): lifecycle stage lost, "
+        "and left out of the non-contractual training population with non_contractual_population rhythm.",
     )
     dormant_days: int = Field(60, ge=1, description="A gap at least this long followed by activity = reactivation.")
     btyd_time_unit: TimeUnit = Field(TimeUnit.WEEK, description="Unit of btyd_recency and btyd_T (D, W or M).")

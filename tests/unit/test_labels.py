@@ -191,3 +191,19 @@ def test_auto_definition_is_non_contractual_with_few_or_no_subscribers() -> None
     explicit = resolve_churn_definition(few, FeatureSettings(churn_definition="contractual"))
     assert explicit.definition == "contractual"
     assert "is set to contractual" in explicit.reason
+
+
+def test_rhythm_population_leaves_out_customers_gone_by_their_own_rhythm() -> None:
+    customers = [cust(c, "2023-01-01") for c in ("daily", "monthly", "once", "recent")]
+    daily = [ev("daily", str(T("2023-12-01") + pd.Timedelta(days=i))) for i in range(40)]  # to 01-09, then silent
+    monthly = [ev("monthly", d) for d in ("2023-09-15", "2023-10-15", "2023-11-14", "2023-12-14", "2024-01-13")]
+    events = [*daily, *monthly, ev("once", "2023-11-20"), ev("recent", "2024-02-10"), ev("recent", "2024-02-20")]
+    events += [ev("monthly", "2024-03-12"), ev("once", "2024-04-15")]  # monthly is back in the horizon
+    con = contract_con(customers=customers, events=events)
+    rhythm = FeatureSettings(non_contractual_population="rhythm")
+    # daily: 52 days idle > max(6 x 1 day, 30); monthly: 48 days idle < 6 x 30 days; once: no rhythm, 102 idle
+    # days > the 90-day fallback; recent: idle 10 days, usual gap 10
+    assert labels_of(build_labels(con, [CUTOFF], rhythm)) == {"monthly": 0, "recent": 1}
+    # the old rule (activity in the 90 days before) keeps the daily user, whose silence already says gone
+    assert labels_of(build_labels(con, [CUTOFF])) == {"daily": 1, "monthly": 0, "recent": 1}
+    assert FeatureSettings().non_contractual_population == "lookback"
