@@ -18,6 +18,8 @@ log-odds, exactly like the tree model's contributions, so reason codes work unch
 from __future__ import annotations
 
 import json
+import logging
+import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +33,8 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from features.feature_spec import FeatureSpec
+
+logger = logging.getLogger(__name__)
 
 FloatArray = NDArray[np.float64]
 LINEAR_FORMAT = 1
@@ -185,8 +189,15 @@ def fit_linear_model(
         if k
     ]
     z = (raw[:, keep] - center[keep]) / scale[keep]
+    from sklearn.exceptions import ConvergenceWarning
+
     model = LogisticRegression(C=C, max_iter=2000)
-    model.fit(z, y)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ConvergenceWarning)
+        model.fit(z, y)
+    if any(issubclass(w.category, ConvergenceWarning) for w in caught):
+        # the product's own message, not sklearn's warning on the terminal: the coefficients are still usable
+        logger.info("logistic regression (C=%g) stopped at %d iterations before full convergence", C, model.max_iter)
     coef = np.asarray(model.coef_, dtype=np.float64).ravel()
     fitted = tuple(LinearColumn(**{**c.__dict__, "coef": float(b)}) for c, b in zip(columns, coef, strict=True))
     return ChurnLinearModel(tuple(names), fitted, float(np.asarray(model.intercept_).ravel()[0]), C)
