@@ -3,11 +3,15 @@ and the BG/NBD fit on CDNOW, against lifetimes' own functions in the same run.
 
 Customers are drawn on the day grid (recency and T are whole days / 7), as every summary built by
 ``features.btyd_summary`` is; a continuous-T run (no repeated (x, T) pairs, the worst case) is measured too.
-Targets (issue 5): 1M customers <= 5 s, one customer <= 0.1 ms, BG/NBD fit on CDNOW <= 1 s. One customer is
-``LtvPredictor.predict_one`` timed call by call on the 2,357 real CDNOW customers (median and p99 after a warm-up),
-next to ``predict`` on one row and lifetimes' own per-customer functions on the same customers. The predictor runs
-with lifetimes' month convention so both sides compute the same CLV. Contractual CLV of 1M subscribers
-(``models.subscription_value``, what subscription customers get instead of BG/NBD + Gamma-Gamma) is timed too.
+Targets (issue 5): 1M customers <= 5 s, one customer <= 0.1 ms, BG/NBD fit on CDNOW <= 1 s. Issue 16 adds a
+per-model table at 1M (warm, after one small call): the point-and-parameter-interval path (``predictive=False``)
+and the predictive-interval path (P10/P50/P90, next purchase, P(purchase in 30 days)) of every count model
+with Gamma-Gamma, each printed PASS/FAIL against BG/NBD's point target (1.1 s) and the predictive target (5 s).
+One customer is ``LtvPredictor.predict_one`` timed call by call on the 2,357 real CDNOW customers (median and p99
+after a warm-up), next to ``predict`` on one row and lifetimes' own per-customer functions on the same customers.
+The predictor runs with lifetimes' month convention so both sides compute the same CLV. Contractual CLV of 1M
+subscribers (``models.subscription_value``, what subscription customers get instead of BG/NBD + Gamma-Gamma) is
+timed too.
 """
 
 from __future__ import annotations
@@ -29,10 +33,14 @@ from benchmarks.measure import Measurement, report, timed
 from features.btyd_summary import btyd_summary
 from features.time_units import TimeUnit
 from models.bgnbd import BetaGeoModel
+from models.count_model import CountModel
 from models.customer_value import BTYD_PARAMS, LtvPredictor
 from models.gamma_gamma import GammaGammaModel
 from models.ltv_bundle import save_ltv_bundle
+from models.mbg_cnbd import MbgCnbdModel
+from models.mbg_nbd import ModifiedBetaGeoModel
 from models.parameter_draws import ParameterDraws
+from models.pareto_nbd import ParetoNbdModel
 
 N = 1_000_000
 SUBSAMPLE = 20_000
@@ -47,6 +55,7 @@ SETTINGS = {
     "interval_level": 0.9,
     "month_convention": "lifetimes",  # the same month steps as lifetimes' customer_lifetime_value, compared below
 }
+POINT_TARGET_S, PREDICTIVE_TARGET_S = 1.1, 5.0  # issue 16: BG/NBD point path stays <= 1.1 s; predictive <= 5 s
 
 
 def _cdnow() -> pd.DataFrame:
@@ -114,6 +123,46 @@ def _lifetimes_one(bgf: Any, ggf: Any, *row: float) -> None:
     ggf.customer_lifetime_value(bgf, *one, time=12, discount_rate=0.01, freq="W")
 
 
+def _verdict(ok: bool) -> str:
+    return "PASS" if ok else "FAIL"
+
+
+def _count_models(summary: pd.DataFrame) -> list[CountModel]:
+    """Every count model fitted on the CDNOW sample; MBG/CNBD-2 at the BTYDplus test parameters (CDNOW selects
+    k = 1, which is MBG/NBD), with a small covariance so its interval path runs."""
+    x0, r0, T0 = summary["frequency"], summary["recency"], summary["T"]
+    fitted: list[CountModel] = [BetaGeoModel().fit(x0, r0, T0), ModifiedBetaGeoModel().fit(x0, r0, T0)]
+    fitted.append(ParetoNbdModel().fit(x0, r0, T0))
+    cnbd = MbgCnbdModel.from_dict(
+        {"params": {"r": 0.85, "alpha": 1.45, "a": 0.79, "b": 2.42}, "time_unit": TimeUnit.WEEK.value, "k": 2}
+    )
+    cnbd.log_params_covariance_ = np.eye(4) * 0.01
+    return [*fitted, cnbd]
+
+
+def _per_model(summary: pd.DataFrame, gg: GammaGammaModel, customers: tuple[np.ndarray, ...]) -> list[str]:
+    """1M customers through each count model's point path and predictive path, warm."""
+    rows = []
+    for model in _count_models(summary):
+        names = [*model.PARAM_NAMES, "p", "q", "v"]
+        estimate = np.array([*model.values(), *gg.params_.values()])
+        cov = block_diag(model.log_params_covariance_, gg.log_params_covariance_)
+        draws = ParameterDraws.from_log_normal(names, estimate, cov, 200, 7)
+        predictor = LtvPredictor(model, gg, draws, {"settings": SETTINGS})
+        predictor.predict(*(a[:2_000] for a in customers))  # warm: imports, first-touch allocations
+        point, _ = timed("point", lambda p=predictor: p.predict(*customers, predictive=False))
+        full, _ = timed("predictive", lambda p=predictor: p.predict(*customers))
+        label = f"{model.LABEL}{f' (k = {model.k})' if isinstance(model, MbgCnbdModel) else ''}"
+        point_check = f"<= {POINT_TARGET_S} s" if model.NAME == "bgnbd" else "reported"
+        point_verdict = _verdict(point.seconds <= POINT_TARGET_S) if model.NAME == "bgnbd" else "INFO"
+        rows.append(f"{point_verdict}  {label:<22} point path   {point.seconds:7.2f} s  ({point_check})")
+        rows.append(
+            f"{_verdict(full.seconds <= PREDICTIVE_TARGET_S)}  {label:<22} predictive   {full.seconds:7.2f} s"
+            f"  (<= {PREDICTIVE_TARGET_S} s)"
+        )
+    return rows
+
+
 def main() -> None:
     warnings.simplefilter("ignore")
     from lifetimes import BetaGeoFitter, GammaGammaFitter
@@ -131,6 +180,7 @@ def main() -> None:
     predictor = LtvPredictor.from_bundle(bundle)
 
     x, t_x, T, m = _customers(N, 1, day_grid=True)
+    per_model = _per_model(summary, gg, (x, t_x, T, m))
     ours_1m, out = timed(f"{N:,} customers, day grid (ours, with interval)", lambda: predictor.predict(x, t_x, T, m))
     rng = np.random.default_rng(3)
     active = np.ones(N, dtype=bool)
@@ -194,6 +244,8 @@ def main() -> None:
         f"predict_one: {vectorised.median_ms / fast.median_ms:.1f}x faster than predict on 1 row, "
         f"{lt.median_ms / fast.median_ms:.0f}x faster than lifetimes' per-customer functions (medians, same customers)",
         f"mean P(alive) {float(np.mean(out['p_alive'])):.3f}, mean CLV {float(np.mean(out['predicted_ltv'])):.2f}",
+        f"-- each count model with Gamma-Gamma, {N:,} customers (day grid), warm:",
+        *per_model,
     ]
     report(
         "ltv",

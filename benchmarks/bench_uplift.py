@@ -18,7 +18,9 @@ Targets (PASS/FAIL each):
   the true retention gain of their action x predicted LTV) of the uplift allocation >= 1.5x that of targeting by
   value at risk;
 * >= 80% of the true sleeping dogs (alive, and every action lowers their retention) in the top risk decile of the
-  active base get ``no_action``.
+  active base get ``no_action``;
+* no risk tier holds more than 40% of the active base (the lost counted apart, as the report's risk-tiers section
+  does), on this base: the demo generator's with past campaigns added.
 
 Value-at-risk targeting gives each customer their tier's action; a tier action the campaigns never tried
 (``account_manager_callback``) has no measured effect, so that strategy uses the action with the largest average
@@ -37,7 +39,7 @@ from typing import Any
 import numpy as np
 
 BUDGET_SHARE = 0.2
-TARGETS = {"qini_ratio": 0.8, "value_ratio": 1.5, "sleeping_dogs_no_action": 0.8}
+TARGETS = {"qini_ratio": 0.8, "value_ratio": 1.5, "sleeping_dogs_no_action": 0.8, "max_tier_share": 0.4}
 
 
 def _line(name: str, ok: bool, detail: str) -> str:
@@ -192,6 +194,17 @@ def run(customers: int, seed: int, root: Path) -> dict[str, Any]:  # noqa: PLR09
             f">= {TARGETS['sleeping_dogs_no_action']:.0%} of true sleeping dogs in top risk decile get no_action",
             bool(dog_share >= TARGETS["sleeping_dogs_no_action"]),
             f"{dog_share:.1%} of {dogs.size:,} sleeping dogs among {top.size:,} top-decile customers",
+        )
+    )
+    tiers = scored.loc[active, "risk_tier"].value_counts(normalize=True)
+    shares = {str(t): float(tiers.get(t, 0.0)) for t in ("high", "medium", "low", "none")}
+    crowded = max((s for t, s in shares.items() if t != "none"), default=0.0)
+    results["tier_shares"] = shares
+    lines.append(
+        _line(
+            f"no risk tier holds > {TARGETS['max_tier_share']:.0%} of the active base",
+            bool(crowded <= TARGETS["max_tier_share"]),
+            ", ".join(f"{t} {s:.1%}" for t, s in shares.items()) + f" of {n_active:,} active",
         )
     )
     results["lines"] = lines

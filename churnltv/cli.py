@@ -20,6 +20,7 @@ from typer.exceptions import TyperException
 
 from churnltv import __version__
 from features.errors import UserInputError
+from features.source_url import scrub_password
 
 if TYPE_CHECKING:
     from churnltv.generator.truth import TruthOracle
@@ -38,7 +39,7 @@ class _UserErrorGroup(TyperGroup):
         except (typer.Exit, typer.Abort, TyperException):
             raise
         except UserInputError as err:
-            typer.echo(f"error: {err}", err=True)
+            typer.echo(f"error: {scrub_password(str(err))}", err=True)  # a message may quote a URL
             raise typer.Exit(2) from None
         except OSError as err:
             # missing file, permission denied, disk full: the user's environment, not a bug
@@ -49,7 +50,9 @@ class _UserErrorGroup(TyperGroup):
             if os.environ.get("CHURNLTV_DEBUG"):
                 raise
             typer.echo(
-                f"error: unexpected {type(err).__name__}: {err} (set CHURNLTV_DEBUG=1 for the traceback)", err=True
+                f"error: unexpected {type(err).__name__}: {scrub_password(str(err))} "
+                "(set CHURNLTV_DEBUG=1 for the traceback)",
+                err=True,
             )
             raise typer.Exit(1) from None
 

@@ -32,6 +32,7 @@ def register(app: typer.Typer) -> None:
         """
         from features.cli_settings import settings_of
         from features.errors import UserInputError
+        from features.source_url import scrub_password
         from features.sources import open_source
 
         if extracted_at is not None:
@@ -52,7 +53,9 @@ def register(app: typer.Typer) -> None:
         result.save(report)
         typer.echo(f"summary saved to {report}")
         if not result.ok:
-            raise UserInputError(f"{result.rows_rejected:,} problem(s) in {data}; fix them and run validate again")
+            raise UserInputError(
+                f"{result.rows_rejected:,} problem(s) in {scrub_password(data)}; fix them and run validate again"
+            )
 
     @app.command("contract")
     def contract(

@@ -121,7 +121,12 @@ CUSTOMERS = Table(
             nullable=True,
         ),
     ),
-    notes=("Optional descriptive attributes may be added as columns named attr_<name>.",),
+    notes=(
+        "Optional descriptive attributes may be added as columns named attr_<name>.",
+        "Ids are matched exactly, as written: two ids that differ only by surrounding spaces (`c2`, ` c2 `) are an "
+        "error (rule `id_surrounding_spaces`), two that differ only in letter case (`c2`, `C2`) are accepted as two "
+        "customers with a warning (rule `id_case_only`).",
+    ),
 )
 
 EVENTS = Table(
@@ -136,6 +141,7 @@ EVENTS = Table(
         Column("module", S, True, "Product area the event belongs to (feature penetration counts these)."),
         Column("value", F, False, "Optional numeric payload (e.g. items, minutes).", nullable=True),
     ),
+    notes=("A row dated before its customer's `signup_at` is an error (rule `before_signup`).",),
 )
 
 TRANSACTIONS = Table(
@@ -150,6 +156,7 @@ TRANSACTIONS = Table(
         Column("amount", F, True, "Amount paid, in the base currency; zero allowed, negative not.", min_value=0.0),
         Column("order_id", S, False, "Optional order identifier; unique when present.", nullable=True),
     ),
+    notes=("A row dated before its customer's `signup_at` is an error (rule `before_signup`).",),
 )
 
 SUBSCRIPTIONS = Table(
@@ -309,7 +316,8 @@ def render_markdown() -> str:
         "",
         "Timestamps are UTC (an offset such as `+02:00` is accepted and converted; a column must not mix",
         "offset-aware and naive values). Identifiers are text. Extra columns are rejected, except",
-        "`attr_*` attributes on customers.",
+        "`attr_*` attributes on customers. No text value may contain a NUL byte (rule `nul_byte`). Every rule and",
+        'its exact message is listed in docs/BAD_INPUTS.md ("Data rules").',
         "",
     ]
     for t in TABLES.values():

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from features.errors import SourceUnreachableError
-from features.source_url import redact_url
+from features.source_url import scrub_password
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -37,7 +37,8 @@ def connect_postgres(url: str, *, connect_timeout: int = 5) -> psycopg.Connectio
         return psycopg.connect(libpq_url(url), connect_timeout=connect_timeout, autocommit=False)
     except psycopg.OperationalError as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else "connection failed"
-        raise SourceUnreachableError(f"cannot connect to PostgreSQL at {redact_url(url)}: {first}") from None
+        shown = f"cannot connect to PostgreSQL at {scrub_password(url)}: {scrub_password(first)}"
+        raise SourceUnreachableError(shown) from None
 
 
 def list_tables(conn: psycopg.Connection[tuple[object, ...]], schema: str) -> set[str]:

@@ -36,7 +36,8 @@ from features.duckdb_settings import DuckDBSettings
 from features.errors import UserInputError
 from features.postgres_io import connect_postgres, export_table_csv, list_tables, qualified
 from features.raw_tables import RawTable, quote_ident, typed_select_list
-from features.source_url import redact_url as redact_url  # noqa: PLC0414 - re-exported: service/ imports it from here
+from features.source_url import redact_url as redact_url  # noqa: PLC0414 - re-exported for older callers
+from features.source_url import scrub_password
 from features.validation import DataQualityReport, validate_connection
 
 if TYPE_CHECKING:
@@ -73,7 +74,7 @@ class DataSource:
         if missing:
             present = ", ".join(sorted(self.raw_tables)) or "none"
             raise UserInputError(
-                f"{self.url}: required table(s) {', '.join(missing)} not found (found: {present}); "
+                f"{scrub_password(self.url)}: required table(s) {', '.join(missing)} not found (found: {present}); "
                 f"a directory needs files named like customers.csv or customers.parquet"
             )
         if validate:
@@ -150,6 +151,7 @@ class DirectorySource(DataSource):
                 if file.stat().st_size == 0:
                     raise UserInputError(f"{file}: the file is empty (expected a header line with the column names)")
                 _check_utf8(file)
+                _check_unique_header(file)
                 reader = (
                     f"read_csv({literal}, header=true, all_varchar=true, auto_detect=true, "
                     f"parallel=false, strict_mode=true, null_padding=false)"
@@ -204,6 +206,30 @@ def _header_width(file: Path) -> int:
 
     with _open_text(file) as fh:
         return len(next(csv.reader(fh), []))
+
+
+def _check_unique_header(file: Path) -> None:
+    """Name a column the header line gives twice.
+
+    DuckDB renames the second one (``event_type`` becomes ``event_type_1``), and the contract check would then
+    report an "unexpected column 'event_type_1'" that is in no file. Names are compared as DuckDB does,
+    ignoring case.
+    """
+    import csv
+
+    with _open_text(file) as fh:
+        header = next(csv.reader(fh), [])
+    first_at: dict[str, int] = {}
+    for position, name in enumerate(header, start=1):
+        key = name.strip().casefold()
+        if key in first_at:
+            first = header[first_at[key] - 1]
+            raise UserInputError(
+                f"{file.name}, column {name.strip()!r}: the header gives this column twice (fields {first_at[key]} "
+                f"and {position}{'' if first == name else f', as {first.strip()!r} and {name.strip()!r}'}); "
+                "keep one, or rename the other"
+            )
+        first_at[key] = position
 
 
 def _check_field_counts(file: Path) -> None:
@@ -310,7 +336,7 @@ class PostgresSource(DataSource):
                 pg.execute(f"SELECT 1 FROM {qualified(self.schema, 'customers')} LIMIT 1").fetchall()
         except psycopg.OperationalError as err:  # lost mid-query (server shutting down)
             first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-            raise SourceUnreachableError(f"PostgreSQL at {redact_url(self.url)}: {first}") from None
+            raise SourceUnreachableError(f"PostgreSQL at {scrub_password(self.url)}: {scrub_password(first)}") from None
 
 
 @dataclass

@@ -65,6 +65,8 @@ def _read_raw(path: Path, delimiter: str | None, header: bool, text_cols: list[s
         except (pd.errors.ParserError, UnicodeDecodeError) as err:
             raise UserInputError(f"{path}: cannot be read as delimited text ({err})") from None
         names = [str(i) for i in range(1, width + 1)]
+    else:
+        _check_unique_header(path, delimiter)
     try:
         frame: pd.DataFrame = pd.read_csv(
             path, sep=delimiter, header=None if names else "infer", names=names, dtype={c: str for c in text_cols}
@@ -76,6 +78,26 @@ def _read_raw(path: Path, delimiter: str | None, header: bool, text_cols: list[s
             f"{path}: cannot be read as delimited text ({err}); give the right delimiter with --sep"
         ) from None
     return frame
+
+
+def _check_unique_header(path: Path, delimiter: str) -> None:
+    """Name a column the header gives twice: pandas would rename the second ``amount`` to ``amount.1`` and read
+    the first without a word, whichever the user meant."""
+    try:
+        first = pd.read_csv(path, sep=delimiter, nrows=1, header=None, dtype=str)
+    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError):
+        return  # the full read below names what is wrong with the file
+    if first.empty:
+        return
+    seen: dict[str, int] = {}
+    for position, name in enumerate(first.iloc[0].tolist(), start=1):
+        key = str(name)
+        if key in seen:
+            raise UserInputError(
+                f"{path}, column {key!r}: the header gives this column twice (fields {seen[key]} and {position}); "
+                "keep one, or rename the other"
+            )
+        seen[key] = position
 
 
 def read_transactions_file(

@@ -2,9 +2,10 @@
 
 Each rule is one SQL predicate over the raw rows (``__raw_<table>``, as read, before typing),
 so a violation can be reported with its table, 1-based row, column, customer and the value
-exactly as the user wrote it. Counting is one aggregate query per table; examples are
-fetched only for rules that fired. Rows after a chosen cutoff are *not* errors (features
-ignore them); rows after the extraction time are.
+exactly as the user wrote it. Every rule has a name (``DATA_RULES``, listed with its message in
+docs/BAD_INPUTS.md); an error sets its rows aside, a warning only reports them. Counting is one
+aggregate query per table; examples are fetched only for rules that fired. Rows after a chosen
+cutoff are *not* errors (features ignore them); rows after the extraction time are.
 """
 
 from __future__ import annotations
@@ -13,13 +14,21 @@ import errno
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import duckdb
 
 from features.contract import CONTROL_ARM, TABLES, ColumnType, Table
 from features.errors import DataContractError, DataIssue
-from features.raw_tables import OFFSET_PATTERN, RawTable, RawTableSource, quote_ident, typed_expr
+from features.raw_tables import (
+    OFFSET_PATTERN,
+    RawTable,
+    RawTableSource,
+    quote_ident,
+    typed_expr,
+    typed_select_list,
+)
+from features.source_url import scrub_password
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -28,14 +37,79 @@ EXAMPLES_PER_RULE = 5
 
 
 @dataclass(frozen=True)
-class Rule:
-    """One contract rule on one column: a predicate that is TRUE on a violating raw row."""
+class RuleSpec:
+    """A named data rule and the message its violations carry (``<...>`` marks what a column fills in)."""
 
+    name: str
+    message: str
+    severity: Literal["error", "warning"] = "error"
+
+
+DATA_RULES: dict[str, RuleSpec] = {
+    r.name: r
+    for r in (
+        RuleSpec(
+            "missing_required_table",
+            "required table(s) <table> not found (found: <tables>); a directory needs files named like <table>.csv "
+            "or <table>.parquet",
+        ),
+        RuleSpec("no_rows", "the table has no rows"),
+        RuleSpec("missing_required_column", "missing required column '<column>' (found: <columns>)"),
+        RuleSpec("unexpected_column", "unexpected column '<column>'; the contract has <columns>"),
+        RuleSpec(
+            "wrong_type",
+            "not a valid date/time (expected e.g. 2024-03-01 10:00:00) | not a valid date (expected e.g. 2024-03-01)"
+            " | not a number | not a whole number",
+        ),
+        RuleSpec("missing_value", "missing value"),
+        RuleSpec("not_finite", "not a number (NaN/inf)"),
+        RuleSpec("out_of_range", "negative amount | outside <min>-<max> | below the minimum <min>"),
+        RuleSpec("not_allowed", "not one of <values>"),
+        RuleSpec("pattern", "not <what the pattern means>"),
+        RuleSpec("unknown_customer", "unknown customer (not in customers)"),
+        RuleSpec("future_date", "dated in the future (after the extraction time <extracted_at>)"),
+        RuleSpec("duplicate_key", "<duplicate id | the key's meaning> (the same key appears on an earlier row)"),
+        RuleSpec("mixed_time_zones", "mixed time zones: some values carry a UTC offset and some do not"),
+        RuleSpec("before_signup", "dated before the customer's signup (customers.signup_at)"),
+        RuleSpec(
+            "id_surrounding_spaces",
+            "differs from another customer id only by surrounding spaces (ids are matched exactly)",
+        ),
+        RuleSpec(
+            "id_case_only",
+            "differs from another customer id only in letter case (counted as two customers)",
+            "warning",
+        ),
+        RuleSpec("nul_byte", "contains a NUL byte (\\x00)"),
+        RuleSpec(
+            "campaign_without_control",
+            "campaign '<id>' has no 'control' arm (<n> contacts): its effect cannot be measured, so the uplift models "
+            "do not learn from it",
+            "warning",
+        ),
+    )
+}
+
+# tables whose rows are the customer's activity: none can happen before the customer signed up
+ACTIVITY_TABLES = ("events", "transactions")
+# leading or trailing whitespace of a text value
+_SURROUNDING_SPACE = r"'^\s+|\s+$'"
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One named contract rule on one column: a predicate that is TRUE on a violating raw row."""
+
+    name: str
     table: str
     column: str | None
     message: str
     predicate: str
     value_sql: str  # what to show as the bad value
+
+    @property
+    def severity(self) -> Literal["error", "warning"]:
+        return DATA_RULES[self.name].severity
 
 
 @dataclass
@@ -54,6 +128,8 @@ class RuleResult:
     examples: list[DataIssue]
     predicate: str | None = None
     value_sql: str | None = None
+    rule: str = ""
+    """The name of the rule (a key of ``DATA_RULES``)."""
 
     @property
     def row_level(self) -> bool:
@@ -113,6 +189,7 @@ class DataQualityReport:
             "absent_tables": self.absent_tables,
             "problems": [
                 {
+                    "rule": p.rule,
                     "table": p.table,
                     "column": p.column,
                     "problem": p.message,
@@ -123,6 +200,7 @@ class DataQualityReport:
             ],
             "warnings": [
                 {
+                    "rule": w.rule,
                     "table": w.table,
                     "column": w.column,
                     "warning": w.message,
@@ -200,19 +278,22 @@ def _column_rules(table: Table, raw: RawTable, extracted_at: str, present: set[s
                 ColumnType.FLOAT: "not a number",
                 ColumnType.INTEGER: "not a whole number",
             }[col.type]
-            rules.append(Rule(table.name, col.name, kind, f"{given} AND ({typed}) IS NULL", shown))
+            rules.append(Rule("wrong_type", table.name, col.name, kind, f"{given} AND ({typed}) IS NULL", shown))
         if not col.nullable:
-            rules.append(Rule(table.name, col.name, "missing value", f"NOT {given}", "NULL"))
+            rules.append(Rule("missing_value", table.name, col.name, "missing value", f"NOT {given}", "NULL"))
         if col.type is ColumnType.FLOAT:
-            rules.append(Rule(table.name, col.name, "not a number (NaN/inf)", f"NOT isfinite({typed})", shown))
+            rules.append(
+                Rule("not_finite", table.name, col.name, "not a number (NaN/inf)", f"NOT isfinite({typed})", shown)
+            )
         if col.min_value is not None:
             what = "negative amount" if col.min_value == 0 else f"below the minimum {col.min_value:g}"
             if col.max_value is not None:
                 what = f"outside {col.min_value:g}-{col.max_value:g}"
-            rules.append(Rule(table.name, col.name, what, f"({typed}) < {col.min_value}", shown))
+            rules.append(Rule("out_of_range", table.name, col.name, what, f"({typed}) < {col.min_value}", shown))
         if col.max_value is not None:
             rules.append(
                 Rule(
+                    "out_of_range",
                     table.name,
                     col.name,
                     f"outside {col.min_value:g}-{col.max_value:g}",
@@ -224,6 +305,7 @@ def _column_rules(table: Table, raw: RawTable, extracted_at: str, present: set[s
             allowed = ", ".join(_sql_literal(a) for a in col.allowed)
             rules.append(
                 Rule(
+                    "not_allowed",
                     table.name,
                     col.name,
                     f"not one of {', '.join(col.allowed)}",
@@ -234,6 +316,7 @@ def _column_rules(table: Table, raw: RawTable, extracted_at: str, present: set[s
         if col.pattern is not None:
             rules.append(
                 Rule(
+                    "pattern",
                     table.name,
                     col.name,
                     f"not {col.pattern_meaning or 'matching ' + col.pattern}",
@@ -244,6 +327,7 @@ def _column_rules(table: Table, raw: RawTable, extracted_at: str, present: set[s
         if col.references and col.references in present:
             rules.append(
                 Rule(
+                    "unknown_customer",
                     table.name,
                     col.name,
                     f"unknown customer (not in {col.references})",
@@ -255,11 +339,89 @@ def _column_rules(table: Table, raw: RawTable, extracted_at: str, present: set[s
         if col.type in (ColumnType.TIMESTAMP, ColumnType.DATE):
             rules.append(
                 Rule(
+                    "future_date",
                     table.name,
                     col.name,
                     f"dated in the future (after the extraction time {extracted_at})",
                     f"({typed}) > TIMESTAMP {_sql_literal(extracted_at)}",
                     shown,
+                )
+            )
+    return rules
+
+
+def _quality_rules(table: Table, raw: RawTable, raw_tables: dict[str, RawTable]) -> list[Rule]:
+    """Rules across rows and tables: activity before signup, ids that differ only in spaces or case, NUL bytes."""
+    rules: list[Rule] = []
+    relation = quote_ident("__raw_" + table.name)
+    time_col = table.time_column
+    customers = raw_tables.get("customers")
+    if (
+        table.name in ACTIVITY_TABLES
+        and time_col in raw.columns
+        and "customer_id" in raw.columns
+        and customers is not None
+        and {"customer_id", "signup_at"} <= set(customers.columns)
+    ):
+        typed_at = typed_expr(time_col, table.column(time_col).type, raw.columns[time_col])
+        typed_signup = typed_expr("signup_at", ColumnType.TIMESTAMP, customers.columns["signup_at"])
+        signups = (
+            f"SELECT CAST(customer_id AS VARCHAR) AS id, min({typed_signup}) AS signup "
+            f"FROM {quote_ident('__raw_customers')} GROUP BY 1"
+        )
+        rules.append(
+            Rule(
+                "before_signup",
+                table.name,
+                time_col,
+                DATA_RULES["before_signup"].message,
+                f"__row IN (SELECT a.__row FROM (SELECT __row, CAST(customer_id AS VARCHAR) AS id, {typed_at} AS t "
+                f"FROM {relation}) a JOIN ({signups}) s ON a.id = s.id WHERE a.t < s.signup)",
+                f"CAST({quote_ident(time_col)} AS VARCHAR)",
+            )
+        )
+    customer_type = raw.columns.get("customer_id")
+    if table.name == "customers" and customer_type is not None and _is_text(customer_type):
+        ids = (
+            f"SELECT __row, CAST(customer_id AS VARCHAR) AS id, "
+            f"regexp_replace(CAST(customer_id AS VARCHAR), {_SURROUNDING_SPACE}, '', 'g') AS k "
+            f"FROM {relation} WHERE customer_id IS NOT NULL"
+        )
+        rules.append(
+            Rule(
+                "id_surrounding_spaces",
+                table.name,
+                "customer_id",
+                DATA_RULES["id_surrounding_spaces"].message,
+                f"__row IN (WITH s AS ({ids}) SELECT __row FROM s WHERE id <> k AND k IN "
+                "(SELECT k FROM s GROUP BY k HAVING count(DISTINCT id) > 1))",
+                "CAST(customer_id AS VARCHAR)",
+            )
+        )
+        rules.append(
+            Rule(
+                "id_case_only",
+                table.name,
+                "customer_id",
+                DATA_RULES["id_case_only"].message,
+                # every spelling but the first one seen (by row) of ids that are equal ignoring case
+                f"__row IN (WITH s AS ({ids}), f AS (SELECT lower(k) AS g, arg_min(k, __row) AS first FROM s "
+                "GROUP BY 1 HAVING count(DISTINCT k) > 1) SELECT s.__row FROM s JOIN f ON lower(s.k) = f.g "
+                "WHERE s.k <> f.first)",
+                "CAST(customer_id AS VARCHAR)",
+            )
+        )
+    for name, raw_type in raw.columns.items():
+        if _is_text(raw_type):
+            c = quote_ident(name)
+            rules.append(
+                Rule(
+                    "nul_byte",
+                    table.name,
+                    name,
+                    DATA_RULES["nul_byte"].message,
+                    f"strpos({c}, chr(0)) > 0",
+                    f"CAST({c} AS VARCHAR)",
                 )
             )
     return rules
@@ -303,6 +465,7 @@ def _mixed_timezones(con: duckdb.DuckDBPyConnection, table: Table, raw: RawTable
                     "mixed time zones (offset-aware and naive values)",
                     min(n_aware, n_naive),
                     examples,
+                    rule="mixed_time_zones",
                 )
             )
     return out
@@ -321,6 +484,7 @@ def _shape_problems(table: Table, raw: RawTable) -> list[RuleResult]:
                     "missing required column",
                     1,
                     [DataIssue(table.name, col.name, msg, source=raw.origin)],
+                    rule="missing_required_column",
                 )
             )
     known = set(table.column_names)
@@ -330,7 +494,14 @@ def _shape_problems(table: Table, raw: RawTable) -> list[RuleResult]:
         hint = " (customer attributes must be named attr_<name>)" if table.allows_attributes else ""
         msg = f"unexpected column {name!r}; the contract has {', '.join(table.column_names)}{hint}"
         out.append(
-            RuleResult(table.name, name, "unexpected column", 1, [DataIssue(table.name, name, msg, source=raw.origin)])
+            RuleResult(
+                table.name,
+                name,
+                "unexpected column",
+                1,
+                [DataIssue(table.name, name, msg, source=raw.origin)],
+                rule="unexpected_column",
+            )
         )
     return out
 
@@ -364,7 +535,11 @@ def _duplicate_keys(con: duckdb.DuckDBPyConnection, table: Table, raw: RawTable)
     ]
     rows_sql = f"__row IN (SELECT __row FROM ({dup}))"
     shown = "CAST(" + " || ', ' || ".join(f"CAST({quote_ident(k)} AS VARCHAR)" for k in key) + " AS VARCHAR)"
-    return [RuleResult(table.name, ", ".join(key), table.key_message, count, examples, rows_sql, shown)]
+    return [
+        RuleResult(
+            table.name, ", ".join(key), table.key_message, count, examples, rows_sql, shown, rule="duplicate_key"
+        )
+    ]
 
 
 def _campaigns_without_control(con: duckdb.DuckDBPyConnection, table: Table, raw: RawTable) -> list[RuleResult]:
@@ -390,7 +565,11 @@ def _campaigns_without_control(con: duckdb.DuckDBPyConnection, table: Table, raw
         )
         for r in rows[:EXAMPLES_PER_RULE]
     ]
-    return [RuleResult(table.name, "arm", "campaign without a control arm", len(rows), examples)]
+    return [
+        RuleResult(
+            table.name, "arm", "campaign without a control arm", len(rows), examples, rule="campaign_without_control"
+        )
+    ]
 
 
 def _rule_results(con: duckdb.DuckDBPyConnection, table: Table, raw: RawTable, rules: list[Rule]) -> list[RuleResult]:
@@ -424,7 +603,16 @@ def _rule_results(con: duckdb.DuckDBPyConnection, table: Table, raw: RawTable, r
             for r in rows
         ]
         out.append(
-            RuleResult(table.name, rule.column, rule.message, int(count), examples, rule.predicate, rule.value_sql)
+            RuleResult(
+                table.name,
+                rule.column,
+                rule.message,
+                int(count),
+                examples,
+                rule.predicate,
+                rule.value_sql,
+                rule=rule.name,
+            )
         )
     return out
 
@@ -450,7 +638,7 @@ def validate_connection(con: duckdb.DuckDBPyConnection, source: RawTableSource) 
 
     extracted = source.extracted_at if source.extracted_at is not None else pd.Timestamp.now(tz="UTC").tz_localize(None)
     extracted_text = str(pd.Timestamp(extracted).floor("s"))
-    report = DataQualityReport(source=str(source.url), extracted_at=extracted_text)
+    report = DataQualityReport(source=scrub_password(str(source.url)), extracted_at=extracted_text)
     present = set(source.raw_tables)
     report.absent_tables = [name for name in TABLES if name not in present]
     for name in report.absent_tables:
@@ -460,8 +648,10 @@ def validate_connection(con: duckdb.DuckDBPyConnection, source: RawTableSource) 
                 f"required table(s) {name} not found (found: {found}); "
                 f"a directory needs files named like {name}.csv or {name}.parquet"
             )
-            issue = DataIssue(name, None, message, source=str(source.url))
-            report.problems.append(RuleResult(name, None, "missing required table", 1, [issue]))
+            issue = DataIssue(name, None, message, source=report.source)
+            report.problems.append(
+                RuleResult(name, None, "missing required table", 1, [issue], rule="missing_required_table")
+            )
     for name, raw in source.raw_tables.items():
         table = TABLES[name]
         summary = _summary(con, table, raw)
@@ -469,7 +659,12 @@ def validate_connection(con: duckdb.DuckDBPyConnection, source: RawTableSource) 
         if summary.rows == 0 and table.required:
             report.problems.append(
                 RuleResult(
-                    name, None, "no rows", 1, [DataIssue(name, None, "the table has no rows", source=raw.origin)]
+                    name,
+                    None,
+                    "no rows",
+                    1,
+                    [DataIssue(name, None, "the table has no rows", source=raw.origin)],
+                    rule="no_rows",
                 )
             )
             continue
@@ -477,7 +672,9 @@ def validate_connection(con: duckdb.DuckDBPyConnection, source: RawTableSource) 
         report.problems += shape
         if any(p.message == "missing required column" for p in shape):
             continue  # row rules would only repeat the missing column
-        report.problems += _rule_results(con, table, raw, _column_rules(table, raw, extracted_text, present))
+        rules = _column_rules(table, raw, extracted_text, present) + _quality_rules(table, raw, source.raw_tables)
+        for result in _rule_results(con, table, raw, rules):
+            (report.warnings if DATA_RULES[result.rule].severity == "warning" else report.problems).append(result)
         report.problems += _duplicate_keys(con, table, raw)
         report.problems += _mixed_timezones(con, table, raw)
         report.warnings += _campaigns_without_control(con, table, raw)
@@ -533,3 +730,23 @@ def rejected_rows(con: duckdb.DuckDBPyConnection, source: RawTableSource, report
             {"row": "int64", "customer_id": object}
         )
     return pd.concat(frames, ignore_index=True)
+
+
+def accepted_rows_predicate(report: DataQualityReport, table: str) -> str:
+    """SQL predicate TRUE on a raw row of ``__raw_<table>`` that no row-level rule of ``report`` sets aside.
+
+    The exact complement of what ``rejected_rows`` selects (a rule's predicate that is NULL on a row does not
+    reject it there either), so "accepted" and "set aside" cannot disagree.
+    """
+    rejecting = [p.predicate for p in report.problems if p.table == table and p.predicate is not None]
+    return " AND ".join(f"NOT coalesce(({p}), false)" for p in rejecting) or "TRUE"
+
+
+def accepted_rows_sql(source: RawTableSource, report: DataQualityReport, table: str) -> str:
+    """A SELECT of the accepted rows of ``table`` with contract columns and types (the typed view minus the
+    rows set aside): what anything derived from the data as a whole, like a default cutoff, must read."""
+    raw = source.raw_tables[table]
+    return (
+        f"SELECT {typed_select_list(TABLES[table], raw)} FROM {quote_ident('__raw_' + table)} "
+        f"WHERE {accepted_rows_predicate(report, table)}"
+    )

@@ -27,8 +27,14 @@ Aggregation per column (why):
   the mean over users who have a value; the account's nps_last is then rounded half up to a whole
   score (the 0-10 scale has no fractions, and the account's NPS segment is that of its typical
   answer: users answering 9 and 6 make a 7.5 -> 8, a passive account);
+* purchase history: btyd_frequency (repeat purchase days) is summed over the users who bought, and stays
+  missing when no user has bought, so the policy still tells a buyer account from one without purchases
+  (models.lost_customers, models.risk_tiers read it);
 * model outputs: churn_probability is the mean over users (expected share of users lost),
-  p_alive the max (the account is alive while any user is), predicted_ltv the sum.
+  predicted_ltv the sum, p_alive the max over the users with purchase history (the account is alive while
+  any buyer is). A never-buyer's P(alive) is BG/NBD's prior (1.0), not a measured rhythm: counting it would
+  hide the low-P(alive) warning of the whole account. An account without buyers has no P(alive). When the
+  frame has no btyd_frequency column every user counts.
 
 Users without an account_id are an error (B2C customers have no account to roll up to).
 """
@@ -43,7 +49,7 @@ from models.customer_policy import apply_policy
 from models.policy_settings import PolicySettings
 
 _SUM = ("events_30d", "core_actions_30d", "core_actions_prev_30d", "tickets_90d", "tickets_open", "txn_count_total",
-        "sub_ended_count", "predicted_ltv")  # fmt: skip
+        "sub_ended_count", "predicted_ltv", "btyd_frequency")  # fmt: skip
 _MAX = ("active_days_30d", "core_modules_used_90d", "uses_3plus_modules", "aha_reached", "sub_active", "tenure_days",
         "p_alive")  # fmt: skip
 _MIN = ("days_since_last_event", "days_since_last_core_action", "days_since_last_txn", "days_since_reactivation",
@@ -71,6 +77,24 @@ def _account_of_each_user(frame: pd.DataFrame, account_ids: pd.Series | None) ->
     return accounts
 
 
+def _aggregations(work: pd.DataFrame) -> dict[str, tuple[str, str]]:
+    """Named aggregation per present column; makes those columns float64 in place (the inputs of the roll-up)."""
+    spec: dict[str, tuple[str, str]] = {}
+    for columns, how in ((_SUM, "sum"), (_MAX, "max"), (_MIN, "min"), (_MEAN, "mean")):
+        for column in columns:
+            if column in work.columns:
+                spec[column] = (column, how)
+    for column in spec:
+        try:
+            work[column] = work[column].to_numpy(dtype=np.float64, na_value=np.nan)
+        except (TypeError, ValueError) as err:
+            raise UserInputError(f"rollup_accounts: column {column!r} must be numeric") from err
+    if "p_alive" in spec and "btyd_frequency" in spec:
+        # only buyers have a purchase rhythm; a never-buyer's prior would win the max (see the module docstring)
+        work["p_alive"] = work["p_alive"].where(work["btyd_frequency"].notna())
+    return spec
+
+
 def rollup_accounts(
     frame: pd.DataFrame, account_ids: pd.Series | None = None, *, core_modules_threshold: int | None = None
 ) -> pd.DataFrame:
@@ -84,16 +108,7 @@ def rollup_accounts(
     accounts = _account_of_each_user(frame, account_ids)
     keys = ["account_id", "as_of"] if "as_of" in frame.columns else ["account_id"]
     work = frame.assign(account_id=accounts)
-    spec: dict[str, tuple[str, str]] = {}
-    for columns, how in ((_SUM, "sum"), (_MAX, "max"), (_MIN, "min"), (_MEAN, "mean")):
-        for column in columns:
-            if column in work.columns:
-                spec[column] = (column, how)
-    for column in spec:
-        try:
-            work[column] = work[column].to_numpy(dtype=np.float64, na_value=np.nan)
-        except (TypeError, ValueError) as err:
-            raise UserInputError(f"rollup_accounts: column {column!r} must be numeric") from err
+    spec = _aggregations(work)
     grouped = work.groupby(keys, sort=True)
     out = grouped.agg(**spec) if spec else pd.DataFrame(index=grouped.size().index)
     out.insert(0, "users", grouped.size())

@@ -30,6 +30,7 @@ import io
 from typing import Any, Self
 
 import numpy as np
+import numpy.typing as npt
 from scipy.special import betaln, expit, gammaln, hyp2f1
 
 from features.errors import UserInputError
@@ -208,13 +209,14 @@ class BetaGeoModel(CountModel):
         x, t_x, t = check_summary(frequency, recency, T)
         return bgnbd_log_likelihood(*self._p(), x, t_x, t)
 
-    def expected_purchases_at(self, steps: FloatArray, x: FloatArray, t_x: FloatArray, T: FloatArray) -> FloatArray:
-        """E[Y(t)] at each of ``steps``: C(x, t_x, T) G(x, T, t), G once per distinct (x, T) pair."""
+    def purchase_factors(
+        self, steps: FloatArray, x: FloatArray, t_x: FloatArray, T: FloatArray
+    ) -> tuple[FloatArray, FloatArray, npt.NDArray[np.intp]]:
+        """E[Y(t)] = C(x, t_x, T) G(x, T, t), G once per distinct (x, T) pair."""
         p = self._p()
         ux, uT, inverse = unique_pairs(x, T)
-        G = bgnbd_growth(*p, ux[None, :], uT[None, :], np.asarray(steps, dtype="float64")[:, None])
-        result: FloatArray = bgnbd_scale(*p, x, t_x, T)[None, :] * G[:, inverse]
-        return result
+        G: FloatArray = bgnbd_growth(*p, ux[None, :], uT[None, :], np.asarray(steps, dtype="float64")[:, None])
+        return bgnbd_scale(*p, x, t_x, T)[None, :], G[None], inverse
 
     def alive_count_moments(self, t: float, ux: FloatArray, uT: FloatArray) -> CountMoments:
         """Given alive: P(Y(t) >= 1), E[Y(t)], E[Y(Y-1)] per (x, T) pair (the conditional PMF's series)."""

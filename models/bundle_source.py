@@ -16,11 +16,13 @@ from __future__ import annotations
 import os
 import re
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from features.errors import UserInputError
+from models.registry_address import DEFAULT_TRACKING_URI
 
-DEFAULT_TRACKING_URI = "sqlite:///mlruns/mlflow.db"
 _MODELS_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/]+)|/(?P<version>\d+))$")
 _BARE_ALIAS = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
 
@@ -63,8 +65,9 @@ def resolve_bundle(
     """Return the local bundle directory that ``ref`` points at, downloading it from the registry if needed.
 
     ``tracking_uri`` defaults to ``CHURNLTV_TRACKING_URI`` (else ``sqlite:///mlruns/mlflow.db``);
-    ``dst_dir`` defaults to a fresh temporary directory. Raises ``UserInputError`` when the alias or version
-    does not exist, naming the model and how to create it.
+    ``dst_dir`` defaults to a fresh temporary directory that nobody removes (``downloaded_bundle`` removes its
+    copy; the service loads through ``service.model_set``, which removes its own). Raises ``UserInputError``
+    when the alias or version does not exist, naming the model and how to create it.
     """
     text = str(ref)
     path = Path(text)
@@ -116,6 +119,17 @@ def resolve_bundle(
     if bundle is None:
         raise UserInputError(f"{name} version {mv.version} has no 'bundle' artifact; it was not logged by churnltv")
     return bundle
+
+
+@contextmanager
+def downloaded_bundle(ref: str | Path, *, default_name: str, tracking_uri: str | None = None) -> Iterator[Path]:
+    """``resolve_bundle`` into a temporary directory that is removed on exit (a local bundle is used in place).
+
+    For callers that load the bundle into memory inside the block: ``resolve_bundle``'s own default directory is
+    never removed, one ``/tmp`` copy per call.
+    """
+    with tempfile.TemporaryDirectory(prefix="churnltv-bundle-") as tmp:
+        yield resolve_bundle(ref, default_name=default_name, tracking_uri=tracking_uri, dst_dir=Path(tmp) / "model")
 
 
 def bundle_in_model_dir(model_dir: Path) -> Path | None:

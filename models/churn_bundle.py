@@ -28,6 +28,7 @@ from numpy.typing import NDArray
 
 from features.errors import UserInputError
 from models.churn_classifier import feature_matrix
+from models.lightgbm_model_text import load_booster
 from models.probability_calibration import ProbabilityCalibration
 from models.reason_codes import Reason, ReasonMethod, reason_codes
 from models.tree_path_contributions import TreePathContributions
@@ -59,30 +60,6 @@ def library_versions() -> dict[str, str]:
         "pandas": pandas.__version__,
         "scikit-learn": sklearn.__version__,
     }
-
-
-def check_model_text(path: Path) -> None:
-    """Refuse a truncated or foreign ``model.txt`` before LightGBM parses it.
-
-    LightGBM parses the trees of a text model in OpenMP threads; a parse error inside one of them
-    calls ``std::terminate`` and aborts the whole process (exit 134) instead of raising, so a
-    half-copied bundle would kill ``churnltv score`` or the API server on reload. A complete file
-    starts with ``tree``, lists one ``Tree=`` block per entry of ``tree_sizes`` and ends its trees
-    with ``end of trees``; checking that is cheap and catches truncation.
-    """
-    text = path.read_text(encoding="utf-8", errors="replace")
-    if not text.startswith("tree\n"):
-        raise UserInputError(f"{path} is not a LightGBM text model (it does not start with 'tree'); copy it again")
-    if "\nend of trees" not in text:
-        raise UserInputError(f"{path} is truncated: no 'end of trees' marker; copy the bundle again")
-    sizes_line = next((line for line in text.splitlines() if line.startswith("tree_sizes=")), None)
-    if sizes_line is not None:
-        expected = len(sizes_line.removeprefix("tree_sizes=").split())
-        found = text.count("\nTree=")
-        if found != expected:
-            raise UserInputError(
-                f"{path} is damaged: the header lists {expected} trees but {found} are present; copy the bundle again"
-            )
 
 
 @dataclass
@@ -173,8 +150,6 @@ class ChurnBundle:
         """Read a bundle directory; with ``expected_spec``, raise ``UserInputError`` listing every difference.
 
         ``reason_method`` (default: the setting ``CHURNLTV_REASONS_METHOD``) is how reasons are computed."""
-        import lightgbm as lgb
-
         from features.feature_spec import FeatureSpec
 
         root = Path(path)
@@ -204,8 +179,7 @@ class ChurnBundle:
 
             linear = ChurnLinearModel.from_json(linear_file.read_text(encoding="utf-8"), where=str(linear_file))
             return cls(None, calibrator, spec, metadata, path=root, reason_method=reason_method, linear=linear)
-        check_model_text(root / "model.txt")
-        booster = lgb.Booster(model_file=str(root / "model.txt"))
+        booster = load_booster(root / "model.txt")  # checked first: a damaged file must not abort the process
         return cls(booster, calibrator, spec, metadata, path=root, reason_method=reason_method)
 
     # -- scoring ------------------------------------------------------------------------------------

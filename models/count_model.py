@@ -17,6 +17,7 @@ import copy
 from typing import Any, ClassVar, Self
 
 import numpy as np
+import numpy.typing as npt
 
 from features.errors import UserInputError
 from features.time_units import TimeUnit
@@ -124,7 +125,28 @@ class CountModel:
 
     def expected_purchases_at(self, steps: FloatArray, x: FloatArray, t_x: FloatArray, T: FloatArray) -> FloatArray:
         """E[Y(t) | x, t_x, T] at each horizon of ``steps``: shape (len(steps), customers)."""
+        factors = self.purchase_factors(np.asarray(steps, dtype="float64"), x, t_x, T)
+        if factors is not None:
+            scales, growths, inverse = factors
+            result: FloatArray = sum(
+                scale[None, :] * growth[:, inverse] for scale, growth in zip(scales, growths, strict=True)
+            )
+            return result
         return np.vstack([self.conditional_expected_purchases(float(s), x, t_x, T) for s in steps])
+
+    def purchase_factors(
+        self, steps: FloatArray, x: FloatArray, t_x: FloatArray, T: FloatArray
+    ) -> tuple[FloatArray, FloatArray, npt.NDArray[np.intp]] | None:
+        """E[Y(t) | x, t_x, T] = sum_j scale_j(x, t_x, T) growth_j(x, T, t), where a model factors that way: BG/NBD,
+        MBG/NBD and Pareto/NBD with one term (P(alive), or its BG/NBD analogue, times the alive customer's
+        growth), MBG/CNBD-k with k (P(alive) w_j times the growth from phase j of the Erlang-k clock).
+        Returns (scales (J, customers), growths (J, steps, distinct (x, T) pairs), each customer's pair index);
+        None for a model that does not factor.
+
+        Sums over many horizons (the CLV's month steps, and the gradient's shifted parameters) then cost one row
+        of growth per pair instead of per customer (``customer_value.count_model_value``).
+        """
+        return None
 
     def p_no_purchase(self, t: Any, frequency: Any, recency: Any, T: Any) -> FloatArray:
         """P(no purchase in the next t periods | x, t_x, T)."""

@@ -51,6 +51,7 @@ from models.subscription_value import SubscriptionValue
 from models.value_distribution import (
     ValueDistribution,
     gamma_gamma_spend_moments,
+    narrower_interval_80,
     unit_value_moments,
     value_distribution,
 )
@@ -458,6 +459,20 @@ def _discounted_sum(EY: FloatArray, weights: FloatArray) -> FloatArray:
     return result
 
 
+def _discounted_purchases(  # noqa: PLR0917 - the summary and the grid
+    model: CountModel, x: FloatArray, t_x: FloatArray, T: FloatArray, steps: FloatArray, weights: FloatArray
+) -> FloatArray:
+    """``_discounted_sum`` of E[Y(t_i)]; for a factored model the sum runs over distinct (x, T) pairs, not customers."""
+    factors = model.purchase_factors(steps, x, t_x, T)
+    if factors is None:
+        return _discounted_sum(model.expected_purchases_at(steps, x, t_x, T), weights)
+    scales, growths, inverse = factors
+    result: FloatArray = sum(
+        scale * _discounted_sum(growth, weights)[inverse] for scale, growth in zip(scales, growths, strict=True)
+    )
+    return result
+
+
 def count_model_value(  # noqa: PLR0917 - the summary, the models and the grid
     model: CountModel,
     spend: FloatArray,
@@ -472,8 +487,7 @@ def count_model_value(  # noqa: PLR0917 - the summary, the models and the grid
     """E[value] = spend * sum_i (E[Y(t_i)] - E[Y(t_{i-1})]) w_i for any count model, and the delta-method sd of its
     log in the log-parameters (count parameters by central differences, spend's in closed form); sd 0 without a
     covariance."""
-    base = _discounted_sum(model.expected_purchases_at(steps, x, t_x, T), weights)
-    value = spend * base
+    value = spend * _discounted_purchases(model, x, t_x, T, steps, weights)
     if log_cov is None:
         return value, np.zeros(len(x))
     from models.btyd_family import shifted_values
@@ -483,10 +497,8 @@ def count_model_value(  # noqa: PLR0917 - the summary, the models and the grid
     shifted = shifted_values(values, _DELTA_STEP)
     with np.errstate(divide="ignore", invalid="ignore"):
         for j in range(len(values)):
-            up = _discounted_sum(model.with_values(shifted[2 * j]).expected_purchases_at(steps, x, t_x, T), weights)
-            down = _discounted_sum(
-                model.with_values(shifted[2 * j + 1]).expected_purchases_at(steps, x, t_x, T), weights
-            )
+            up = _discounted_purchases(model.with_values(shifted[2 * j]), x, t_x, T, steps, weights)
+            down = _discounted_purchases(model.with_values(shifted[2 * j + 1]), x, t_x, T, steps, weights)
             grads.append((np.log(np.abs(up)) - np.log(np.abs(down))) / (2.0 * _DELTA_STEP))
     grad = np.column_stack(grads)
     if spend_gradient is not None:
@@ -648,8 +660,9 @@ class LtvPredictor:
             )
             with np.errstate(divide="ignore", invalid="ignore"):
                 discount = np.where(dist.mean > 0, clv[sl] / dist.mean, 1.0)  # the horizon's discounting
-            q = dist.quantiles() * discount[None, :]
-            low80, high80 = dist.interval_80()
+            p10, p50, p80, p90 = dist.quantiles((0.1, 0.5, 0.8, 0.9))
+            low80, high80 = narrower_interval_80(p10, p80, p90)
+            q = np.vstack([p10, p50, p90]) * discount[None, :]
             chunk = {
                 "ltv_p10": q[0],
                 "ltv_p50": q[1],

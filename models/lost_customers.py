@@ -4,7 +4,7 @@ A customer is *lost* when the one lapse rule of ``features.lapse`` says so (idle
 gap allows; the rule the churn training population uses too; its fixed fallback for customers without an event
 rhythm does not apply to a buyer whose purchase rhythm P(alive) measures), or, when an LTV model is loaded,
 when BG/NBD's P(alive) of a customer with purchase history is below ``lost_p_alive_below`` (the purchase rhythm's
-own verdict, DOMAIN.md section 9). A never-buyer's P(alive) is the model's prior, not a rhythm, so it never
+own verdict, docs/DOMAIN.md section 9). A never-buyer's P(alive) is the model's prior, not a rhythm, so it never
 makes anyone lost.
 
 Early-warning tiers apply to the active base: a lost customer gets no tier and the win-back action instead

@@ -30,6 +30,7 @@ import math
 from typing import Any, Self
 
 import numpy as np
+import numpy.typing as npt
 from scipy.optimize import minimize
 from scipy.special import betainc, betaincinv, betaln, gammaln
 
@@ -203,12 +204,20 @@ class MbgCnbdModel(CountModel):
             return result
         return self.alive_customer_moments(t, x, t_x, T)
 
-    def expected_purchases_at(self, steps: FloatArray, x: FloatArray, t_x: FloatArray, T: FloatArray) -> FloatArray:
+    def purchase_factors(
+        self, steps: FloatArray, x: FloatArray, t_x: FloatArray, T: FloatArray
+    ) -> tuple[FloatArray, FloatArray, npt.NDArray[np.intp]]:
+        """k terms: P(alive) w_j per customer times E[Y(t)] of an alive customer whose clock is in phase j, which
+        depends on (x, T) only (the weights carry t_x)."""
         if self.k == 1:
-            return self._mbg().expected_purchases_at(steps, x, t_x, T)
-        p_alive, _ = self._terms(x, t_x, T)
-        rows = [p_alive * self.alive_customer_moments(float(s), x, t_x, T).mean for s in np.asarray(steps)]
-        return np.vstack(rows)
+            return self._mbg().purchase_factors(steps, x, t_x, T)
+        ux, uT, inverse = unique_pairs(x, T)
+        p_alive, weights = self._terms(x, t_x, T)
+        growths = np.empty((self.k, len(steps), len(ux)))
+        for i, step in enumerate(np.asarray(steps, dtype="float64")):
+            for j, moments in enumerate(self.alive_count_moments_by_j(float(step), ux, uT)):
+                growths[j, i] = moments.mean
+        return p_alive[None, :] * weights, growths, inverse
 
     def conditional_expected_purchases(self, t: Any, frequency: Any, recency: Any, T: Any) -> FloatArray:
         x, t_x, tt = check_summary(frequency, recency, T)

@@ -22,6 +22,7 @@ import io
 from typing import Any, Self
 
 import numpy as np
+import numpy.typing as npt
 from scipy.special import betaln, expit, gammaln
 
 from features.errors import UserInputError
@@ -93,11 +94,13 @@ class ModifiedBetaGeoModel(CountModel):
         result: FloatArray = (a + b + x) / (a - 1.0) * growth
         return result
 
-    def expected_purchases_at(self, steps: FloatArray, x: FloatArray, t_x: FloatArray, T: FloatArray) -> FloatArray:
+    def purchase_factors(
+        self, steps: FloatArray, x: FloatArray, t_x: FloatArray, T: FloatArray
+    ) -> tuple[FloatArray, FloatArray, npt.NDArray[np.intp]]:
+        """P(alive) times the alive customer's growth, which depends on (x, T) only."""
         ux, uT, inverse = unique_pairs(x, T)
         growth = self._growth(ux, uT, np.asarray(steps, dtype="float64"))
-        result: FloatArray = self.p_alive(x, t_x, T)[None, :] * growth[:, inverse]
-        return result
+        return self.p_alive(x, t_x, T)[None, :], growth[None], inverse
 
     def conditional_expected_purchases(self, t: Any, frequency: Any, recency: Any, T: Any) -> FloatArray:
         x, t_x, tt = check_summary(frequency, recency, T)

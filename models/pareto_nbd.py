@@ -26,6 +26,7 @@ import io
 from typing import Any, Self
 
 import numpy as np
+import numpy.typing as npt
 from scipy.special import expit, gammaln, hyp2f1
 
 from features.errors import UserInputError
@@ -96,7 +97,9 @@ class ParetoNbdModel(CountModel):
         fitter = ParetoNBDFitter(penalizer_coef=self.penalizer_coef)
         try:
             with contextlib.redirect_stdout(io.StringIO()), np.errstate(all="ignore"):
-                fitter.fit(x.astype(int), t_x, t)
+                # lifetimes draws its Nelder-Mead start from the global numpy RNG (normal(1, 0.05) in log space),
+                # so two fits of one base differed; its mean start makes the fit reproducible
+                fitter.fit(x.astype(int), t_x, t, initial_params=np.ones(4))
         except ConvergenceError:
             raise UserInputError(f"Pareto/NBD did not converge on {len(x)} customers") from None
         self._set_values(np.array([float(fitter.params_[n]) for n in self.PARAM_NAMES]))
@@ -149,10 +152,13 @@ class ParetoNbdModel(CountModel):
         result: FloatArray = ((r + x) / (alpha + T))[None, :] * bracket
         return result
 
-    def expected_purchases_at(self, steps: FloatArray, x: FloatArray, t_x: FloatArray, T: FloatArray) -> FloatArray:
-        p_alive = expit(-self._log_dropout_odds(x, t_x, T))
-        result: FloatArray = p_alive[None, :] * self._growth(x, T, np.asarray(steps, dtype="float64"))
-        return result
+    def purchase_factors(
+        self, steps: FloatArray, x: FloatArray, t_x: FloatArray, T: FloatArray
+    ) -> tuple[FloatArray, FloatArray, npt.NDArray[np.intp]]:
+        """P(alive) times the alive customer's growth, which depends on (x, T) only."""
+        ux, uT, inverse = unique_pairs(x, T)
+        p_alive: FloatArray = expit(-self._log_dropout_odds(x, t_x, T))
+        return p_alive[None, :], self._growth(ux, uT, np.asarray(steps, dtype="float64"))[None], inverse
 
     def conditional_expected_purchases(self, t: Any, frequency: Any, recency: Any, T: Any) -> FloatArray:
         x, t_x, tt = check_summary(frequency, recency, T)

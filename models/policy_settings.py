@@ -80,6 +80,16 @@ class PolicySettings(BaseSettings):
         "not a retention offer."
     )
 
+    # --- control groups that keep measuring (docs/RETENTION_DECISIONS.md section 5) ---
+    holdout_share: float = Field(
+        0.10,
+        ge=0.0,
+        lt=1.0,
+        description="Share of every action's targets held out as a random control group (holdout_control: not to "
+        "be contacted), drawn per customer, deterministic by holdout_seed and the run's as_of date.",
+    )
+    holdout_seed: int = Field(0, ge=0, description="Seed of the holdout draw (change it to draw another group).")
+
     # --- health score (docs/DOMAIN.md section 4) ---
     weight_activity: float = Field(0.40, ge=0.0, le=1.0, description="Weight of activity frequency.")
     weight_penetration: float = Field(0.30, ge=0.0, le=1.0, description="Weight of core-module penetration.")

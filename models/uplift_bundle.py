@@ -27,8 +27,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from features.errors import UserInputError
-from models.churn_bundle import check_model_text
 from models.churn_classifier import feature_matrix
+from models.lightgbm_model_text import load_booster
 from models.uplift_learners import LEARNER_PARTS, EffectModel
 
 if TYPE_CHECKING:
@@ -184,8 +184,6 @@ class UpliftBundle:
     @classmethod
     def load(cls, path: str | Path) -> UpliftBundle:
         """Read a bundle directory; a missing or damaged file is a ``UserInputError`` naming it."""
-        import lightgbm as lgb
-
         from features.feature_spec import FeatureSpec
 
         root = Path(path)
@@ -217,8 +215,7 @@ class UpliftBundle:
                     file = root / relative
                     if not file.is_file():
                         raise UserInputError(f"uplift model bundle {root} is incomplete: missing {relative}")
-                    check_model_text(file)
-                    boosters[part] = lgb.Booster(model_file=str(file))
+                    boosters[part] = load_booster(file)  # checked: a damaged file must not abort the process
                 info = described.get("info", {})
                 effects[outcome] = EffectModel(learner, boosters, described.get("propensity"), info)
             retention = effects["retention"]

@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from features.feature_spec import FeatureSpec
     from features.settings import FeatureSettings
     from features.sources import DataSource
+    from features.validation import DataQualityReport
     from service.model_set import ModelSet
 
 log = logging.getLogger(__name__)
@@ -113,9 +114,18 @@ def new_run_id() -> str:
     return dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
 
 
-def default_as_of(con: duckdb.DuckDBPyConnection) -> pd.Timestamp:
-    """The day after the data's latest event or transaction (midnight), i.e. a cutoff that sees all of it."""
+def default_as_of(
+    con: duckdb.DuckDBPyConnection, *, source: DataSource | None = None, report: DataQualityReport | None = None
+) -> pd.Timestamp:
+    """The day after the data's latest event or transaction (midnight), i.e. a cutoff that sees all of it.
+
+    With the ``source`` and its validation ``report``, only accepted rows count: a row set aside (a date in 2031,
+    after the extraction time) must not move the cutoff it is set aside from. Without them ``con``'s typed views
+    are read as they are (a source connected with validation, where every row was accepted).
+    """
     import pandas as pd
+
+    from features.validation import accepted_rows_sql
 
     present = {
         str(r[0])
@@ -123,10 +133,16 @@ def default_as_of(con: duckdb.DuckDBPyConnection) -> pd.Timestamp:
             "SELECT view_name FROM duckdb_views() UNION SELECT table_name FROM duckdb_tables()"
         ).fetchall()
     }
-    parts = [f"SELECT max(occurred_at) AS t FROM {t}" for t in ("events", "transactions") if t in present]
-    parts.append("SELECT max(signup_at) AS t FROM customers")
-    rows = con.execute(f"SELECT max(t) FROM ({' UNION ALL '.join(parts)})").fetchall()
-    row = rows[0] if rows else None  # fetchall: DuckDB keeps a fetchone() result open
+
+    def rows(table: str) -> str:
+        if source is None or report is None:
+            return table
+        return f"({accepted_rows_sql(source, report, table)})"
+
+    parts = [f"SELECT max(occurred_at) AS t FROM {rows(t)}" for t in ("events", "transactions") if t in present]
+    parts.append(f"SELECT max(signup_at) AS t FROM {rows('customers')}")
+    found = con.execute(f"SELECT max(t) FROM ({' UNION ALL '.join(parts)})").fetchall()
+    row = found[0] if found else None  # fetchall: DuckDB keeps a fetchone() result open
     if row is None or row[0] is None:
         raise UserInputError("the data has no customers, events or transactions: nothing to score")
     return pd.Timestamp(row[0]).normalize() + pd.Timedelta(days=1)
@@ -312,16 +328,21 @@ def _local_parts(
         return
     import concurrent.futures as cf
     import multiprocessing as mp
+    import os
 
     from service.model_set import model_payload
 
     payload = model_payload(
-        models, str(models.churn_info.path), None if models.ltv_info is None else str(models.ltv_info.path)
+        models, str(models.churn_info.files()), None if models.ltv_info is None else str(models.ltv_info.files())
     )
     # spawn, not fork: the parent has run DuckDB's (and may have run OpenMP's) thread pools, which a forked child
-    # inherits in a broken state
+    # inherits in a broken state. Each worker dies with this process (service/parent_death.py): a SIGKILLed run
+    # must not leave its workers and the resource tracker alive.
     pool = cf.ProcessPoolExecutor(
-        max_workers=workers, mp_context=mp.get_context("spawn"), initializer=_init_worker, initargs=(payload,)
+        max_workers=workers,
+        mp_context=mp.get_context("spawn"),
+        initializer=_init_worker,
+        initargs=(payload, os.getpid()),
     )
     try:
         slices = _part_slices(pop, todo, chunk_size)
@@ -340,11 +361,15 @@ def _local_parts(
 _WORKER_MODELS: ModelSet | None = None
 
 
-def _init_worker(payload: dict[str, Any]) -> None:
-    """Runs once in each worker process: one LightGBM thread per process (the processes are the parallelism)."""
+def _init_worker(payload: dict[str, Any], parent_pid: int) -> None:
+    """Runs once in each worker process: die with the parent, one LightGBM thread per process (the processes are
+    the parallelism), load the models."""
     import os
 
+    from service.parent_death import die_with_parent
+
     global _WORKER_MODELS  # noqa: PLW0603 - the models of this worker process
+    die_with_parent(parent_pid)
     os.environ["OMP_NUM_THREADS"] = "1"
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     from service.model_set import models_from_payload
@@ -409,13 +434,15 @@ class _Population:
 
 
 def _screen_input(
-    con: duckdb.DuckDBPyConnection, source: DataSource, cutoff: pd.Timestamp, examples: int
+    con: duckdb.DuckDBPyConnection,
+    source: DataSource,
+    report: DataQualityReport,
+    cutoff: pd.Timestamp,
+    examples: int,
 ) -> tuple[dict[str, str], dict[str, Any], int]:
-    """Validate the source: structural problems raise; bad rows set their customers aside (id -> first reason)."""
-    from features.validation import rejected_rows, validate_connection
+    """Bad rows of the validated source set their customers aside (id -> first reason)."""
+    from features.validation import rejected_rows
 
-    report = validate_connection(con, source)
-    report.raise_if_structural()
     if report.ok:
         return {}, {"rows_rejected": 0}, 0
     rejected = rejected_rows(con, source, report)
@@ -460,15 +487,19 @@ def _load_population(
     import pandas as pd
 
     from features.point_in_time import build_features
-    from features.sources import open_source, redact_url
+    from features.source_url import scrub_password
+    from features.sources import open_source
+    from features.validation import validate_connection
 
     source = open_source(source_url)
     try:
         con = source.connect(validate=False)  # validated just below, row by row
-        cutoff = as_of if as_of is not None else default_as_of(con)
+        report = validate_connection(con, source)
+        report.raise_if_structural()  # a missing table or column fails the run; bad rows only set customers aside
+        cutoff = as_of if as_of is not None else default_as_of(con, source=source, report=report)
         if cutoff.tzinfo is not None:
             cutoff = cutoff.tz_convert("UTC").tz_localize(None)
-        quarantined, input_problems, unattributed = _screen_input(con, source, pd.Timestamp(cutoff), examples)
+        quarantined, input_problems, unattributed = _screen_input(con, source, report, pd.Timestamp(cutoff), examples)
         feature_settings = feature_settings_for(models)
         features: pd.DataFrame | None = None
         if engine == "local":
@@ -493,10 +524,10 @@ def _load_population(
     finally:
         source.close()
     if len(set(scorable)) != len(scorable):
-        raise UserInputError(f"{redact_url(source_url)}: duplicate customer ids in the scored population")
+        raise UserInputError(f"{scrub_password(source_url)}: duplicate customer ids in the scored population")
     ids = sorted({*scorable, *quarantined})
     if not ids:
-        raise UserInputError(f"{redact_url(source_url)}: no customer signed up before {cutoff}; nothing to score")
+        raise UserInputError(f"{scrub_password(source_url)}: no customer signed up before {cutoff}; nothing to score")
     return _Population(pd.Timestamp(cutoff), ids, features, feature_settings, quarantined, input_problems, unattributed)
 
 
@@ -537,13 +568,13 @@ def _new_record(
     chunk_size: int,
     settings: BatchScoringSettings,
 ) -> dict[str, Any]:
-    from features.sources import redact_url
+    from features.source_url import scrub_password
 
     return {
         "run_id": new_run_id(),
         "status": "running",
         "as_of": pop.as_of.isoformat(),
-        "source": redact_url(source_url),
+        "source": scrub_password(source_url),
         "target": store.target,
         "engine": engine,
         "chunk_size": chunk_size,

@@ -20,12 +20,12 @@ def register(app: typer.Typer) -> None:
         workers: Annotated[int, typer.Option(help="Worker processes (each loads the models).", min=1)] = 1,
         log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
     ) -> None:
-        """Serve the prediction API (OpenAPI docs at /docs).
+        """Serve the prediction API (OpenAPI document at /openapi.json, interactive page at /docs from local files).
 
         Models, data source, score store and API keys come from CHURNLTV_* environment variables:
         CHURNLTV_CHURN_MODEL / CHURNLTV_LTV_MODEL (default: the `champion` alias), CHURNLTV_DATA,
         CHURNLTV_SCORE_STORE, CHURNLTV_API_KEYS (comma-separated; required unless
-        CHURNLTV_ALLOW_ANONYMOUS=true), CHURNLTV_TRACKING_URI.
+        CHURNLTV_ALLOW_ANONYMOUS=true), CHURNLTV_ADMIN_API_KEYS (for /admin/reload), CHURNLTV_TRACKING_URI.
         """
         import uvicorn
 

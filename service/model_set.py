@@ -1,8 +1,17 @@
 """The models a server or a batch run predicts with: churn bundle + LTV bundle + policy, loaded together.
 
+The uplift champion (``churnltv-uplift``, docs/RETENTION_DECISIONS.md) joins them when the registry has one: the
+decisions are then ranked by uplift x value (``decision_basis`` = ``uplift``), else by risk x value.
+
 A ``ModelSet`` is immutable. The API holds one in a single reference and swaps it whole on reload,
 so a request always sees one consistent pair of versions; a bundle that fails to load or fails
 its feature-spec check never replaces the one serving.
+
+Registry bundles are downloaded into a temporary directory. The API loads with ``keep_files=False``: the
+directory is removed as soon as both bundles are in memory (a reload every 2 s used to leave 35 GB a day of
+``/tmp`` copies). Batch scoring needs the files for its worker processes and Spark executors, so by default the
+set keeps its directory and it is removed when the set is garbage-collected or the process exits. Errors name the
+registry version (``models:/churnltv-churn/3``), never the temporary copy.
 """
 
 from __future__ import annotations
@@ -10,22 +19,22 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import math
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from features.errors import UserInputError
+from models.registry_address import CHURN_MODEL, LTV_MODEL, UPLIFT_MODEL
 
 if TYPE_CHECKING:
     from features.feature_spec import FeatureSpec
     from models.churn_bundle import ChurnBundle
     from models.customer_value import LtvPredictor
     from models.policy_settings import PolicySettings
+    from models.uplift_bundle import UpliftBundle
 
 log = logging.getLogger(__name__)
-
-CHURN_MODEL = "churnltv-churn"
-LTV_MODEL = "churnltv-ltv"
 
 
 @dataclass(frozen=True)
@@ -36,9 +45,19 @@ class LoadedModel:
     ref: str
     version: str | None
     aliases: tuple[str, ...]
-    path: Path
+    path: Path | None
+    """The bundle directory on disk; None once a registry download was removed (``keep_files=False``)."""
     metadata: dict[str, Any]
     registered_at: str | None = None
+
+    def files(self) -> Path:
+        """The bundle directory, for code that hands the files to other processes (workers, Spark executors)."""
+        if self.path is None or not self.path.is_dir():
+            raise UserInputError(
+                f"the files of {self.name} {self.ref} (version {self.version}) were removed after loading; "
+                "load the models with keep_files=True to score in other processes"
+            )
+        return self.path
 
     def describe(self) -> dict[str, Any]:
         """What ``GET /v1/models`` says about this bundle (schema ``service.schemas.ModelInfo``).
@@ -118,6 +137,16 @@ class ModelSet:
     ltv_info: LoadedModel | None
     policy: PolicySettings
     loaded_at: str = field(default_factory=lambda: dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
+    downloads: tempfile.TemporaryDirectory[str] | None = field(default=None, compare=False, repr=False)
+    """The registry downloads the bundle paths point into (kept files); removed with the set or at exit."""
+    uplift: UpliftBundle | None = None
+    """The uplift model deciding whom to contact with which action; None: decisions by risk x value."""
+    uplift_info: LoadedModel | None = None
+
+    @property
+    def uplift_version(self) -> str | None:
+        info = self.uplift_info
+        return None if info is None else (info.version or info.ref)
 
     @property
     def versions(self) -> dict[str, str | None]:
@@ -127,11 +156,14 @@ class ModelSet:
         }
 
 
-def model_payload(models: ModelSet, churn_file: str, ltv_file: str | None) -> dict[str, Any]:
+def model_payload(
+    models: ModelSet, churn_file: str, ltv_file: str | None, uplift_file: str | None = None
+) -> dict[str, Any]:
     """Everything another process needs to rebuild ``models``: bundle names, registry info, policy, reason method.
 
     Plain JSON-able data (no pickled models): Spark executors and the local engine's worker processes rebuild the
-    set from the plain bundle files with ``models_from_payload``.
+    set from the plain bundle files with ``models_from_payload``. ``uplift_file`` names the uplift bundle for
+    ``locate`` (default: its local directory, which worker processes on this machine read as it is).
     """
 
     def info(loaded: LoadedModel) -> dict[str, Any]:
@@ -150,6 +182,8 @@ def model_payload(models: ModelSet, churn_file: str, ltv_file: str | None) -> di
         "ltv_info": None if models.ltv_info is None else info(models.ltv_info),
         "policy": models.policy.model_dump(mode="json"),
         "reason_method": models.churn.reason_method,  # the other process explains rows as this one does
+        "uplift_file": None if models.uplift_info is None else (uplift_file or str(models.uplift_info.files())),
+        "uplift_info": None if models.uplift_info is None else info(models.uplift_info),
     }
 
 
@@ -171,7 +205,20 @@ def models_from_payload(payload: dict[str, Any], locate: Any) -> ModelSet:
         ltv_info = LoadedModel(li["name"], li["ref"], li["version"], tuple(li["aliases"]), ltv_path, li["metadata"])
         ltv = LtvPredictor.from_bundle(ltv_path)
     churn = ChurnBundle.load(churn_path, reason_method=payload["reason_method"])
-    return ModelSet(churn, ltv, churn_info, ltv_info, PolicySettings(**payload["policy"]))
+    uplift = None
+    uplift_info = None
+    if payload.get("uplift_file"):
+        from models.uplift_bundle import UpliftBundle
+
+        uplift_path = Path(locate(payload["uplift_file"]))
+        ui = payload["uplift_info"]
+        uplift_info = LoadedModel(
+            ui["name"], ui["ref"], ui["version"], tuple(ui["aliases"]), uplift_path, ui["metadata"]
+        )
+        uplift = UpliftBundle.load(uplift_path)
+    return ModelSet(
+        churn, ltv, churn_info, ltv_info, PolicySettings(**payload["policy"]), uplift=uplift, uplift_info=uplift_info
+    )
 
 
 def _registry_version(ref: str, name: str, tracking_uri: str) -> tuple[str, str | None, tuple[str, ...], str | None]:
@@ -219,43 +266,95 @@ def load_model_set(
     ltv_ref: str | None,
     tracking_uri: str,
     policy: PolicySettings | None = None,
-    cache_dir: Path | None = None,
+    keep_files: bool = True,
+    uplift_ref: str | None = "champion",
 ) -> ModelSet:
-    """Resolve and load both bundles; raises ``UserInputError`` naming the bundle that failed and why."""
+    """Resolve and load both bundles; raises ``UserInputError`` naming the bundle that failed and why.
+
+    ``uplift_ref`` (default: the ``churnltv-uplift`` champion) is optional: an alias no version carries, or a
+    churn model that did not come from the registry with the default alias, means no uplift model (decisions by
+    risk x value). A bundle that exists but cannot be loaded is an error, like the other two.
+
+    Registry bundles are downloaded into one temporary ``churnltv-load-*`` directory; without ``keep_files`` it
+    is removed before this returns (the API: the bundles are in memory), with it the set owns it (batch scoring).
+    A failed load always removes it.
+    """
+    downloads = tempfile.TemporaryDirectory(prefix="churnltv-load-")
+    try:
+        models = _load_into(churn_ref, ltv_ref, tracking_uri, policy, Path(downloads.name), keep_files, uplift_ref)
+    except BaseException:
+        downloads.cleanup()
+        raise
+    if not keep_files or not any(Path(downloads.name).iterdir()):  # removed at once, or nothing was downloaded
+        downloads.cleanup()
+        return models
+    from dataclasses import replace
+
+    return replace(models, downloads=downloads)
+
+
+def _load_into(  # noqa: PLR0917
+    churn_ref: str,
+    ltv_ref: str | None,
+    tracking_uri: str,
+    policy: PolicySettings | None,
+    downloads: Path,
+    keep_files: bool,
+    uplift_ref: str | None = None,
+) -> ModelSet:
     from models.bundle_source import resolve_bundle
     from models.churn_bundle import ChurnBundle
     from models.health_scale import scaled_policy
     from models.policy_settings import PolicySettings
 
-    def fetch(ref: str, name: str) -> tuple[Path, LoadedModel]:
+    def fetch(ref: str, name: str) -> tuple[Path, LoadedModel, str]:
+        """The bundle directory, where it came from, and the name errors give it (the registry version)."""
         pinned, version, aliases, registered = _registry_version(ref, name, tracking_uri)
-        dst = None if cache_dir is None else cache_dir / f"{name}-{version or 'local'}"
+        local = version is None
+        dst = None if local else downloads / f"{name}-{version}"
         path = resolve_bundle(pinned, default_name=name, tracking_uri=tracking_uri, dst_dir=dst)
         import json
 
         meta_file = path / "metadata.json"
-        metadata = json.loads(meta_file.read_text()) if meta_file.is_file() else {}
-        return path, LoadedModel(name, ref, version, aliases, path, metadata, registered)
+        try:
+            metadata = json.loads(meta_file.read_text()) if meta_file.is_file() else {}
+        except (ValueError, OSError) as err:
+            label = str(path) if local else pinned
+            raise UserInputError(f"{label}/metadata.json is not valid JSON: {err}") from None
+        kept = path if local or keep_files else None
+        return (
+            path,
+            LoadedModel(name, ref, version, aliases, kept, metadata, registered),
+            str(path) if local else pinned,
+        )
 
-    churn_path, churn_info = fetch(churn_ref, CHURN_MODEL)
+    def named(err: Exception, path: Path, label: str) -> str:
+        """The error's text with the temporary copy replaced by the registry version it was downloaded from."""
+        return str(err).replace(str(path), label).replace(str(downloads), f"{label} (download)")
+
+    churn_path, churn_info, churn_label = fetch(churn_ref, CHURN_MODEL)
     try:
         churn = ChurnBundle.load(churn_path)
-    except UserInputError:
-        raise
+    except UserInputError as err:
+        raise UserInputError(named(err, churn_path, churn_label)) from None
     except Exception as err:  # a corrupt bundle is a user-fixable deployment problem, not a crash
-        raise UserInputError(f"churn bundle {churn_ref} ({churn_path}) cannot be loaded: {err}") from err
+        raise UserInputError(
+            f"churn bundle {churn_ref} ({churn_label}) cannot be loaded: {named(err, churn_path, churn_label)}"
+        ) from err
     ltv = None
     ltv_info = None
     if ltv_ref:
         from models.customer_value import LtvPredictor
 
-        ltv_path, ltv_info = fetch(ltv_ref, LTV_MODEL)
+        ltv_path, ltv_info, ltv_label = fetch(ltv_ref, LTV_MODEL)
         try:
             ltv = LtvPredictor.from_bundle(ltv_path)
-        except UserInputError:
-            raise
+        except UserInputError as err:
+            raise UserInputError(named(err, ltv_path, ltv_label)) from None
         except Exception as err:
-            raise UserInputError(f"LTV bundle {ltv_ref} ({ltv_path}) cannot be loaded: {err}") from err
+            raise UserInputError(
+                f"LTV bundle {ltv_ref} ({ltv_label}) cannot be loaded: {named(err, ltv_path, ltv_label)}"
+            ) from err
     log.info(
         "loaded churn %s (version %s) and ltv %s (version %s)",
         churn_ref,
@@ -263,8 +362,42 @@ def load_model_set(
         ltv_ref,
         None if ltv_info is None else ltv_info.version,
     )
+    uplift, uplift_info = None, None
+    # the default alias is looked up only in the registry the churn model came from (a local churn bundle has none)
+    if uplift_ref and (uplift_ref != "champion" or churn_info.version is not None):
+        uplift, uplift_info = _load_uplift(uplift_ref, tracking_uri, fetch, named)
     # the health score's activity scale fitted on the churn model's training population (models/health_scale.py)
-    return ModelSet(churn, ltv, churn_info, ltv_info, scaled_policy(policy or PolicySettings(), churn.metadata))
+    return ModelSet(
+        churn,
+        ltv,
+        churn_info,
+        ltv_info,
+        scaled_policy(policy or PolicySettings(), churn.metadata),
+        uplift=uplift,
+        uplift_info=uplift_info,
+    )
+
+
+def _load_uplift(ref: str, tracking_uri: str, fetch: Any, named: Any) -> tuple[UpliftBundle | None, LoadedModel | None]:
+    """The uplift bundle ``ref`` names; (None, None) when no version carries the default alias. A version that
+    exists but cannot be downloaded or loaded is an error, never a silent fall back to risk x value."""
+    from models.uplift_bundle import UpliftBundle
+
+    if ref == "champion":
+        try:
+            _registry_version(ref, UPLIFT_MODEL, tracking_uri)
+        except UserInputError as err:
+            log.info("no uplift model: decisions by risk x value (%s)", err)
+            return None, None
+    path, info, label = fetch(ref, UPLIFT_MODEL)
+    try:
+        bundle = UpliftBundle.load(path)
+    except UserInputError as err:
+        raise UserInputError(named(err, path, label)) from None
+    except Exception as err:
+        raise UserInputError(f"uplift bundle {ref} ({label}) cannot be loaded: {named(err, path, label)}") from err
+    log.info("loaded uplift %s (version %s)", ref, info.version)
+    return bundle, info
 
 
 class FeatureSpecMismatchError(UserInputError):

@@ -20,6 +20,11 @@ LTV (``_ltv_arrays``) runs after the churn model because it needs its probabilit
 subscription get contractual CLV from ``sub_mrr`` and P(churn) (``models.subscription_value``, method
 ``contractual_retention_no_interval``), the others BG/NBD + Gamma-Gamma (``bgnbd_gamma_gamma`` and its fallbacks);
 ``ltv_method`` says which produced each number.
+
+The retention decision (``_decision_columns``) runs last because it needs the LTV: with an uplift model,
+``models.retention_decision.decide`` (uplift x LTV + spend uplift - cost per action, ``no_action`` when none pays);
+without one, the tier's action on the risk x value basis. ``holdout_control`` (``models.holdout_control``) marks
+the random share of every action's targets that is held out as this run's control group.
 """
 
 from __future__ import annotations
@@ -79,8 +84,17 @@ SCORE_COLUMNS = (
     "stage_b2c",
     "stage_b2b",
     "nps_segment",
+    # retention decision (docs/RETENTION_DECISIONS.md): uplift x value with an uplift model, else the tier's action
+    "decision_basis",
+    "best_action",
+    "expected_uplift",
+    "incremental_value",
+    "action_cost",
+    "uplift_by_action",
+    "holdout_control",
     "churn_model_version",
     "ltv_model_version",
+    "uplift_model_version",
 )
 
 
@@ -121,11 +135,14 @@ def assemble(
     inputs: PolicyInputs,
     *,
     top_reasons: int,
+    ids: Mapping[str, Sequence[Any]],
+    uplift_features: Mapping[str, Sequence[Any]] | None = None,
 ) -> dict[str, Any]:
     """The output columns (``OUTPUT_COLUMNS``; see ``Scored``) of the customers ``features`` holds.
 
     ``features`` is what the churn model encodes (a frame, or feature name -> values); ``inputs`` the same
-    customers' features as numbers for LTV and the policy.
+    customers' features as numbers for LTV and the policy; ``ids`` their ``customer_id`` and ``as_of`` (the
+    holdout draw), ``uplift_features`` what the uplift model encodes when ``features`` holds the churn model's only.
     """
     churn = models.churn
     n = inputs.n
@@ -137,13 +154,85 @@ def assemble(
     outputs = {"churn_probability": probability, **ltv}
     policy = evaluate_policy(inputs.with_columns(outputs), models.policy)
     versions = models.versions
+    decisions = _decision_columns(
+        models, features if uplift_features is None else uplift_features, ids, outputs["predicted_ltv"], policy.columns
+    )
     return {
         **outputs,
         "ltv_method": method,
         **policy.columns,
+        **decisions,
         "reasons": reasons,
         "churn_model_version": versions["churn"],
         "ltv_model_version": versions["ltv"],
+        "uplift_model_version": models.uplift_version,
+    }
+
+
+def _decision_columns(
+    models: ModelSet,
+    features: pd.DataFrame | Mapping[str, Sequence[Any]],
+    ids: Mapping[str, Sequence[Any]],
+    ltv: FloatArray,
+    policy_columns: Mapping[str, Any],
+) -> dict[str, Any]:
+    """best_action, expected_uplift, incremental_value, action_cost, uplift_by_action, decision_basis and
+    holdout_control of every customer (see the module docstring)."""
+    from models.holdout_control import holdout_control
+    from models.retention_decision import RISK_X_VALUE_BASIS, UPLIFT_BASIS, decide
+    from models.uplift_bundle import spend_uplift_column, uplift_column
+
+    settings = models.policy
+    tier_action = np.asarray(policy_columns["action_key"], dtype=object)
+    n = tier_action.size
+    bundle = models.uplift
+    if bundle is None:
+        basis = RISK_X_VALUE_BASIS
+        best = tier_action
+        nan = np.full(n, np.nan)
+        expected, value, cost = nan, nan.copy(), nan.copy()
+        by_action: list[list[dict[str, Any]]] = [[] for _ in range(n)]
+    else:
+        basis = UPLIFT_BASIS
+        effects = bundle.effects_from_matrix(bundle.matrix(features))
+        actions = bundle.action_keys
+        spend = {a: effects[spend_uplift_column(a)] for a in actions if spend_uplift_column(a) in effects}
+        retention = {a: effects[uplift_column(a)] for a in actions}
+        decided = decide(retention, spend, ltv, bundle.costs, no_action=settings.action_none_key)
+        best, expected = decided.best_action, decided.expected_uplift
+        value, cost = decided.incremental_value, decided.cost
+        per_action = decided.values  # noqa: PD011 - the per-action dict of Decisions, not pandas
+        lists = {a: retention[a].tolist() for a in actions}
+        spend_lists = {a: spend[a].tolist() if a in spend else [None] * n for a in actions}
+        value_lists = {a: per_action[a].tolist() for a in actions}
+        by_action = [
+            [
+                {
+                    "action": a,
+                    "retention": lists[a][i],
+                    "spend": spend_lists[a][i],
+                    "incremental_value": value_lists[a][i],
+                }
+                for a in actions
+            ]
+            for i in range(n)
+        ]
+    held_out = holdout_control(
+        ids["customer_id"],
+        ids["as_of"],
+        best,
+        share=settings.holdout_share,
+        seed=settings.holdout_seed,
+        no_action=settings.action_none_key,
+    )
+    return {
+        "decision_basis": np.full(n, basis, dtype=object),
+        "best_action": np.asarray(best, dtype=object),
+        "expected_uplift": expected,
+        "incremental_value": value,
+        "action_cost": cost,
+        "uplift_by_action": by_action,
+        "holdout_control": held_out.astype(np.float64),
     }
 
 
@@ -152,7 +241,8 @@ def score_frame(models: ModelSet, features: pd.DataFrame, *, top_reasons: int = 
     import pandas as pd
 
     frame = features.reset_index(drop=True)
-    columns = assemble(models, frame, PolicyInputs(frame), top_reasons=top_reasons)
+    ids = {"customer_id": frame["customer_id"].tolist(), "as_of": frame["as_of"].tolist()}
+    columns = assemble(models, frame, PolicyInputs(frame), top_reasons=top_reasons, ids=ids)
     data: dict[str, Any] = {
         "customer_id": frame["customer_id"],
         "as_of": frame["as_of"],
@@ -183,7 +273,12 @@ def score_rows(models: ModelSet, rows: Sequence[Mapping[str, Any]], *, top_reaso
     skip = TEXT_FIELDS | set(churn.categories)
     inputs = ColumnInputs(_float_columns({k: v for k, v in by_name.items() if k not in skip}), n)
     matrix_input = {name: by_name[name] for name in churn.names}
-    return Scored(n, ids, assemble(models, matrix_input, inputs, top_reasons=top_reasons))
+    uplift_input = None
+    if models.uplift is not None:  # a feature only the uplift model reads and the request lacks is unknown
+        uplift_input = {name: by_name.get(name, [None] * n) for name in models.uplift.names}
+    return Scored(
+        n, ids, assemble(models, matrix_input, inputs, top_reasons=top_reasons, ids=ids, uplift_features=uplift_input)
+    )
 
 
 def roll_up_account(models: ModelSet, account_id: str, users: pd.DataFrame, scored: pd.DataFrame) -> dict[str, Any]:

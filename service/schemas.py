@@ -4,7 +4,9 @@ The feature fields are the point-in-time feature vocabulary (docs/ARCHITECTURE.m
 optional in the schema because a model trained on data without, say, transactions does not use the
 ``txn_*`` features; the loaded model's feature specification decides which fields a request must
 carry, and a missing one is a 422 naming it. ``null`` is an accepted value where a feature is
-undefined (``days_since_last_event`` of a customer who never acted); NaN and infinity are not.
+undefined (``days_since_last_event`` of a customer who never acted); NaN and infinity are not, nor is
+a boolean where a number belongs. Every number has an upper bound (counts and ratios 1e9, money 1e12,
+durations 1e6 days), so a valid request always fits the float64 feature matrix.
 The fields, their order and their JSON types follow ``features.feature_spec.feature_catalog``
 (tests/unit/test_request_schema.py keeps the two equal).
 """
@@ -14,13 +16,40 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic_core import PydanticCustomError
 
-Count = Annotated[float | None, Field(ge=0)]
-WholeCount = Annotated[int | None, Field(ge=0)]  # the catalog's int counts (3.0 is accepted, 3.5 is not)
-Days = Annotated[float | None, Field(ge=0)]
-Flag = Annotated[int | None, Field(ge=0, le=1)]
-Ratio = Annotated[float | None, Field(ge=0)]
+# Upper bounds: far above any real customer, low enough that every value fits a float64 feature matrix and the
+# money arithmetic downstream stays finite (a 400-digit integer must be a 422 naming its field, not an overflow)
+MAX_COUNT = 1_000_000_000
+MAX_AMOUNT = 1e12
+MAX_DAYS = 1_000_000  # ~2,700 years; also bounds hours (ticket_resolution_hours_mean)
+
+
+def _not_a_bool(value: object) -> object:
+    # pydantic's lax mode reads JSON true/false as 1/0 (or 1.0/0.0); a boolean where a number belongs is a client
+    # bug to name, not a count of one
+    if isinstance(value, bool):
+        raise PydanticCustomError(
+            "bool_not_number", "Input should be a number, not a boolean ({value})", {"value": str(value).lower()}
+        )
+    return value
+
+
+NoBool = BeforeValidator(_not_a_bool)
+Count = Annotated[float | None, Field(ge=0, le=MAX_COUNT), NoBool]
+Amount = Annotated[float | None, Field(ge=0, le=MAX_AMOUNT), NoBool]  # money: spend, MRR, mean spend
+WholeCount = Annotated[int | None, Field(ge=0, le=MAX_COUNT), NoBool]  # the catalog's int counts (3.0 is accepted)
+Days = Annotated[float | None, Field(ge=0, le=MAX_DAYS), NoBool]
+Flag = Annotated[int | None, Field(ge=0, le=1), NoBool]
+Ratio = Annotated[float | None, Field(ge=0, le=MAX_COUNT), NoBool]
+Score = Annotated[float | None, Field(ge=0, le=10), NoBool]
+Rating = Annotated[float | None, Field(ge=1, le=5), NoBool]
+# the contractual CLV calculator: a margin may be negative; a lifetime of 1,000 years and a discount rate of 1,000%
+# per period are beyond any real contract
+Money = Annotated[float | None, Field(ge=-MAX_AMOUNT, le=MAX_AMOUNT), NoBool]
+Months = Annotated[float | None, Field(ge=0, le=12_000), NoBool]
+MAX_RATE = 10.0
 
 
 class _Strict(BaseModel):
@@ -56,27 +85,27 @@ class CustomerFeatures(_Strict):
     idle_ratio: Ratio = Field(None, description="days_since_last_event / usual_gap_days.")
     days_since_reactivation: Days = Field(None, description="Days since coming back after a dormant gap.")
     txn_count_90d: WholeCount = Field(None, description="Purchases in the last 90 days.")
-    txn_amount_90d: Count = Field(None, description="Spend in the last 90 days.")
+    txn_amount_90d: Amount = Field(None, description="Spend in the last 90 days.")
     txn_count_total: WholeCount = Field(None, description="Purchases before as_of.")
-    txn_amount_total: Count = Field(None, description="Spend before as_of.")
+    txn_amount_total: Amount = Field(None, description="Spend before as_of.")
     days_since_last_txn: Days = Field(None, description="Days since the last purchase (null if never).")
     btyd_frequency: Count = Field(None, description="BTYD frequency: repeat purchase days.")
     btyd_recency: Count = Field(None, description="BTYD recency in the model's time unit.")
     btyd_T: Count = Field(None, description="BTYD customer age T in the model's time unit.")  # noqa: N815 - paper name
-    btyd_monetary: Count = Field(None, description="Mean spend per repeat purchase day.")
+    btyd_monetary: Amount = Field(None, description="Mean spend per repeat purchase day.")
     sub_active: Flag = Field(None, description="1 while a subscription is active.")
     sub_plan: str | None = Field(None, max_length=200, description="Current or last plan.")
-    sub_mrr: Count = Field(None, description="Monthly recurring revenue.")
+    sub_mrr: Amount = Field(None, description="Monthly recurring revenue.")
     sub_tenure_days: Days = Field(None, description="Days since the current subscription started.")
     sub_ended_count: WholeCount = Field(None, description="Subscriptions ended before as_of.")
-    nps_last: Annotated[float | None, Field(ge=0, le=10)] = Field(None, description="Last NPS answer (0-10).")
-    nps_mean: Annotated[float | None, Field(ge=0, le=10)] = Field(None, description="Mean NPS answer.")
+    nps_last: Score = Field(None, description="Last NPS answer (0-10).")
+    nps_mean: Score = Field(None, description="Mean NPS answer.")
     nps_count: WholeCount = Field(None, description="NPS answers before as_of.")
     days_since_last_nps: Days = Field(None, description="Days since the last NPS answer.")
     tickets_90d: WholeCount = Field(None, description="Support tickets opened in 90 days.")
     tickets_open: WholeCount = Field(None, description="Tickets open at as_of.")
     tickets_resolved_90d: WholeCount = Field(None, description="Tickets resolved in 90 days.")
-    ticket_satisfaction_mean: Annotated[float | None, Field(ge=1, le=5)] = Field(None, description="Mean rating 1-5.")
+    ticket_satisfaction_mean: Rating = Field(None, description="Mean rating 1-5.")
     days_since_last_ticket_resolved: Days = Field(None, description="Days since a ticket was last resolved.")
     ticket_resolution_hours_mean: Days = Field(None, description="Mean hours to resolve a ticket.")
     account_users: Count = Field(None, description="Users in the customer's B2B account.")
@@ -160,15 +189,28 @@ class Health(BaseModel):
 
 class Stage(BaseModel):
     b2c: StageB2C = Field(
-        description="Growth-funnel stage (DOMAIN.md section 1); `lost` = already gone by their own rhythm (no risk "
-        "tier; the win-back action)."
+        description="Growth-funnel stage (docs/DOMAIN.md section 1); `lost` = already gone by their own rhythm "
+        "(no risk tier; the win-back action)."
     )
-    b2b: StageB2B = Field(description="Relationship stage (DOMAIN.md section 1).")
+    b2b: StageB2B = Field(description="Relationship stage (docs/DOMAIN.md section 1).")
 
 
 class ModelVersions(BaseModel):
     churn: str | None = Field(description="Registry version (or bundle path) of the churn model.")
     ltv: str | None = Field(description="Registry version (or bundle path) of the LTV model; null when none.")
+    uplift: str | None = Field(
+        default=None, description="Registry version (or bundle path) of the uplift model; null when none."
+    )
+
+
+class ActionUplift(BaseModel):
+    action: str = Field(description="A modelled action key (learned from past campaign_contacts).")
+    retention: float | None = Field(
+        description="Uplift on retention: change in P(still a customer after the horizon) if contacted with this "
+        "action rather than left alone (negative: contact harms)."
+    )
+    spend: float | None = Field(description="Change in spend within the horizon; null when not modelled.")
+    incremental_value: float | None = Field(description="retention x LTV + spend - cost of this action.")
 
 
 class Prediction(BaseModel):
@@ -194,6 +236,33 @@ class Prediction(BaseModel):
     health: Health
     lifecycle_stage: Stage
     nps_segment: NpsSegment | None = Field(description="Segment of the last NPS answer; null when never answered.")
+    decision_basis: Literal["uplift", "risk_x_value"] | None = Field(
+        default=None,
+        description="uplift: best_action from the uplift model (uplift x value); risk_x_value: no campaign history "
+        "(no uplift model), best_action is the risk tier's action. Null for a run of an older release.",
+    )
+    best_action: str | None = Field(
+        default=None,
+        description="Action with the largest positive incremental value, or no_action when none pays (this "
+        "includes sleeping dogs, whom contact harms); the tier's action on the risk_x_value basis.",
+    )
+    expected_uplift: float | None = Field(
+        default=None, description="Retention uplift of best_action (0 for no_action; null on risk_x_value)."
+    )
+    incremental_value: float | None = Field(
+        default=None,
+        description="Expected incremental value of best_action: uplift x LTV + spend uplift - cost (null on "
+        "risk_x_value).",
+    )
+    action_cost: float | None = Field(default=None, description="Cost of one contact with best_action.")
+    uplift_by_action: list[ActionUplift] = Field(
+        default_factory=list, description="uplift_<action> for every modelled action (empty without uplift model)."
+    )
+    holdout_control: bool | None = Field(
+        default=None,
+        description="Held out of best_action as this run's random control group (CHURNLTV_POLICY_HOLDOUT_SHARE, "
+        "default 10% of every action's targets): do not contact. Null for a run of an older release.",
+    )
     model_versions: ModelVersions
 
 
@@ -230,7 +299,7 @@ class AccountMember(BaseModel):
 
 
 class AccountPrediction(BaseModel):
-    """A B2B account, scored from its users (models/account_rollup.py, DOMAIN.md section 9)."""
+    """A B2B account, scored from its users (models/account_rollup.py, docs/DOMAIN.md section 9)."""
 
     account_id: str
     as_of: str = Field(description="Cutoff the users' features were built at (exclusive).")
@@ -239,7 +308,10 @@ class AccountPrediction(BaseModel):
     triggers: list[Trigger] = Field(description="Rule triggers that fired on the account's signals.")
     recommended_action: Action
     churn_probability: float = Field(description="Mean churn probability of the users (expected share lost).")
-    p_alive: float | None = Field(description="Max P(alive) over users: the account is alive while any user is.")
+    p_alive: float | None = Field(
+        description="Max P(alive) over the users who have bought: the account is alive while any buyer is; null when "
+        "no user has bought (a never-buyer's P(alive) is only the model's prior)."
+    )
     predicted_ltv: float | None = Field(description="Sum of the users' predicted LTV.")
     value_at_risk: float | None = Field(description="churn_probability x predicted_ltv.")
     health: Health
@@ -257,8 +329,19 @@ class RetentionEntry(BaseModel):
     risk_tier: RiskTier | None
     action_key: str | None
     action_text: str | None
-    cost: float | None = Field(None, description="budget mode: cost of the action (cost_per_action).")
-    expected_saved_value: float | None = Field(None, description="budget mode: save_rate x value_at_risk.")
+    decision_basis: Literal["uplift", "risk_x_value"] | None = Field(None, description="As in CustomerPrediction.")
+    best_action: str | None = Field(None, description="The action to send (uplift basis) or the tier's action.")
+    expected_uplift: float | None = Field(None, description="Retention uplift of best_action (uplift basis).")
+    incremental_value: float | None = Field(None, description="uplift x LTV + spend uplift - cost (uplift basis).")
+    holdout_control: bool | None = Field(
+        None, description="This run's control group: do not contact (never chosen in budget mode)."
+    )
+    cost: float | None = Field(
+        None, description="budget mode: cost of the action (uplift basis: of best_action; else cost_per_action)."
+    )
+    expected_saved_value: float | None = Field(
+        None, description="budget mode: incremental_value + cost (uplift basis), else save_rate x value_at_risk."
+    )
     expected_net_gain: float | None = Field(None, description="budget mode: expected_saved_value - cost.")
     cumulative_cost: float | None = Field(None, description="budget mode: spend up to and including this customer.")
 
@@ -266,6 +349,11 @@ class RetentionEntry(BaseModel):
 class RetentionListResponse(BaseModel):
     run_id: str | None = Field(description="The batch score run the list is read from.")
     as_of: str | None = Field(description="Cutoff of that run.")
+    decision_basis: Literal["uplift", "risk_x_value"] | None = Field(
+        None,
+        description="How budget mode chose: uplift (incremental value per unit cost, from the uplift model) or "
+        "risk_x_value (no uplift model in the run: save_rate x value at risk per cost_per_action).",
+    )
     customers: list[RetentionEntry] = Field(description="Largest value at risk first (budget mode: best gain/cost).")
 
 
@@ -292,6 +380,11 @@ class ModelsResponse(BaseModel):
     loaded_at: str | None
     churn: ModelInfo | None
     ltv: ModelInfo | None
+    uplift: ModelInfo | None = Field(
+        default=None,
+        description="The uplift model deciding best_action (docs/RETENTION_DECISIONS.md); null without campaign "
+        "history: decisions by risk x value.",
+    )
 
 
 class ReloadResponse(BaseModel):
@@ -316,18 +409,22 @@ class ReadyResponse(BaseModel):
 
 
 class ContractualClvRequest(_Strict):
-    """DOMAIN.md section 6. `formula` picks which article formula to use."""
+    """docs/DOMAIN.md section 6. `formula` picks which article formula to use."""
 
     formula: Literal["simple", "retention", "pay_after_service", "saas"]
-    monthly_margin: float | None = Field(None, description="simple: monthly gross margin.")
-    monthly_cost: float | None = Field(None, ge=0, description="simple: monthly cost to serve/market.")
-    expected_lifetime_months: float | None = Field(None, ge=0, description="simple/saas: expected lifetime.")
-    revenue: float | None = Field(None, description="retention: revenue per period M.")
-    cost: float | None = Field(None, ge=0, description="retention: cost per period R.")
-    retention: float | None = Field(None, ge=0, le=1, description="retention: retention rate r per period.")
-    discount: float | None = Field(None, ge=0, description="retention: discount rate d per period.")
-    mrr: float | None = Field(None, ge=0, description="saas: monthly recurring revenue.")
-    cost_to_serve: float | None = Field(None, ge=0, description="saas: total cost to serve.")
+    monthly_margin: Money = Field(None, description="simple: monthly gross margin.")
+    monthly_cost: Amount = Field(None, description="simple: monthly cost to serve/market.")
+    expected_lifetime_months: Months = Field(None, description="simple/saas: expected lifetime.")
+    revenue: Money = Field(None, description="retention: revenue per period M.")
+    cost: Amount = Field(None, description="retention: cost per period R.")
+    retention: Annotated[float | None, Field(ge=0, le=1), NoBool] = Field(
+        None, description="retention: retention rate r per period."
+    )
+    discount: Annotated[float | None, Field(ge=0, le=MAX_RATE), NoBool] = Field(
+        None, description="retention: discount rate d per period."
+    )
+    mrr: Amount = Field(None, description="saas: monthly recurring revenue.")
+    cost_to_serve: Amount = Field(None, description="saas: total cost to serve.")
 
 
 class ContractualClvResponse(BaseModel):

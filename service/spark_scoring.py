@@ -182,11 +182,14 @@ def spark_parts(
     spark = spark_session(spark_master, driver_memory)
     ship = Path(tempfile.mkdtemp(prefix="churnltv-spark-models-"))
     try:
-        churn_name = _ship_bundle(spark, models.churn_info.path, ship, f"churn_bundle_{os.getpid()}")
+        churn_name = _ship_bundle(spark, models.churn_info.files(), ship, f"churn_bundle_{os.getpid()}")
         ltv_name = None
         if models.ltv_info is not None:
-            ltv_name = _ship_bundle(spark, models.ltv_info.path, ship, f"ltv_bundle_{os.getpid()}")
-        payload = model_payload(models, churn_name, ltv_name)
+            ltv_name = _ship_bundle(spark, models.ltv_info.files(), ship, f"ltv_bundle_{os.getpid()}")
+        uplift_name = None
+        if models.uplift_info is not None:
+            uplift_name = _ship_bundle(spark, models.uplift_info.files(), ship, f"uplift_bundle_{os.getpid()}")
+        payload = model_payload(models, churn_name, ltv_name, uplift_name)
         settings_dict = feature_settings.model_dump(mode="json")
         as_of_text = as_of.isoformat()
 

@@ -75,11 +75,11 @@ def champion_view(
 def load_version_bundle(info: ModelVersionInfo) -> ChurnBundle:
     import mlflow
 
-    from models.bundle_source import resolve_bundle
+    from models.bundle_source import downloaded_bundle
     from models.churn_bundle import ChurnBundle
 
-    path = resolve_bundle(info.model_uri, default_name=info.name, tracking_uri=mlflow.get_tracking_uri())
-    return ChurnBundle.load(path)
+    with downloaded_bundle(info.model_uri, default_name=info.name, tracking_uri=mlflow.get_tracking_uri()) as path:
+        return ChurnBundle.load(path)
 
 
 def holdout_decider(

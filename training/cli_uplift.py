@@ -127,7 +127,7 @@ def score(
     from features.errors import UserInputError
     from features.settings import FeatureSettings
     from features.sources import open_source
-    from models.bundle_source import resolve_bundle
+    from models.bundle_source import downloaded_bundle
     from models.retention_decision import spend_run_rate
     from models.uplift_bundle import UpliftBundle
     from training.cli_ltv import _day
@@ -140,7 +140,8 @@ def score(
     when = _day(as_of, "--as-of")
     run = settings_of(ctx)
     use_tracking(run.training)
-    bundle = UpliftBundle.load(resolve_bundle(model, default_name=UPLIFT_MODEL, tracking_uri=mlflow.get_tracking_uri()))
+    with downloaded_bundle(model, default_name=UPLIFT_MODEL, tracking_uri=mlflow.get_tracking_uri()) as path:
+        bundle = UpliftBundle.load(path)
     policy = run.policy
     fs = FeatureSettings(**bundle.metadata.get("feature_settings", {}))
     con = open_source(data).connect()

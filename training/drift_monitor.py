@@ -326,16 +326,16 @@ def run_drift_monitor(
     import pandas as pd
 
     from features.point_in_time import build_features
-    from features.source_url import redact_url
+    from features.source_url import scrub_password
     from features.sources import open_source
-    from models.bundle_source import resolve_bundle
+    from models.bundle_source import downloaded_bundle
     from models.churn_bundle import ChurnBundle
     from training.registry import CHURN_MODEL, LTV_MODEL
 
     limits = limits or MonitorSettings()
     cutoff = pd.Timestamp(as_of)
-    churn_path = resolve_bundle(churn_ref, default_name=CHURN_MODEL, tracking_uri=settings.tracking_uri)
-    bundle = ChurnBundle.load(churn_path)
+    with downloaded_bundle(churn_ref, default_name=CHURN_MODEL, tracking_uri=settings.tracking_uri) as churn_path:
+        bundle = ChurnBundle.load(churn_path)
     reference = _reference_cutoff(bundle, churn_ref, reference_as_of)
     if reference >= cutoff:
         raise UserInputError(f"--reference-as-of {reference.date()} must be before --as-of {cutoff.date()}")
@@ -359,8 +359,8 @@ def run_drift_monitor(
         btyd = None
         if ltv_ref and ltv_ref.lower() != "none":
             if "transactions" in source.raw_tables:
-                ltv_path = resolve_bundle(ltv_ref, default_name=LTV_MODEL, tracking_uri=settings.tracking_uri)
-                btyd = _btyd_check(con, ltv_path, cutoff, limits)
+                with downloaded_bundle(ltv_ref, default_name=LTV_MODEL, tracking_uri=settings.tracking_uri) as ltv_path:
+                    btyd = _btyd_check(con, ltv_path, cutoff, limits)
             else:
                 notes.append("no transactions table: BTYD check skipped")
         calibration = _calibration_check(con, bundle, feature_settings, cutoff, reference=reference, limits=limits)
@@ -374,7 +374,7 @@ def run_drift_monitor(
     report = DriftReport(
         as_of=str(cutoff),
         reference_as_of=str(reference),
-        source=redact_url(source_url),
+        source=scrub_password(source_url),
         churn_model={"ref": churn_ref, "path": str(churn_path), "trained_at": bundle.metadata.get("created_at")},
         n_reference=len(ref_feats),
         n_current=len(cur_feats),

@@ -394,6 +394,7 @@ def train_ltv(
     training_settings: Any = None,
 ) -> LtvTrainResult:
     """Evaluate on a holdout, refit on everything before ``as_of``, log to MLflow and register the challenger."""
+    from features.source_url import public_url
     from features.sources import open_source
 
     job_start = time.perf_counter()
@@ -414,7 +415,7 @@ def train_ltv(
     final = fit_ltv(transactions, cutoff, settings, model=selection.selected)
     metadata = {
         "created_at": pd.Timestamp.now("UTC").tz_localize(None).isoformat(timespec="seconds"),
-        "source_url": source_url,
+        "source_url": public_url(source_url),
         "as_of": str(cutoff),
         "calibration_end": str(calibration_end),
         "holdout_days": holdout,

@@ -17,10 +17,10 @@ METRIC = "ltv_holdout_mae"
 
 
 def _metadata(version: ModelVersionInfo) -> dict[str, Any]:
-    from models.bundle_source import resolve_bundle
+    from models.bundle_source import downloaded_bundle
 
-    path = resolve_bundle(f"models:/{LTV_MODEL}/{version.version}", default_name=LTV_MODEL)
-    meta: dict[str, Any] = json.loads((path / "metadata.json").read_text())
+    with downloaded_bundle(f"models:/{LTV_MODEL}/{version.version}", default_name=LTV_MODEL) as path:
+        meta: dict[str, Any] = json.loads((path / "metadata.json").read_text())
     return meta
 
 

@@ -17,9 +17,11 @@ from typing import Any
 
 from features.errors import UserInputError
 
-CHURN_MODEL = "churnltv-churn"
-LTV_MODEL = "churnltv-ltv"
-UPLIFT_MODEL = "churnltv-uplift"
+# re-exported (``as``): the registry API names the models it registers; they are defined once, in models/
+from models.registry_address import CHURN_MODEL as CHURN_MODEL  # noqa: PLC0414
+from models.registry_address import LTV_MODEL as LTV_MODEL  # noqa: PLC0414
+from models.registry_address import UPLIFT_MODEL as UPLIFT_MODEL  # noqa: PLC0414
+
 CHAMPION = "champion"
 CHALLENGER = "challenger"
 

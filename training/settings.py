@@ -7,18 +7,16 @@ Environment variables use the prefix ``CHURNLTV_`` (``CHURNLTV_TRACKING_URI``, `
 from __future__ import annotations
 
 from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
+
+from models.registry_address import TrackingSettings
 
 
-class TrainingSettings(BaseSettings):
-    """Training, tracking and promotion settings (env prefix ``CHURNLTV_``)."""
+class TrainingSettings(TrackingSettings):
+    """Training, tracking and promotion settings (env prefix ``CHURNLTV_``; ``tracking_uri`` from the base)."""
 
     model_config = SettingsConfigDict(env_prefix="CHURNLTV_", extra="ignore")
 
-    tracking_uri: str = Field(
-        "sqlite:///mlruns/mlflow.db",
-        description="MLflow tracking + registry store; a relative sqlite path is resolved against the cwd.",
-    )
     artifact_root: str = Field("mlruns/artifacts", description="Where new experiments store their artifacts.")
     churn_experiment: str = Field("churnltv-churn", description="MLflow experiment of churn training runs.")
     ltv_experiment: str = Field("churnltv-ltv", description="MLflow experiment of LTV training runs.")

@@ -30,6 +30,15 @@ api_key_header = APIKeyHeader(
 )
 
 
+# the same header; a separate scheme so OpenAPI says which routes take an admin key
+admin_key_header = APIKeyHeader(
+    name="X-API-Key",
+    scheme_name="AdminApiKey",
+    description="One of the keys in CHURNLTV_ADMIN_API_KEYS; when none is configured, a key of CHURNLTV_API_KEYS.",
+    auto_error=False,
+)
+
+
 def app_state(request: Request) -> AppState:
     """The state ``create_app`` attached to this app."""
     state: AppState = request.app.state.churnltv
@@ -42,15 +51,36 @@ async def authorized_state(request: Request, x_api_key: Annotated[str | None, Se
     No keys configured = open, which ``create_app`` only allows with CHURNLTV_ALLOW_ANONYMOUS=true.
     """
     state = app_state(request)
-    keys = state.settings.api_keys
-    if not keys:
+    settings = state.settings
+    if not settings.api_keys:
         return state
     if x_api_key is None:
         raise HTTPException(401, detail="missing API key: send it in the X-API-Key header")
-    # constant-time comparison: a plain ``in`` leaks how much of a key matched through response timing
-    if not any(hmac.compare_digest(x_api_key.encode(), k.encode()) for k in keys):
+    if not _one_of(x_api_key, settings.api_keys + settings.admin_api_keys):
         raise HTTPException(403, detail="API key not accepted")
     return state
+
+
+async def admin_state(request: Request, x_api_key: Annotated[str | None, Security(admin_key_header)]) -> AppState:
+    """The app's state for a caller with an admin key (CHURNLTV_ADMIN_API_KEYS): 401 without a key, 403 with a read
+    key or a wrong one. Without admin keys configured, the read-key rule of ``authorized_state`` applies."""
+    admin_keys = app_state(request).settings.admin_api_keys
+    if not admin_keys:
+        return await authorized_state(request, x_api_key)
+    if x_api_key is None:
+        raise HTTPException(
+            401, detail="missing API key: send an admin key (CHURNLTV_ADMIN_API_KEYS) in the X-API-Key header"
+        )
+    if not _one_of(x_api_key, admin_keys):
+        raise HTTPException(
+            403, detail="API key not accepted for /admin routes: they need an admin key (CHURNLTV_ADMIN_API_KEYS)"
+        )
+    return app_state(request)
+
+
+def _one_of(key: str, keys: tuple[str, ...]) -> bool:
+    # constant-time comparison: a plain ``in`` leaks how much of a key matched through response timing
+    return any(hmac.compare_digest(key.encode(), k.encode()) for k in keys)
 
 
 async def _settings(request: Request) -> ServiceSettings:
@@ -79,6 +109,7 @@ async def _state(request: Request) -> AppState:
 
 # module level so FastAPI can resolve the annotations (postponed evaluation reads module globals)
 Authorized = Annotated[AppState, Depends(authorized_state)]
+Admin = Annotated[AppState, Depends(admin_state)]
 Settings = Annotated[ServiceSettings, Depends(_settings)]
 Models = Annotated[ServingModels, Depends(_models)]
 Data = Annotated[LiveData, Depends(_data)]

@@ -40,7 +40,7 @@ class GuardMiddleware:
             status = 413
             too_big = f"request body of {int(length)} bytes is over the limit of {limit} bytes"
             await _send_json(send, 413, {"detail": too_big})
-            self._observe(scope, status, start)
+            self._observe(scope, status, start, label=_route_label(scope))
             return
         seen = 0
         rejected = False
@@ -76,11 +76,24 @@ class GuardMiddleware:
                 await _send_json(send, 500, {"detail": f"internal error (id {error_id})"})
         self._observe(scope, status, start)
 
-    def _observe(self, scope: Scope, status: int, start: float) -> None:
-        label = getattr(scope.get("route"), "path", "unmatched")
+    def _observe(self, scope: Scope, status: int, start: float, label: str | None = None) -> None:
+        label = label or getattr(scope.get("route"), "path", "unmatched")
         metrics = self.metrics
         metrics.requests.labels(label, scope["method"], str(status)).inc()
         metrics.latency.labels(label).observe(time.perf_counter() - start)
+
+
+def _route_label(scope: Scope) -> str:
+    """The route template a request would reach (``/v1/customers/{customer_id}``), for an answer given before
+    routing: a 413 on Content-Length is counted under its route, as every other answer is."""
+    from starlette.routing import Match
+
+    app = scope.get("app")
+    for route in getattr(getattr(app, "router", None), "routes", ()):
+        match, _ = route.matches(scope)
+        if match is Match.FULL:
+            return str(getattr(route, "path", "unmatched"))
+    return "unmatched"
 
 
 async def _send_json(send: Send, status: int, body: dict[str, Any]) -> None:

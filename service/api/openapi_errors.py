@@ -13,6 +13,7 @@ _ERROR_TEXT = {
     409: "Reload failed (the bundle cannot be loaded or its feature specification differs, each difference "
     "named); the previous models keep serving.",
     413: "Request body or list too large.",
+    415: "The body was sent with a content type other than JSON (`detail` names it).",
     422: "Invalid request; `detail` names the field and `errors` lists every field.",
     503: "Models not loaded, or the data source or score store unreachable or busy (`detail` names it; "
     "`Retry-After` says when to retry).",

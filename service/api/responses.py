@@ -45,10 +45,24 @@ _NUMBERS = (
     "health_penetration",
     "health_service",
     "health_feedback",
+    "expected_uplift",
+    "incremental_value",
+    "action_cost",
+    "holdout_control",
 )
-_LABELS = ("risk_tier", "action_key", "action_text", "ltv_method", "stage_b2c", "stage_b2b", "nps_segment")
-_NESTED = ("triggers", "reasons")
-_VERSIONS = ("churn_model_version", "ltv_model_version")
+_LABELS = (
+    "risk_tier",
+    "action_key",
+    "action_text",
+    "ltv_method",
+    "stage_b2c",
+    "stage_b2b",
+    "nps_segment",
+    "decision_basis",
+    "best_action",
+)
+_NESTED = ("triggers", "reasons", "uplift_by_action")
+_VERSIONS = ("churn_model_version", "ltv_model_version", "uplift_model_version")
 
 
 def prediction_records(scored: Scored) -> list[dict[str, Any]]:
@@ -81,9 +95,23 @@ def frame_records(scored: pd.DataFrame) -> list[dict[str, Any]]:
         values = scored[name].to_numpy(dtype=np.float64, na_value=np.nan)
         columns[name] = json_numbers(values)
     for name in (*_LABELS, *_VERSIONS, "customer_id", "as_of"):
-        columns[name] = [json_value(v) for v in scored[name].tolist()]
+        # a run of an older release has no decision columns: null
+        columns[name] = [json_value(v) for v in scored[name].tolist()] if name in scored else [None] * n
     for name in _NESTED:
-        columns[name] = [json_value(v) or [] for v in scored[name].tolist()]
+        columns[name] = [json_value(v) or [] for v in scored[name].tolist()] if name in scored else [[]] * n
+    return _records(columns, n)
+
+
+def row_records(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Records of stored rows given as dicts (``ScoreStore.lookup_rows``): what ``frame_records`` gives for the
+    same rows as a frame, without building one (a lookup answers one customer; per-column pandas work was most of
+    its time). A column a run of an older release lacks is null."""
+    n = len(rows)
+    columns: dict[str, Sequence[Any]] = {}
+    for name in (*_NUMBERS, *_LABELS, *_VERSIONS, "customer_id", "as_of"):
+        columns[name] = [json_value(row.get(name)) for row in rows]
+    for name in _NESTED:
+        columns[name] = [json_value(row.get(name)) or [] for row in rows]
     return _records(columns, n)
 
 
@@ -118,7 +146,16 @@ def _records(c: Mapping[str, Sequence[Any]], n: int) -> list[dict[str, Any]]:
             "health": _health(c, i),
             "lifecycle_stage": _stage(c["stage_b2c"][i], c["stage_b2b"][i]),
             "nps_segment": c["nps_segment"][i],
-            "model_versions": _versions(c["churn_model_version"][i], c["ltv_model_version"][i]),
+            "decision_basis": c["decision_basis"][i],
+            "best_action": c["best_action"][i],
+            "expected_uplift": c["expected_uplift"][i],
+            "incremental_value": c["incremental_value"][i],
+            "action_cost": c["action_cost"][i],
+            "uplift_by_action": c["uplift_by_action"][i],
+            "holdout_control": _flag(c["holdout_control"][i]),
+            "model_versions": _versions(
+                c["churn_model_version"][i], c["ltv_model_version"][i], c["uplift_model_version"][i]
+            ),
         }
         for i in range(n)
     ]
@@ -174,8 +211,13 @@ def _stage(b2c: str, b2b: str) -> dict[str, str]:
     return {"b2c": b2c, "b2b": b2b}
 
 
-def _versions(churn: str | None, ltv: str | None) -> dict[str, str | None]:
-    return {"churn": churn, "ltv": ltv}
+def _versions(churn: str | None, ltv: str | None, uplift: str | None = None) -> dict[str, str | None]:
+    return {"churn": churn, "ltv": ltv, "uplift": uplift}
+
+
+def _flag(value: float | None) -> bool | None:
+    """A 0/1 column (the score store keeps numbers) as a JSON boolean; null when a run did not record it."""
+    return None if value is None else bool(value)
 
 
 def _whole(value: float | None) -> int | None:

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 from fastapi import HTTPException
 
 from features.errors import SourceUnreachableError, UserInputError
+from features.source_url import scrub_password
 from service.api.as_of import now_utc
 from service.metrics import ServiceMetrics
 from service.settings import ServiceSettings
@@ -45,6 +46,7 @@ class LiveData:
 
     def __init__(self, url: str | None) -> None:
         self.url = url
+        self.shown = None if url is None else scrub_password(url)  # what messages, logs and /ready call it
         self.source: DataSource | None = None
         self.connection: duckdb.DuckDBPyConnection | None = None
         self.error: str | None = None
@@ -68,7 +70,7 @@ class LiveData:
             except Exception as err:  # the service still serves /v1/predict without a data source
                 if source is not None:
                     source.close()
-                self.error = f"data source {self.url}: {err}"
+                self.error = f"data source {self.shown}: {scrub_password(str(err))}"
                 log.warning("data source unavailable: %s", self.error)
 
     @contextmanager
@@ -93,7 +95,7 @@ class LiveData:
             if self.source is not None:
                 self.source.ping()
         except Exception as err:
-            return f"unreachable: {err}"
+            return f"unreachable: {scrub_password(str(err))}"
         return "ok"
 
     def close(self) -> None:
@@ -108,6 +110,7 @@ class ScoreReads:
 
     def __init__(self, target: str | None, retry_after_seconds: int) -> None:
         self.target = target
+        self.shown = None if target is None else scrub_password(target)  # what messages, logs and /ready call it
         self.retry_after_seconds = retry_after_seconds
         self.store: ScoreStore | None = None
 
@@ -118,7 +121,7 @@ class ScoreReads:
 
                 self.store = open_score_store(self.target)
             except Exception as err:
-                log.warning("score store %s unavailable: %s", self.target, err)
+                log.warning("score store %s unavailable: %s", self.shown, scrub_password(str(err)))
                 self.store = None
 
     @contextmanager
@@ -136,7 +139,8 @@ class ScoreReads:
         except UserInputError as err:
             raise HTTPException(
                 503,
-                detail=f"score store {self.target} is busy or unreadable (a batch run may be writing it): {err}",
+                detail=f"score store {self.shown} is busy or unreadable (a batch run may be writing it): "
+                f"{scrub_password(str(err))}",
                 headers={"Retry-After": str(self.retry_after_seconds)},
             ) from None
 
@@ -145,10 +149,10 @@ class ScoreReads:
         self.open()
         try:
             if self.store is None:
-                raise RuntimeError(f"{self.target} cannot be opened")
+                raise RuntimeError(f"{self.shown} cannot be opened")
             self.store.latest_run()
         except Exception as err:
-            return f"unreachable: {err}"
+            return f"unreachable: {scrub_password(str(err))}"
         return "ok"
 
     def close(self) -> None:
@@ -210,8 +214,12 @@ class ServingModels:
         from service.model_set import FeatureSpecMismatchError, load_model_set, serving_spec_differences
 
         settings = self.settings
+        # keep_files=False: the API needs the bundles in memory only, so each reload's download is removed at once
         fresh = load_model_set(
-            churn_ref=settings.churn_model, ltv_ref=settings.ltv_model, tracking_uri=settings.tracking_uri
+            churn_ref=settings.churn_model,
+            ltv_ref=settings.ltv_model,
+            tracking_uri=settings.tracking_uri,
+            keep_files=False,
         )
         spec = fresh.churn.spec
         serving = None if self.current is None else self.current.churn.spec

@@ -13,6 +13,7 @@ trained models share the session's ``trained_world`` and are marked slow.
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 import math
@@ -118,7 +119,44 @@ CATALOGUE: dict[str, tuple[str, str, str]] = {
         "events.csv, row 2 (line 3): 3 field(s), but the header has 4 (customer_id, occurred_at, event_type, "
         "module); check for a missing or extra comma or an unquoted value",
     ),
+    "duplicate_header": (
+        "CLI",
+        "2",
+        "events.csv, column 'event_type': the header gives this column twice (fields 3 and 5); keep one, or rename "
+        "the other",
+    ),
     "missing_required_table": ("CLI", "2", "required table(s) events not found (found: customers, transactions)"),
+    "table_given_twice": ("CLI", "2", "table 'events' is given twice (events.csv, events.csv.gz); keep one file"),
+    "missing_value": ("CLI", "2", "customers.csv, row 3, column 'segment', customer 'c3': missing value"),
+    "not_an_allowed_value": (
+        "CLI",
+        "2",
+        "customers.csv, row 3, column 'segment', customer 'c3': not one of b2c, b2b (value: 'b2x')",
+    ),
+    # --- the named data rules of issue 19 (docs/BAD_INPUTS.md, "Data rules") ----------------------------------
+    "event_before_signup": (
+        "CLI",
+        "2",
+        "events.csv, row 1, column 'occurred_at', customer 'c1': dated before the customer's signup "
+        "(customers.signup_at) (value: '2023-12-31 10:00:00')",
+    ),
+    "id_surrounding_spaces": (
+        "CLI",
+        "2",
+        "customers.csv, row 3, column 'customer_id': differs from another customer id only by surrounding spaces "
+        "(ids are matched exactly) (value: ' c2 ')",
+    ),
+    "nul_byte": (
+        "CLI",
+        "2",
+        "events.csv, row 1, column 'event_type', customer 'c1': contains a NUL byte (\\x00) (value: 'core\\x00action')",
+    ),
+    "id_case_only": (
+        "CLI",
+        "0",
+        "customers.csv, row 3, column 'customer_id': differs from another customer id only in letter case "
+        "(counted as two customers) (value: 'C2')",
+    ),
     "nonexistent_path": (
         "CLI",
         "2",
@@ -142,7 +180,7 @@ CATALOGUE: dict[str, tuple[str, str, str]] = {
     # --- batch scoring (CLI: `churnltv score`) ---------------------------------------------------------------
     "score_bad_as_of": ("CLI", "2", "--as-of '2024-13-45' is not a date (use YYYY-MM-DD)"),
     "score_unknown_alias": ("CLI", "2", "no version of churnltv-churn has alias 'nope'; train a model first"),
-    "score_corrupt_bundle": ("CLI", "2", "model.txt is truncated: no 'end of trees' marker; copy the bundle again"),
+    "score_corrupt_bundle": ("CLI", "2", "model.txt is damaged: it is truncated (no 'end of trees' marker)"),
     "score_bad_data": (
         "CLI",
         "2",
@@ -186,7 +224,7 @@ CATALOGUE: dict[str, tuple[str, str, str]] = {
         "422",
         "customers.0.events_30d: Input should be a valid integer, got a number with a fractional part",
     ),
-    "api_nan": ("API", "422", "customers.0.tenure_days: Input should be a finite number"),
+    "api_nan": ("API", "422", "customers.0.tenure_days: Input should be a finite number, not NaN"),
     "api_negative_count": ("API", "422", "customers.0.events_30d: Input should be greater than or equal to 0"),
     "api_missing_feature": ("API", "422", "the loaded churn model needs these features: customers.0.events_30d"),
     "api_future_as_of": ("API", "422", "customers.0.as_of: 2999-01-01T00:00:00 is in the future"),
@@ -207,7 +245,63 @@ CATALOGUE: dict[str, tuple[str, str, str]] = {
         "409",
         "does not fit the features this service feeds it (1 difference(s)):\n  - serving model: setting 'aha' is ",
     ),
-    "api_start_corrupt_bundle": ("API", "503", "model.txt is truncated: no 'end of trees' marker"),
+    "api_start_corrupt_bundle": ("API", "503", "model.txt is damaged: it is truncated (no 'end of trees' marker)"),
+    # --- HTTP API, checked before any model is needed (an app without models) ---------------------------------
+    "api_huge_count": (
+        "API",
+        "422",
+        "invalid request: customers.0.events_30d: Input should be less than or equal to 1000000000",
+    ),
+    "api_huge_amount": (
+        "API",
+        "422",
+        "invalid request: customers.0.txn_amount_total: Input should be less than or equal to 1000000000000",
+    ),
+    "api_bool_count": (
+        "API",
+        "422",
+        "invalid request: customers.0.events_30d: Input should be a number, not a boolean (true)",
+    ),
+    "api_inf_budget": ("API", "422", "invalid request: query.budget: Input should be a finite number, not infinity"),
+    "api_nan_budget": ("API", "422", "invalid request: query.budget: Input should be a finite number, not NaN"),
+    "api_clv_out_of_range": (
+        "API",
+        "422",
+        "invalid request: monthly_margin: Input should be less than or equal to 1000000000000; "
+        "expected_lifetime_months: Input should be less than or equal to 12000",
+    ),
+    "api_clv_missing_inputs": ("API", "422", "formula 'simple' needs: monthly_cost, expected_lifetime_months"),
+    "api_not_json": (
+        "API",
+        "415",
+        "unsupported content type 'text/plain': send the body as JSON with Content-Type: application/json",
+    ),
+    "api_deep_json": (
+        "API",
+        "422",
+        "invalid request: body: malformed JSON: nested too deeply to parse (a request body is at most a few levels "
+        "deep: an object holding a list of objects)",
+    ),
+    "api_not_utf8": (
+        "API",
+        "422",
+        "invalid request: body: malformed JSON: the body cannot be decoded (send UTF-8 encoded JSON)",
+    ),
+    "api_reload_no_key": (
+        "API",
+        "401",
+        "missing API key: send an admin key (CHURNLTV_ADMIN_API_KEYS) in the X-API-Key header",
+    ),
+    "api_reload_read_key": (
+        "API",
+        "403",
+        "API key not accepted for /admin routes: they need an admin key (CHURNLTV_ADMIN_API_KEYS)",
+    ),
+    "serve_docs_assets_missing": (
+        "CLI",
+        "2",
+        "lacks swagger-ui-bundle.js, swagger-ui.css (copy them from the dist folder of the swagger-ui-dist package)",
+    ),
 }
 
 # --- a small clean CSV base and the one-file edits that break it ---------------------------------------------
@@ -248,7 +342,21 @@ DATA_CASES: dict[str, tuple[str, bytes | None]] = {
     "empty_file": ("events.csv", b""),
     "header_only_file": ("events.csv", EVENTS_HEADER.encode()),
     "ragged_row": ("events.csv", f"{EVENTS_HEADER}c1,2024-02-01,login,app\nc1,2024-02-01,login\n".encode()),
+    "duplicate_header": (
+        "events.csv",
+        b"customer_id,occurred_at,event_type,module,event_type\nc1,2024-02-01,login,app,x\n",
+    ),
     "missing_required_table": ("events.csv", None),
+    "table_given_twice": ("events.csv.gz", gzip.compress(EVENTS.encode())),
+    "missing_value": ("customers.csv", (CUSTOMERS + "c3,2024-01-03,ads,,\n").encode()),
+    "not_an_allowed_value": ("customers.csv", (CUSTOMERS + "c3,2024-01-03,ads,b2x,\n").encode()),
+    "event_before_signup": ("events.csv", f"{EVENTS_HEADER}c1,2023-12-31 10:00:00,login,app\n".encode()),
+    "id_surrounding_spaces": ("customers.csv", (CUSTOMERS + " c2 ,2024-01-03,ads,b2c,\n").encode()),
+    "nul_byte": ("events.csv", f"{EVENTS_HEADER}c1,2024-02-01,core\0action,app\n".encode()),
+}
+# accepted with a warning: the data loads (exit 0) and validate names the rows
+WARNING_CASES: dict[str, tuple[str, bytes]] = {
+    "id_case_only": ("customers.csv", (CUSTOMERS + "C2,2024-01-03,ads,b2c,\n").encode()),
 }
 
 
@@ -258,7 +366,7 @@ def write_base(root: Path, case: str | None = None) -> Path:
     for name, text in (("customers.csv", CUSTOMERS), ("events.csv", EVENTS), ("transactions.csv", TRANSACTIONS)):
         (root / name).write_text(text)
     if case is not None:
-        name, content = DATA_CASES[case]
+        name, content = {**DATA_CASES, **WARNING_CASES}[case]
         if content is None:
             (root / name).unlink()
         else:
@@ -319,12 +427,16 @@ def expect_cli(case: str, code: int, output: str, *, exact: bool = True) -> None
 
 
 def expect_http(case: str, response: Any) -> None:
-    """The catalogue's status and message in ``detail`` (never a 500, never a traceback)."""
+    """The catalogue's status and message in ``detail`` (never a 500, never a traceback); a 422 lists ``errors``."""
     status, fragment = CATALOGUE[case][1], CATALOGUE[case][2]
     record(case, response.status_code, response.text)
     assert response.status_code == int(status), f"{case}: {response.status_code} {response.text}"
     assert "Traceback" not in response.text
     assert fragment in str(response.json()["detail"]), f"{case}: expected {fragment!r} in {response.text}"
+    if response.status_code == 422:
+        errors = response.json().get("errors")
+        assert errors, f"{case}: a 422 without errors: {response.text}"
+        assert all(set(e) == {"field", "message"} for e in errors), response.text
 
 
 @contextmanager
@@ -382,6 +494,26 @@ def test_bad_data_file_is_named_and_nothing_is_written(tmp_path: Path, case: str
         assert saved["ok"] is False
         assert saved["rows_rejected"] >= 1
     assert tree_digest(data) == before, "the input files were changed"
+
+
+@pytest.mark.parametrize("case", list(WARNING_CASES))
+def test_a_warning_rule_loads_the_data_and_validate_names_the_rows(tmp_path: Path, case: str) -> None:
+    data = write_base(tmp_path / "data", case)
+    before = tree_digest(data)
+    out = tmp_path / "out" / "f.parquet"
+    code, output = run_cli(["features", "--data", str(data), "--out", str(out)])
+    assert code == 0, output
+    assert out.exists()
+    code, output = run_cli(["validate", "--data", str(data), "--report", str(tmp_path / "dq.json")])
+    record(case, code, output)
+    assert code == int(CATALOGUE[case][1]) == 0, output
+    assert "no problems found" in output
+    assert CATALOGUE[case][2] in output, output
+    assert doc_message(case).search(output), f"{case}: the documented lines are not in\n{output}"
+    saved = json.loads((tmp_path / "dq.json").read_text())
+    assert saved["ok"] is True
+    assert [w["rule"] for w in saved["warnings"]] == [case]
+    assert tree_digest(data) == before
 
 
 def test_clean_base_passes_so_the_cases_above_test_one_edit_each(tmp_path: Path) -> None:
@@ -825,7 +957,7 @@ def test_api_reload_of_a_corrupt_bundle_keeps_the_old_models(
         truncate(bundle / "model.txt")
         r = c.post("/admin/reload")
         expect_http("api_reload_corrupt_bundle", r)
-        assert "model.txt is truncated" in r.json()["detail"]
+        assert "model.txt is damaged: it is truncated" in r.json()["detail"]
         _still_the_old_models(c, before, good_features)
 
 
@@ -869,3 +1001,72 @@ def test_api_start_with_a_corrupt_bundle_is_alive_but_not_ready(
         assert response.status_code == 503
         assert CATALOGUE["api_start_corrupt_bundle"][2] in response.json()["detail"]
         assert CATALOGUE["api_start_corrupt_bundle"][1] == "503"
+
+
+# --- HTTP API without models: bounds, content types, roles (fast: validation and keys come before any model) ---
+
+ADMIN_KEY = "catalogue-admin-key"
+
+
+@pytest.fixture(scope="module")
+def bare_api() -> Iterator[Any]:
+    """An app whose model does not exist: every case here is answered before a route asks for the models."""
+    from fastapi.testclient import TestClient
+
+    from service.api.app import create_app
+    from service.settings import ServiceSettings
+
+    settings = ServiceSettings(
+        api_keys=(KEY,), admin_api_keys=(ADMIN_KEY,), churn_model="/nonexistent/bundle", ltv_model="", data=None,
+        score_store=None,
+    )  # fmt: skip
+    with TestClient(create_app(settings), headers={"X-API-Key": KEY}) as client:
+        yield client
+
+
+def _raw_predict(api: Any, customer: str) -> Any:
+    return api.post(
+        "/v1/predict", content=f'{{"customers": [{customer}]}}', headers={"content-type": "application/json"}
+    )
+
+
+def test_api_numbers_out_of_bounds_name_the_field(bare_api: Any) -> None:
+    expect_http("api_huge_count", _raw_predict(bare_api, '{"customer_id": "c1", "events_30d": ' + "9" * 400 + "}"))
+    big = {"customer_id": "c1", "txn_amount_total": 2e12}
+    expect_http("api_huge_amount", bare_api.post("/v1/predict", json={"customers": [big]}))
+    boolean = {"customer_id": "c1", "events_30d": True}
+    expect_http("api_bool_count", bare_api.post("/v1/predict", json={"customers": [boolean]}))
+    expect_http("api_inf_budget", bare_api.get("/v1/retention-list", params={"budget": "inf"}))
+    expect_http("api_nan_budget", bare_api.get("/v1/retention-list", params={"budget": "NaN"}))
+    huge = {"formula": "simple", "monthly_margin": 1e308, "monthly_cost": 0, "expected_lifetime_months": 1e308}
+    expect_http("api_clv_out_of_range", bare_api.post("/v1/clv/contractual", json=huge))
+    partial = {"formula": "simple", "monthly_margin": 10}
+    expect_http("api_clv_missing_inputs", bare_api.post("/v1/clv/contractual", json=partial))
+
+
+def test_api_bodies_that_are_not_json_say_why(bare_api: Any) -> None:
+    body = '{"customers": [{"customer_id": "c1"}]}'
+    expect_http("api_not_json", bare_api.post("/v1/predict", content=body, headers={"content-type": "text/plain"}))
+    json_headers = {"content-type": "application/json"}
+    deep = b"[" * 5000 + b"]" * 5000
+    expect_http("api_deep_json", bare_api.post("/v1/predict", content=deep, headers=json_headers))
+    latin1 = b'{"customers": [{"customer_id": "caf\xe9"}]}'
+    expect_http("api_not_utf8", bare_api.post("/v1/predict", content=latin1, headers=json_headers))
+
+
+def test_api_reload_needs_an_admin_key(bare_api: Any) -> None:
+    expect_http("api_reload_no_key", bare_api.post("/admin/reload", headers={"X-API-Key": ""}))
+    expect_http("api_reload_read_key", bare_api.post("/admin/reload"))
+    admin = bare_api.post("/admin/reload", headers={"X-API-Key": ADMIN_KEY})
+    assert admin.status_code == 409, admin.text  # past the key check; the bundle does not exist, nothing swapped
+
+
+def test_serve_with_docs_assets_missing_exits_2(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import uvicorn
+
+    started: list[Any] = []
+    monkeypatch.setattr(uvicorn, "run", lambda *a, **k: started.append(a))
+    env = {"CHURNLTV_API_KEYS": KEY, "CHURNLTV_DOCS_ASSETS": str(tmp_path)}
+    code, output = run_cli(["serve"], env=env)
+    expect_cli("serve_docs_assets_missing", code, output)
+    assert started == [], "the server started without its docs assets"

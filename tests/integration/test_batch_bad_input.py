@@ -214,3 +214,33 @@ def test_screening_is_a_no_op_on_clean_data(world: TrainedWorld) -> None:
     assert list(frame.columns) == ["table", "row", "customer_id", "reason"]
     assert frame.empty
     assert isinstance(frame, pd.DataFrame)
+
+
+def test_score_without_as_of_cuts_at_the_latest_accepted_date_not_at_a_future_row(
+    world: TrainedWorld, tmp_path: Path
+) -> None:
+    """`churnltv score` with no --as-of: one event dated 2031 is set aside and does not become the cutoff."""
+    from typer.testing import CliRunner
+
+    from churnltv.cli import app as cli
+    from features.sources import open_source
+    from service.batch_scoring import default_as_of
+
+    clean = open_source(world.data).connect()
+    expected = default_as_of(clean)
+    clean.close()
+    data = _copy(world, tmp_path / "future.duckdb")
+    with duckdb.connect(str(data)) as con:
+        (customer,) = _ids_with(con, "events", 1, offset=11)
+        con.execute("UPDATE events SET occurred_at = TIMESTAMP '2031-07-03 12:00' WHERE rowid = "
+                    "(SELECT min(rowid) FROM events WHERE customer_id = $1)", [customer])  # fmt: skip
+    target = tmp_path / "scores"
+    models = ["--churn-model", str(world.churn_bundle), "--ltv-model", str(world.ltv_bundle)]
+    done = CliRunner().invoke(cli, ["score", "--data", str(data), "--output", str(target), *models], env=world.env)
+    assert done.exit_code == 0, done.output
+    assert f"as of {expected.date()}" in done.output
+    run = open_score_store(target).latest_run()
+    assert run is not None
+    assert pd.Timestamp(run["as_of"]) == expected
+    assert run["input_problems"]["customers_set_aside"] == 1
+    assert customer in {e["customer_id"] for e in run["bad_rows"]["examples"]}

@@ -117,6 +117,39 @@ def test_promotion_gate_and_score_command(uplift_world: dict[str, object], tmp_p
                 os.environ[k] = v
 
 
+def test_report_shows_the_models_qini_curves_and_strategies(uplift_world: dict[str, object]) -> None:
+    """The "Campaign results" section reads the uplift model's logged evaluation: one Qini plot and one
+    strategies table per modelled action, the oracle among them."""
+    import re
+
+    from features.settings import FeatureSettings
+    from features.sources import open_source
+    from models.policy_settings import PolicySettings
+    from training.report.builder import build_report
+
+    con = open_source(uplift_world["data"]).connect()  # type: ignore[arg-type]
+    try:
+        page = build_report(
+            con=con,
+            scores=None,
+            score_run=None,
+            data_quality=None,
+            tracking_uri=uplift_world["settings"].tracking_uri,  # type: ignore[attr-defined]
+            policy=PolicySettings(),
+            feature_settings=FeatureSettings(),
+        )
+    finally:
+        con.close()
+    match = re.search(r'<section id="campaign-results">(.*?)</section>', page, flags=re.S)
+    assert match is not None
+    body = match.group(1)
+    assert 'class="section-error"' not in body
+    assert "Targeting strategies on the held-out campaigns" in body
+    assert len(re.findall(r'<img alt="Qini curves of ', body)) == len(COSTS)
+    for text in ("uplift model", "oracle (true effect)", "by value at risk", "random", "uplift at top 20%"):
+        assert text in body
+
+
 def test_refuses_data_without_enough_contacts(tmp_path: Path) -> None:
     from features.dataset_writer import write_dataset
     from features.errors import UserInputError

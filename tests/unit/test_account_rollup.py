@@ -93,3 +93,36 @@ def test_account_nps_is_the_users_mean_rounded_to_a_whole_score() -> None:
     assert np.isnan(result.loc["d", "nps_last"])
     assert result["nps_segment"].tolist() == ["passive", "passive", "detractor", None]
     assert result.loc["a", "health_feedback"] == pytest.approx(80.0)
+
+
+def _buyer_and_never_buyer() -> pd.DataFrame:
+    # acme: u1 bought (BG/NBD says P(alive) 0.1), u2 never bought (P(alive) is the model's prior, 1.0);
+    # solo: u3 never bought
+    return pd.DataFrame(
+        {
+            "customer_id": ["u1", "u2", "u3"],
+            "account_id": ["acme", "acme", "solo"],
+            "days_since_last_event": [2.0, 1.0, 3.0],
+            "churn_probability": [0.1, 0.1, 0.1],
+            "btyd_frequency": [4.0, np.nan, np.nan],
+            "p_alive": [0.1, 1.0, 1.0],
+        }
+    )
+
+
+def test_account_p_alive_is_over_buyers_only_and_keeps_purchase_history() -> None:
+    accounts = rollup_accounts(_buyer_and_never_buyer()).set_index("account_id")
+    # the never-buyer's prior must not hide the buyer's low P(alive)
+    assert accounts.loc["acme", "p_alive"] == pytest.approx(0.1)
+    assert accounts.loc["acme", "btyd_frequency"] == 4.0
+    # no buyer: no purchase rhythm, so no P(alive) and no purchase history
+    assert np.isnan(accounts.loc["solo", "p_alive"])
+    assert np.isnan(accounts.loc["solo", "btyd_frequency"])
+
+
+def test_a_never_buyer_does_not_hide_the_accounts_low_p_alive_warning() -> None:
+    result = account_policy(_buyer_and_never_buyer()).set_index("account_id")
+    acme = [t["trigger"] for t in result.loc["acme", "triggers"]]
+    assert "low_p_alive" in acme
+    assert result.loc["acme", "risk_tier"] == "high"
+    assert "low_p_alive" not in [t["trigger"] for t in result.loc["solo", "triggers"]]

@@ -199,3 +199,29 @@ def test_no_test_module_imports_another_test_module() -> None:
             bad = [n for n in names if n.split(".")[-1].startswith("test_") or n.split(".")[0] == "conftest"]
             offenders += [f"{path.relative_to(ROOT)} imports {n}" for n in bad]
     assert not offenders, "import shared test code from tests/support/:\n" + "\n".join(offenders)
+
+
+def test_registry_names_and_tracking_uri_are_defined_once() -> None:
+    # training registers and service loads under the same names and store; two copies drifted apart once already
+    shared = {"CHURN_MODEL", "LTV_MODEL", "UPLIFT_MODEL", "DEFAULT_TRACKING_URI"}
+    defined: dict[str, list[str]] = {}
+    for module, path in _project_modules().items():
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        for node in tree.body:
+            targets = node.targets if isinstance(node, ast.Assign) else []
+            targets += [node.target] if isinstance(node, ast.AnnAssign) else []
+            defined_here = {t.id for t in targets if isinstance(t, ast.Name)} & shared
+            for name in defined_here:
+                defined.setdefault(name, []).append(module)
+        settings_classes = [
+            n
+            for n in ast.walk(tree)
+            if isinstance(n, ast.ClassDef) and any(ast.unparse(b).endswith("Settings") for b in n.bases)
+        ]
+        for cls in settings_classes:  # a settings field reads the environment; a dataclass field does not
+            for stmt in cls.body:
+                if isinstance(stmt, ast.AnnAssign) and ast.unparse(stmt.target) == "tracking_uri":
+                    defined.setdefault("tracking_uri field", []).append(f"{module}.{cls.name}")
+    twice = {name: where for name, where in defined.items() if len(where) > 1}
+    assert not twice, f"defined more than once (keep them in models/registry_address.py): {twice}"
+    assert defined.get("tracking_uri field") == ["models.registry_address.TrackingSettings"]

@@ -135,3 +135,12 @@ def test_iso_dates_of_mixed_precision_parse_without_a_format(tmp_path: Path) -> 
     code, output = _fit("--transactions", str(path), *COLUMNS)
     assert code == 2
     assert "row 2, column 'date': not a date (not ISO 8601: pass --date-format" in " ".join(output.split())
+
+
+def test_a_column_given_twice_in_the_header_is_named(tmp_path: Path) -> None:
+    """pandas renames the second `amount` to `amount.1` and reads the first one silently."""
+    path = tmp_path / "twice.csv"
+    path.write_text("customer_id,date,amount,amount\n1,1997-01-01,5.0,6.0\n")
+    code, output = _fit("--transactions", str(path), *COLUMNS)
+    assert code == 2, output
+    assert "column 'amount': the header gives this column twice (fields 3 and 4)" in " ".join(output.split())

@@ -54,6 +54,12 @@ def test_constant_spend_fits_without_gamma_gamma_and_warns() -> None:
     assert set(out["ltv_method"]) == {"bgnbd_unit_value"}
     assert np.all(out["ltv_p10"] <= out["ltv_p90"])
     assert np.all(out["predicted_ltv"] > 0)
+    # /v1/model and the report read describe(): no spend model is a null, not a crash, and the unit value is said
+    described = predictor.describe()
+    assert described["gamma_gamma"] is None
+    assert described["count_model"] == "bgnbd"
+    assert described["spend_model"] == {"unit_value": pytest.approx(9.99)}
+    assert set(described["bgnbd"]) == {"r", "alpha", "a", "b"}
 
 
 def test_no_spend_recorded_counts_purchases() -> None:
@@ -93,3 +99,16 @@ def test_opportunity_grid_detection() -> None:
     assert detect_opportunity_grid(np.repeat(annual, 3)) == pytest.approx(365.0)
     daily = pd.date_range("2024-01-01", periods=60, freq="D").to_numpy()
     assert detect_opportunity_grid(daily) is None
+
+
+def test_pareto_nbd_fit_is_deterministic() -> None:
+    """The same base gives the same Pareto/NBD parameters and covariance on every run (lifetimes starts from a
+    fixed point; nothing here draws at random), so a registered model can be reproduced."""
+    tx = _poisson_gamma_base(300, 5, dropout=True, constant_spend=None)
+    summary = fit_ltv(tx, AS_OF, LtvSettings(min_customers=100, n_parameter_draws=20)).summary
+    first, second = (
+        fit_count_model("pareto_nbd", summary["frequency"], summary["recency"], summary["T"], time_unit=TimeUnit.WEEK)
+        for _ in range(2)
+    )
+    assert first.model.params_ == second.model.params_
+    np.testing.assert_array_equal(first.model.log_params_covariance_, second.model.log_params_covariance_)

@@ -153,14 +153,23 @@ def heatmap(
 
 
 def distribution_with_intervals(
-    predicted: ArrayLike, lower: ArrayLike, upper: ArrayLike, *, unit: str, sample: int = 200, seed: int = 0
+    predicted: ArrayLike,
+    lower: ArrayLike,
+    upper: ArrayLike,
+    *,
+    unit: str,
+    predictive: tuple[ArrayLike, ArrayLike] | None = None,
+    sample: int = 200,
+    seed: int = 0,
 ) -> str:
     """Left: histogram of predicted LTV (log-spaced bins; LTV is heavy-tailed). Right: a random sample of
-    customers sorted by prediction, each with its interval, so a reader sees how wide the uncertainty is."""
+    customers sorted by prediction, each with its parameter interval and, where given, its predictive P10-P90
+    (what the customer may spend), so a reader sees how much wider the second is."""
     plt = _pyplot()
     p = np.asarray(predicted, dtype=np.float64)
     lo = np.asarray(lower, dtype=np.float64)
     hi = np.asarray(upper, dtype=np.float64)
+    p10, p90 = (np.asarray(v, dtype=np.float64) for v in predictive) if predictive is not None else (None, None)
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
     positive = p[np.isfinite(p) & (p > 0)]
     if positive.size:
@@ -174,7 +183,12 @@ def distribution_with_intervals(
         chosen = rng.choice(ok, size=min(sample, ok.size), replace=False)
         chosen = chosen[np.argsort(p[chosen], kind="stable")]
         x = np.arange(chosen.size)
-        ax2.fill_between(x, lo[chosen], hi[chosen], color="tab:orange", alpha=0.35, label="interval")
+        if p10 is not None and p90 is not None:
+            band = np.isfinite(p10[chosen]) & np.isfinite(p90[chosen])
+            ax2.fill_between(
+                x, p10[chosen], p90[chosen], where=band, color="tab:green", alpha=0.2, label="predictive P10-P90"
+            )
+        ax2.fill_between(x, lo[chosen], hi[chosen], color="tab:orange", alpha=0.35, label="parameter interval")
         ax2.plot(x, p[chosen], color="tab:blue", lw=1.2, label="prediction")
         ax2.legend(loc="upper left")
     ax2.set(
@@ -226,4 +240,23 @@ def ltv_cac_bars(channels: Sequence[str], ratios: ArrayLike, *, threshold: float
     ax.set(title="LTV / CAC per acquisition channel", xlabel="channel", ylabel="mean predicted LTV / CAC")
     ax.tick_params(axis="x", rotation=30)
     ax.legend()
+    return figure_to_data_uri(fig)
+
+
+def curves(
+    series: Mapping[str, tuple[ArrayLike, ArrayLike]],
+    *,
+    title: str,
+    xlabel: str,
+    ylabel: str,
+) -> str:
+    """Line chart of numeric curves (name -> (x, y)), e.g. the Qini curves of several targeting strategies."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for name, (x, y) in series.items():
+        ax.plot(np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64), label=name)
+    ax.axhline(0, color="k", lw=0.6, ls=":")
+    ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
+    if len(series) > 1:
+        ax.legend(fontsize=8)
     return figure_to_data_uri(fig)

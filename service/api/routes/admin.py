@@ -6,13 +6,15 @@ from typing import Any
 
 from fastapi import FastAPI, HTTPException
 
-from service.api.deps import Authorized, Models
+from service.api.deps import Admin, Models
 from service.api.openapi_errors import error_responses
 from service.schemas import ReloadResponse
 
 
-def reload(_: Authorized, serving: Models) -> dict[str, Any]:
+def reload(_: Admin, serving: Models) -> dict[str, Any]:
     """Load the configured models and check them; on any failure the old ones keep serving (409 says why).
+
+    Needs an admin key (CHURNLTV_ADMIN_API_KEYS) when any is configured; a read key is then a 403.
 
     The check: the churn bundle's feature specification must equal the serving model's, fit the request
     schema's feature catalog and match what the data source yields (each difference is named). Changing the

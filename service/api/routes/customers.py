@@ -80,17 +80,16 @@ def lookup(
     top_reasons: int,
 ) -> tuple[list[dict[str, Any]], list[str]]:
     """Records of the ids found (batch first, then live) and the ids found nowhere, in the order asked."""
-    from service.api.responses import frame_records
+    from service.api.responses import frame_records, row_records
 
     found: list[dict[str, Any]] = []
     remaining = list(dict.fromkeys(ids))
     store = scores.store
     if as_of is None and store is not None:
         with scores.reads():
-            run = store.latest_run()
-            batch = None if run is None else store.read_scores(remaining)
-        if run is not None and batch is not None:
-            for rec in frame_records(batch):
+            run, rows = store.lookup_rows(remaining)
+        if run is not None:
+            for rec in row_records(rows):
                 found.append({**rec, "source": "batch", "run_id": run.get("run_id")})
             have = {r["customer_id"] for r in found}
             remaining = [i for i in remaining if i not in have]
@@ -136,5 +135,5 @@ def register(app: FastAPI) -> None:
         tags=["predictions"],
         response_model=BatchGetResponse,
         summary="Several customers",
-        responses=error_responses(401, 403, 413, 422, 503),
+        responses=error_responses(401, 403, 413, 415, 422, 503),
     )(batch_get)

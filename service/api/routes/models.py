@@ -21,6 +21,7 @@ async def models_info(_: Authorized, state: State) -> dict[str, Any]:
         "loaded_at": None if models is None else models.loaded_at,
         "churn": None if models is None else models.churn_info.describe(),
         "ltv": None if models is None or models.ltv_info is None else models.ltv_info.describe(),
+        "uplift": None if models is None or models.uplift_info is None else models.uplift_info.describe(),
     }
 
 

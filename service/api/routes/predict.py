@@ -9,6 +9,7 @@ from starlette.concurrency import run_in_threadpool
 
 from service.api.as_of import naive_as_of
 from service.api.deps import Authorized
+from service.api.invalid_fields import InvalidFields
 from service.api.openapi_errors import error_responses
 from service.schemas import PredictRequest, PredictResponse
 
@@ -67,10 +68,12 @@ def check_features(models: ModelSet, rows: list[dict[str, Any]]) -> None:
         if absent:
             shown = ", ".join(f"customers.{i}.{n}" for n in absent[:8])
             more = f" and {len(absent) - 8} more" if len(absent) > 8 else ""
-            raise HTTPException(
-                422,
-                detail=f"the loaded churn model needs these features: {shown}{more} (send null when a value is "
-                "undefined)",
+            raise InvalidFields(
+                f"the loaded churn model needs these features: {shown}{more} (send null when a value is undefined)",
+                [
+                    {"field": f"customers.{i}.{n}", "message": "Field required by the loaded churn model"}
+                    for n in absent
+                ],
             )
 
 
@@ -81,5 +84,5 @@ def register(app: FastAPI) -> None:
         tags=["predictions"],
         response_model=PredictResponse,
         summary="Score customers from features",
-        responses=error_responses(401, 403, 413, 422, 503),
+        responses=error_responses(401, 403, 413, 415, 422, 503),
     )(predict)

@@ -42,6 +42,9 @@ def build(inputs: ReportInputs) -> dict[str, Any]:
         ],
         dtype=object,  # keeps the counts integers next to the amounts
     )
+    predictive = _predictive_rows(scores, known)
+    if predictive:
+        stats = pd.concat([stats, pd.DataFrame(predictive, dtype=object)], ignore_index=True)
     top_share = float(values.nlargest(max(1, len(values) // 10)).sum() / values.sum()) if values.sum() > 0 else np.nan
     methods = scores["ltv_method"].value_counts().to_dict() if "ltv_method" in scores else {}
     months = (inputs.score_run or {}).get("ltv_horizon_months")
@@ -49,13 +52,46 @@ def build(inputs: ReportInputs) -> dict[str, Any]:
         "over": f"over the next {int(months)} months" if months else "over the LTV model's horizon",
         "days": fmt(horizon.iloc[0], 0) if len(horizon) else "n/a",
         "top_share": pct(top_share),
+        "predictive": bool(predictive),
         "image": Image(
-            plots.distribution_with_intervals(ltv, lower, upper, unit="base currency"),
+            plots.distribution_with_intervals(
+                ltv,
+                lower,
+                upper,
+                unit="base currency",
+                predictive=(numeric(scores, "ltv_p10"), numeric(scores, "ltv_p90")) if predictive else None,
+            ),
             "LTV distribution with intervals",
         ),
         "stats": table_view(stats, digits={"value": 2}),
         "methods": [f"{k} ({int(v):,})" for k, v in methods.items()],
     }
+
+
+def _predictive_rows(scores: pd.DataFrame, known: pd.Series) -> list[dict[str, Any]]:
+    """The predictive interval's summary where the score run has it (runs of older releases do not): what a
+    customer may spend (P10/P50/P90 of the horizon's value), how many 80% intervals are [0, 0] (no purchase is the
+    likely outcome), and the expected next purchase."""
+    p10 = numeric(scores, "ltv_p10")[known]
+    if "ltv_p10" not in scores or not p10.notna().any():
+        return []
+    p50, p90 = numeric(scores, "ltv_p50")[known], numeric(scores, "ltv_p90")[known]
+    low, high = numeric(scores, "ltv_interval_80_low")[known], numeric(scores, "ltv_interval_80_high")[known]
+    has = p10.notna()
+    rows: list[dict[str, Any]] = [
+        {"statistic": "median P10 of the customer", "value": float(p10[has].median())},
+        {"statistic": "median P50 of the customer", "value": float(p50[has].median())},
+        {"statistic": "median P90 of the customer", "value": float(p90[has].median())},
+        {"statistic": "median 80% interval width", "value": float((high - low)[has].median())},
+        {"statistic": "customers whose 80% interval is [0, 0]", "value": int(((low == 0) & (high == 0))[has].sum())},
+    ]
+    days = numeric(scores, "next_purchase_days")[known]
+    if days.notna().any():
+        rows.append({"statistic": "median days to the next purchase", "value": float(days.median())})
+    p30 = numeric(scores, "p_purchase_30d")[known]
+    if p30.notna().any():
+        rows.append({"statistic": "mean P(purchase in the next 30 days)", "value": float(p30.mean())})
+    return rows
 
 
 SECTION = ReportSection("ltv-distribution", "Lifetime value distribution", build)
