@@ -1,12 +1,16 @@
 """Churn labels for training: did the customer churn within the horizon H after each cutoff?
 
-Two definitions (setting ``churn_definition``, issue 3):
+Two definitions (setting ``churn_definition``, issue 3; its default ``auto`` picks one from the data's shape,
+``features.churn_definition``):
 
 * ``non_contractual``: the population at a cutoff is every customer signed up before it with
   activity (any event or purchase) in the ``activity_lookback_days`` before it; ``churned = 1``
   when the customer has no activity at all in ``[as_of, as_of + H)``. Customers already gone
   before the lookback window are not in the population: predicting that a dormant customer
-  stays dormant teaches a model nothing.
+  stays dormant teaches a model nothing. With ``non_contractual_population = "rhythm"`` the population is
+  instead every customer active before the cutoff who is not already gone by their *own* rhythm (the lapse rule
+  of ``features.lapse``: idle longer than a multiple of their usual gap between active days), so a daily user
+  silent for six weeks is out and a customer who comes every two months is in.
 * ``contractual``: the population is every customer with a subscription active at the cutoff
   (started before it, not ended before it); ``churned = 1`` when no subscription is active at
   ``as_of + H``, i.e. the subscription ended within the horizon and was not renewed in it.
@@ -18,11 +22,13 @@ inside the data (``as_of + H <= data end``); later cutoffs are a UserInputError 
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from features.churn_definition import concrete_settings
 from features.errors import UserInputError
-from features.point_in_time import normalize_cutoffs, present_columns
+from features.point_in_time import US_PER_DAY, normalize_cutoffs, present_columns
 from features.settings import FeatureSettings
 
 if TYPE_CHECKING:
@@ -101,6 +107,50 @@ def default_cutoffs(
     return [c.as_unit("us") for c in fitting]
 
 
+def _rhythm_population_sql(columns: dict[str, set[str]], settings: FeatureSettings) -> str:
+    """Non-contractual labels over the customers active before the cutoff and not gone by their own rhythm.
+
+    The lapse rule of ``features.lapse`` on the label's activity (events and purchases): idle days at the cutoff
+    against the median gap between distinct active days in the ``RHYTHM_LOOKBACK_DAYS`` before it. Activity older
+    than the rule's longest threshold cannot keep anyone in, so only that window is read.
+    """
+    from features.lapse import RHYTHM_LOOKBACK_DAYS, lapsed_sql
+
+    rule, h = settings.lapse, settings.horizon_days
+    reach = math.ceil(max(rule.max_idle_days, rule.fallback_idle_days))
+    idle = f"(date_diff('microsecond', b.last_ts, b.as_of) / {US_PER_DAY}.0)"
+    return f"""
+        WITH cut AS (SELECT unnest($1::TIMESTAMP[]) AS as_of),
+        activity AS ({_activity_sql(columns)}),
+        before AS (
+            SELECT c.as_of, a.customer_id, max(a.ts) AS last_ts
+            FROM activity a JOIN cut c ON a.ts < c.as_of AND a.ts >= c.as_of - INTERVAL {reach} DAY
+            GROUP BY ALL
+        ),
+        days AS (
+            SELECT DISTINCT c.as_of, a.customer_id, CAST(a.ts AS DATE) AS d
+            FROM activity a JOIN cut c ON a.ts < c.as_of AND a.ts >= c.as_of - INTERVAL {RHYTHM_LOOKBACK_DAYS} DAY
+        ),
+        gaps AS (
+            SELECT as_of, customer_id, quantile_cont(gap, 0.5) AS usual_gap
+            FROM (SELECT as_of, customer_id, d - lag(d) OVER (PARTITION BY as_of, customer_id ORDER BY d) AS gap
+                  FROM days)
+            WHERE gap IS NOT NULL
+            GROUP BY ALL
+        ),
+        after AS (
+            SELECT DISTINCT c.as_of, a.customer_id
+            FROM activity a JOIN cut c ON a.ts >= c.as_of AND a.ts < c.as_of + INTERVAL {h} DAY
+        )
+        SELECT b.customer_id, b.as_of, CASE WHEN af.customer_id IS NULL THEN 1 ELSE 0 END AS churned
+        FROM before b JOIN customers cu ON cu.customer_id = b.customer_id
+        LEFT JOIN gaps g ON g.as_of = b.as_of AND g.customer_id = b.customer_id
+        LEFT JOIN after af ON af.as_of = b.as_of AND af.customer_id = b.customer_id
+        WHERE cu.signup_at < b.as_of AND NOT {lapsed_sql(idle, "g.usual_gap", rule)}
+        ORDER BY b.as_of, b.customer_id
+    """
+
+
 def build_labels(
     con: duckdb.DuckDBPyConnection,
     cutoffs: Sequence[pd.Timestamp | str],
@@ -109,7 +159,7 @@ def build_labels(
     """Columns customer_id (str), as_of (datetime64[us]), churned (int8), sorted by as_of, customer_id."""
     import pandas as pd
 
-    settings = settings or FeatureSettings()
+    settings = concrete_settings(con, settings or FeatureSettings())
     as_ofs = normalize_cutoffs(cutoffs)
     columns = present_columns(con)
     if "customers" not in columns:
@@ -146,6 +196,8 @@ def build_labels(
             WHERE f.active_at_cutoff AND cu.signup_at < f.as_of
             ORDER BY f.as_of, f.customer_id
         """
+    elif settings.non_contractual_population == "rhythm":
+        sql = _rhythm_population_sql(columns, settings)
     else:
         lookback = settings.activity_lookback_days
         sql = f"""
@@ -200,7 +252,7 @@ def churned_after(
     import numpy as np
     import pandas as pd
 
-    settings = settings or FeatureSettings()
+    settings = concrete_settings(con, settings or FeatureSettings())
     columns = present_columns(con)
     _, end = data_time_range(con)
     h = settings.horizon_days

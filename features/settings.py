@@ -63,17 +63,32 @@ class FeatureSettings(BaseSettings):
         3, ge=1, description="Core actions per 7-day block that count as reaching the Aha bar that week."
     )
     horizon_days: int = Field(30, ge=1, description="Label horizon H in days after the cutoff.")
-    churn_definition: Literal["non_contractual", "contractual"] = Field(
-        "non_contractual",
-        description="non_contractual: no qualifying activity in the horizon; contractual: subscription ended in it.",
+    churn_definition: Literal["auto", "non_contractual", "contractual"] = Field(
+        "auto",
+        description="non_contractual: no qualifying activity in the horizon; contractual: subscription ended in it; "
+        "auto: contractual when a subscriptions table exists and at least contractual_min_share of the customers "
+        "subscribe, else non_contractual (features/churn_definition.py).",
+    )
+    contractual_min_share: float = Field(
+        0.5,
+        gt=0.0,
+        le=1.0,
+        description="churn_definition auto: share of customers with a subscription from which the base is contractual.",
+    )
+    non_contractual_population: Literal["lookback", "rhythm"] = Field(
+        "lookback",
+        description="Who is at risk at a cutoff (non_contractual): lookback = activity in the activity_lookback_days "
+        "before it; rhythm = active before it and not already gone by their own rhythm (the lapse rule).",
     )
     activity_lookback_days: int = Field(
-        90, ge=1, description="Training population: customers with activity in this many days before the cutoff."
+        90,
+        ge=1,
+        description="non_contractual_population lookback: customers with activity in this many days before the cutoff.",
     )
     lapse: LapseRule = Field(
         default_factory=LapseRule,
-        description="When a customer is already gone by their own rhythm (features/lapse.py): left out of the "
-        "non-contractual training population, lifecycle stage lost.",
+        description="When a customer is already gone by their own rhythm (features/lapse.py): lifecycle stage lost, "
+        "and left out of the non-contractual training population with non_contractual_population rhythm.",
     )
     dormant_days: int = Field(60, ge=1, description="A gap at least this long followed by activity = reactivation.")
     btyd_time_unit: TimeUnit = Field(TimeUnit.WEEK, description="Unit of btyd_recency and btyd_T (D, W or M).")

@@ -406,12 +406,7 @@ def _churn_scores(churn: ChurnBundle, matrix: FloatArray, k: int) -> tuple[Float
     from models.reason_codes import reason_codes
 
     contrib = churn.contributions_from_matrix(matrix)
-    params = churn.booster.params
-    if params.get("objective") == "binary":
-        slope = float(params.get("sigmoid", 1.0))
-        raw = 1.0 / (1.0 + np.exp(-slope * contrib.sum(axis=1)))
-    else:  # any other objective: let LightGBM apply its own link function
-        raw = churn.raw_proba_from_matrix(matrix)
+    raw = churn.raw_proba_from_contributions(contrib, matrix)
     reasons = reason_codes(
         contrib, matrix, churn.names, churn.spec, k=k, categories=churn.categories, references=churn.references
     )

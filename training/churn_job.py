@@ -1,8 +1,11 @@
-"""The churn training job: stacked snapshots -> time split -> small tuned search -> calibration -> honest
-holdout evaluation against baselines (and the injected oracle on generated data) -> bundle -> MLflow run + registry.
+"""The churn training job: stacked snapshots -> time split -> model selection by rolling origin -> calibration ->
+honest holdout evaluation against baselines (and the injected oracle on generated data) -> bundle -> MLflow run +
+registry.
 
-Each step lives in its own module: ``churn_split`` (training frame and leakage-checked time split),
-``churn_tuning`` (the budgeted search), ``churn_holdout`` (model vs baselines and oracle), ``churn_report`` (the
+Each step lives in its own module: ``churn_definition`` (features: which label the data gets), ``churn_split``
+(training frame and leakage-checked time split), ``churn_selection`` (LightGBM and logistic candidates scored over
+rolling origins, under the budget of ``churn_tuning``), ``churn_leakage`` (the alarm when a label is nearly known
+at the cutoff), ``churn_holdout`` (model vs baselines and oracle), ``churn_report`` (the
 evaluation page) and ``churn_promotion`` (champion vs challenger). This module orchestrates them and logs the run.
 Determinism: same data + same seed = same model (see ``churn_split`` and ``churn_tuning``); bootstrap resamples come
 from the seed.
@@ -25,18 +28,21 @@ from numpy.typing import NDArray
 
 from features.source_url import public_url
 from training.churn_holdout import ChurnOracle, HoldoutComparison, compare_on_holdout, summary_source
+from training.churn_selection import select_model
 from training.churn_split import LABEL, TimeSplit, feature_matrix, split_by_time, training_frame
-from training.churn_tuning import STOPPED_WALL_CLOCK, tune
+from training.churn_tuning import STOPPED_WALL_CLOCK
 from training.settings import TrainingSettings
 
 if TYPE_CHECKING:
     import pandas as pd
 
+    from features.churn_definition import ChurnDefinitionChoice
     from features.duckdb_settings import DuckDBSettings
     from features.feature_spec import FeatureSpec
     from features.settings import FeatureSettings
     from models.churn_bundle import ChurnBundle
     from models.churn_classifier import ChurnClassifier
+    from models.churn_linear import ChurnLinearClassifier
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +56,11 @@ class ChurnTrainResult:
     metrics: dict[str, float]
     bundle_dir: Path
     report_path: Path
+    churn_definition: str = ""
+    churn_definition_reason: str = ""
+    selected_candidate: str = "lightgbm"
+    warnings: tuple[str, ...] = ()
+    """Loud findings of the run (e.g. a label nearly known at the cutoff), also logged as WARNING."""
 
 
 @contextmanager
@@ -69,10 +80,46 @@ def _reference_values(train: pd.DataFrame, spec: FeatureSpec) -> dict[str, float
     for name in spec.names:
         if name in spec.categorical:
             continue
-        value = float(np.nanmedian(train[name].to_numpy(dtype=np.float64, na_value=np.nan))) if len(train) else np.nan
-        if np.isfinite(value):
-            out[name] = value
+        values = train[name].to_numpy(dtype=np.float64, na_value=np.nan)
+        finite = values[np.isfinite(values)]
+        # a column missing everywhere (e.g. ratings nobody gave) has no reference; nanmedian would warn on stderr
+        if finite.size:
+            out[name] = float(np.median(finite))
     return out
+
+
+@dataclass(frozen=True)
+class _OpenedData:
+    con: Any
+    data_range: tuple[pd.Timestamp, pd.Timestamp]
+    cutoffs: list[pd.Timestamp]
+    definition: ChurnDefinitionChoice
+
+
+def _open_data(
+    source_url: str,
+    feature_settings: FeatureSettings,
+    cutoffs: Sequence[pd.Timestamp | str] | None,
+    n_cutoffs: int,
+    duckdb_settings: DuckDBSettings | None,
+) -> _OpenedData:
+    """The connection, the data's range, the cutoffs and the churn definition this data gets."""
+    import pandas as pd
+
+    from features.churn_definition import resolve_churn_definition
+    from features.labels import data_time_range, default_cutoffs
+    from features.sources import open_source
+
+    con = open_source(source_url, duckdb_settings=duckdb_settings).connect()
+    data_start, data_end = data_time_range(con)
+    if cutoffs is None:
+        chosen = list(default_cutoffs(con, feature_settings, n=n_cutoffs))
+    else:
+        chosen = sorted({pd.Timestamp(c) for c in cutoffs})
+    logger.info("data %s .. %s; cutoffs %s", data_start, data_end, ", ".join(str(c.date()) for c in chosen))
+    definition = resolve_churn_definition(con, feature_settings)
+    logger.info("churn definition %s: %s", definition.definition, definition.reason)
+    return _OpenedData(con, (data_start, data_end), chosen, definition)
 
 
 def train_churn(
@@ -99,8 +146,6 @@ def train_churn(
     """
     import pandas as pd
 
-    from features.labels import data_time_range, default_cutoffs
-    from features.sources import open_source
     from models.churn_bundle import ChurnBundle, library_versions
     from models.health_scale import HEALTH_SCALE_KEY, fit_health_scale
     from models.policy_settings import PolicySettings
@@ -118,13 +163,11 @@ def train_churn(
         return step(name, timings)
 
     with announce("open data"):
-        con = open_source(source_url, duckdb_settings=duckdb_settings).connect()
-        data_start, data_end = data_time_range(con)
-        if cutoffs is None:
-            chosen = list(default_cutoffs(con, feature_settings, n=n_cutoffs))
-        else:
-            chosen = sorted({pd.Timestamp(c) for c in cutoffs})
-        logger.info("data %s .. %s; cutoffs %s", data_start, data_end, ", ".join(str(c.date()) for c in chosen))
+        opened = _open_data(source_url, feature_settings, cutoffs, n_cutoffs, duckdb_settings)
+        con, chosen, definition = opened.con, opened.cutoffs, opened.definition
+        data_start, data_end = opened.data_range
+        # every later step (labels, bundle metadata, promotion's re-evaluation) sees the concrete definition
+        feature_settings = feature_settings.model_copy(update={"churn_definition": definition.definition})
     with announce("features and labels"):
         frame, spec = training_frame(con, chosen, feature_settings)
         split = split_by_time(frame, horizon)
@@ -139,21 +182,23 @@ def train_churn(
         )
     budget = settings.tuning_budget_seconds if time_budget is None else time_budget
     cap = settings.tuning_wall_clock_cap_seconds if wall_clock_cap is None else wall_clock_cap
-    with announce("tune and fit LightGBM"):
+    with announce("select the model by rolling-origin evaluation"):
         threads = settings.lightgbm_threads or (1 if len(split.train) < 100_000 else 2)
-        tuning = tune(
+        tuning = select_model(
             split,
             spec,
+            horizon_days=horizon,
             seed=settings.random_seed,
             budget_seconds=budget,
+            n_folds=settings.rolling_folds,
+            min_cutoff_churners=settings.min_cutoff_churners,
             num_threads=threads,
             wall_clock_cap_seconds=cap,
         )
         clf, trials = tuning.best, tuning.trials
     with announce("calibrate on validation window"):
-        calibrator = ProbabilityCalibration("isotonic").fit(
-            clf.predict_proba(feature_matrix(split.validation, spec))[:, 1], split.validation[LABEL].to_numpy()
-        )
+        raw_val = clf.predict_proba(feature_matrix(split.validation, spec))[:, 1]
+        calibrator = ProbabilityCalibration("isotonic").fit(raw_val, split.validation[LABEL].to_numpy())
     with announce("evaluate on test window"):
         y_test = split.test[LABEL].to_numpy(np.float64)
         raw_test = clf.predict_proba(feature_matrix(split.test, spec))[:, 1]
@@ -169,8 +214,15 @@ def train_churn(
             oracle=oracle,
         )
         metrics = dict(comparison.metrics)
-        metrics["val_roc_auc"] = max(t["val_roc_auc"] for t in trials)
+        metrics["val_roc_auc"] = roc_auc(split.validation[LABEL].to_numpy(np.float64), raw_val)
+        metrics["rolling_origin_roc_auc"] = next(
+            (t["rolling_roc_auc"] for t in trials if t["candidate"] == tuning.selected.name), float("nan")
+        )
         metrics["test_roc_auc_uncalibrated"] = roc_auc(y_test, raw_test)
+        run_warnings = _leakage_warnings(
+            split, spec, y_test, comparison, threshold=settings.leakage_auc_alarm, metrics=metrics
+        )
+        run_warnings += _small_window_warnings(split, settings.min_cutoff_churners)
 
     metadata: dict[str, Any] = {
         "kind": "churn",
@@ -179,6 +231,8 @@ def train_churn(
         "data_range": {"start": str(data_start), "end": str(data_end)},
         "horizon_days": horizon,
         "churn_definition": feature_settings.churn_definition,
+        "churn_definition_reason": definition.reason,
+        "warnings": run_warnings,
         "feature_settings": feature_settings.summary(),
         "cutoffs": {
             "train": [str(c) for c in split.train_cutoffs],
@@ -194,6 +248,14 @@ def train_churn(
         "calibration": calibrator.method,
         "seed": settings.random_seed,
         "trials": trials,
+        "selection": {
+            "selected_candidate": tuning.selected.name,
+            "model_kind": tuning.selected.kind,
+            "rolling_origins": [str(f.origin) for f in tuning.folds],
+            "folds_merged": tuning.merged,
+            "notes": tuning.skipped,
+            "summary": tuning.describe_folds(),
+        },
         "tuning": {
             "budget_nominal_seconds": budget,
             "nominal_seconds_used": tuning.nominal_seconds,
@@ -228,14 +290,65 @@ def train_churn(
         )
     metrics["train_seconds"] = time.perf_counter() - job_start
     logger.info("registered %s version %s as challenger (run %s)", registry.CHURN_MODEL, version, run_id)
-    return ChurnTrainResult(run_id, version, metrics, bundle_dir, report_path)
+    return ChurnTrainResult(
+        run_id,
+        version,
+        metrics,
+        bundle_dir,
+        report_path,
+        churn_definition=definition.definition,
+        churn_definition_reason=definition.reason,
+        selected_candidate=tuning.selected.name,
+        warnings=tuple(run_warnings),
+    )
+
+
+def _small_window_warnings(split: TimeSplit, min_churners: int) -> list[str]:
+    """The validation and test windows cannot be skipped; when one has too few churners the run says so."""
+    out = []
+    for role, rows in (("validation", split.validation), ("test", split.test)):
+        churners = int(rows[LABEL].sum())
+        if churners < min_churners:
+            cutoff = rows["as_of"].iloc[0] if len(rows) else "?"
+            out.append(
+                f"the {role} window (cutoff {cutoff}) has only {churners} churners in {len(rows)} rows "
+                f"(< min_cutoff_churners {min_churners}): its ROC-AUC and interval rest on very few churners; use "
+                "more data, a longer horizon (--horizon-days) or earlier cutoffs"
+            )
+            logger.warning("%s", out[-1])
+    return out
+
+
+def _leakage_warnings(
+    split: TimeSplit,
+    spec: FeatureSpec,
+    y_test: NDArray[np.float64],
+    comparison: HoldoutComparison,
+    *,
+    threshold: float,
+    metrics: dict[str, float],
+) -> list[str]:
+    """The leakage alarm (training/churn_leakage.py), logged as WARNING; the best single feature's AUC as metric."""
+    from training.churn_leakage import feature_aucs, leakage_findings, leakage_warning
+
+    singles = feature_aucs(split.test, y_test, spec)
+    if singles:
+        metrics["max_single_feature_test_roc_auc"] = max(singles.values())
+    baselines = {
+        name: float(info["test_roc_auc"]) for name, info in comparison.baselines.items() if "test_roc_auc" in info
+    }
+    warning = leakage_warning(leakage_findings(singles, baselines, threshold), threshold)
+    if warning is None:
+        return []
+    logger.warning("%s", warning)
+    return [warning]
 
 
 def _log_and_register(
     settings: TrainingSettings,
     *,
     bundle: ChurnBundle,
-    clf: ChurnClassifier,
+    clf: ChurnClassifier | ChurnLinearClassifier,
     split: TimeSplit,
     spec: FeatureSpec,
     comparison: HoldoutComparison,
@@ -273,6 +386,11 @@ def _log_and_register(
                 "churnltv.kind": "churn",
                 "churnltv.source": metadata["source_url"][:500],
                 "churnltv.tuning_wall_clock_cap_hit": str(tuning["stopped_by"] == STOPPED_WALL_CLOCK).lower(),
+                "churnltv.churn_definition": metadata["churn_definition"],
+                "churnltv.churn_definition_reason": metadata["churn_definition_reason"][:500],
+                "churnltv.leakage_alarm": str(any("label nearly known" in w for w in metadata["warnings"])).lower(),
+                "churnltv.selection": metadata["selection"]["summary"][:5000],
+                "churnltv.warnings": " | ".join(metadata["warnings"])[:5000] or "none",
             }
         )
         mlflow.log_params(
@@ -288,6 +406,10 @@ def _log_and_register(
                 "features_left_out": ",".join(spec.absent)[:500] or "none",
                 "calibration": bundle.calibrator.method,
                 "n_candidates_tried": len(trials),
+                "selected_candidate": metadata["selection"]["selected_candidate"],
+                "model_kind": metadata["selection"]["model_kind"],
+                "rolling_origins": ",".join(o[:10] for o in metadata["selection"]["rolling_origins"]) or "none",
+                "rolling_folds_merged": str(metadata["selection"]["folds_merged"]).lower(),
                 "tuning_budget_nominal_seconds": tuning["budget_nominal_seconds"],
                 "tuning_wall_clock_cap_seconds": tuning["wall_clock_cap_seconds"],
                 "tuning_stopped_by": tuning["stopped_by"],

@@ -6,6 +6,7 @@ Heavy libraries are imported inside the command bodies so `churnltv --help` stay
 from __future__ import annotations
 
 import inspect
+import json
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -15,6 +16,7 @@ import typer
 
 if TYPE_CHECKING:
     from training.churn_holdout import ChurnOracle
+    from training.churn_job import ChurnTrainResult
 
 OracleReader = Callable[[Path], "ChurnOracle"]
 """Reads the file given to ``--truth`` into the oracle of the holdout evaluation (injected by the CLI's root)."""
@@ -28,6 +30,23 @@ def _shown_in_summary(name: str) -> bool:
     if name.startswith(("baseline_", "oracle_")):
         return name.endswith(("_test_roc_auc", "_auc_diff"))
     return True
+
+
+def train_summary(result: ChurnTrainResult) -> dict[str, Any]:
+    """What `churnltv train --json` prints: the holdout AUC with its interval and how the run decided."""
+    m = result.metrics
+    return {
+        "auc": m.get("test_roc_auc"),
+        "interval": [m.get("test_roc_auc_ci_low"), m.get("test_roc_auc_ci_high")],
+        "selected_candidate": result.selected_candidate,
+        "churn_definition": result.churn_definition,
+        "churn_definition_reason": result.churn_definition_reason,
+        "warnings": list(result.warnings),
+        "run_id": result.run_id,
+        "version": result.version,
+        "bundle": str(result.bundle_dir),
+        "report": str(result.report_path),
+    }
 
 
 def _progress_logging() -> None:
@@ -91,6 +110,13 @@ def train(
             "for the file.",
         ),
     ] = None,
+    as_json: bool = typer.Option(
+        False,
+        "--json",
+        help="Print one JSON object on stdout instead of the table: auc, interval, selected_candidate, "
+        "churn_definition, churn_definition_reason, warnings, run_id, version, bundle, report (progress stays on "
+        "stderr).",
+    ),
 ) -> None:
     """Train the churn model, evaluate it on the latest time window, log to MLflow, register it as challenger.
 
@@ -124,7 +150,13 @@ def train(
         oracle=oracle,
         health_scale_quantile=run.policy.health_scale_quantile,
     )
+    if as_json:
+        typer.echo(json.dumps(train_summary(result), indent=1))
+        return
     console = Console()
+    console.print(f"churn definition: {result.churn_definition} ({result.churn_definition_reason})")
+    for warning in result.warnings:
+        console.print(f"[bold red]WARNING:[/] {warning}", highlight=False)
     table = Table(title=f"churnltv-churn version {result.version} (alias challenger), run {result.run_id}")
     table.add_column("metric")
     table.add_column("value", justify="right")

@@ -63,4 +63,23 @@ class TrainingSettings(TrackingSettings):
         description="LightGBM threads; 0 = 1 below 100k training rows (thread start-up costs more than it saves, "
         "badly so on a busy machine) and 2 above. Fixed per run so results are reproducible.",
     )
+    rolling_folds: int = Field(
+        3,
+        ge=1,
+        description="Churn model selection: rolling origins (the validation cutoff and the ones before it) every "
+        "candidate is scored on; the best mean ROC-AUC is kept.",
+    )
+    min_cutoff_churners: int = Field(
+        30,
+        ge=1,
+        description="A rolling origin with fewer churners is skipped (all merged when every one is that small); a "
+        "validation or test window with fewer is a run warning.",
+    )
+    leakage_auc_alarm: float = Field(
+        0.98,
+        gt=0.5,
+        le=1.0,
+        description="A single feature or baseline reaching this holdout ROC-AUC means the label is nearly known at "
+        "the cutoff: the run warns loudly (log, report, CLI, MLflow tag churnltv.leakage_alarm).",
+    )
     random_seed: int = Field(7, description="Seed of every random choice in training (LightGBM, bootstrap, search).")

@@ -11,6 +11,7 @@ tests/conftest.py) and checks the job completed, the holdout AUC is useful and e
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -75,6 +76,8 @@ def _assert_healthy(trained: Trained) -> dict[str, float]:
     assert auc > 0.6, m
     assert auc > m["baseline_recency_test_roc_auc"] or auc > 0.6
     assert m["test_roc_auc_ci_low"] <= auc <= m["test_roc_auc_ci_high"]
+    # issue 14: the chosen model is never below rfm_logistic by more than the paired interval allows
+    assert m["baseline_rfm_logistic_auc_diff_ci_high"] >= 0.0, (trained.result.selected_candidate, m)
     run = mlflow.get_run(trained.result.run_id)
     assert run.info.status == "FINISHED"
     assert run.data.metrics["test_roc_auc"] == pytest.approx(auc)
@@ -132,6 +135,108 @@ def test_contractual_churn_with_subscriptions(tmp_path: Path) -> None:
     frame = _test_window(trained)
     assert bool((frame["sub_active"] == 1).all())
     assert m["test_rows"] == len(frame)
+
+
+def test_auto_definition_picks_contractual_for_a_subscription_base(tmp_path: Path) -> None:
+    base = generate(6000, seed=22)
+    subscribers = set(base.tables["subscriptions"]["customer_id"])
+    only = {
+        name: base.tables[name][base.tables[name]["customer_id"].isin(subscribers)].reset_index(drop=True)
+        for name in ("customers", "events", "subscriptions")
+    }
+    trained = _train(
+        tmp_path, GeneratedBase(tables=only, truth=base.truth, end=base.end), ("customers", "events", "subscriptions")
+    )
+    _assert_healthy(trained)
+    assert trained.result.churn_definition == "contractual"
+    assert "100% of customers have a subscription" in trained.result.churn_definition_reason
+    meta = trained.bundle.metadata
+    assert meta["churn_definition"] == meta["feature_settings"]["churn_definition"] == "contractual"
+    run = mlflow.get_run(trained.result.run_id)
+    assert run.data.params["churn_definition"] == "contractual"
+    assert run.data.tags["churnltv.churn_definition_reason"] == trained.result.churn_definition_reason
+    assert "Churn definition <strong>contractual</strong>" in trained.result.report_path.read_text()
+    # the population is the subscribers active at the cutoff
+    assert bool((_test_window(trained)["sub_active"] == 1).all())
+
+
+def test_a_label_known_at_the_cutoff_raises_the_leakage_alarm(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A support ticket opened the day before each cutoff by exactly the customers who churn after it (as a
+    cancellation request would be): tickets_open alone ranks the holdout's churners perfectly."""
+    import duckdb
+
+    from features.labels import build_labels, default_cutoffs
+
+    base = generate(2500, seed=26)
+    plain = write_dataset({k: base.tables[k] for k in ("customers", "events")}, tmp_path / "plain.duckdb")
+    con = duckdb.connect(str(plain), read_only=True)
+    cutoffs = default_cutoffs(con, FeatureSettings(), n=4)
+    labels = build_labels(con, cutoffs, FeatureSettings())
+    con.close()
+    churned = labels[labels["churned"] == 1]
+    tickets = pd.DataFrame(
+        {
+            "customer_id": churned["customer_id"].to_numpy(),
+            "opened_at": churned["as_of"] - pd.Timedelta(days=1),
+            "resolved_at": churned["as_of"] + pd.Timedelta(days=2),
+            "satisfaction": pd.array([None] * len(churned), dtype="Int64"),
+        }
+    )
+    tables = {"customers": base.tables["customers"], "events": base.tables["events"], "support_tickets": tickets}
+    leaky = GeneratedBase(tables=tables, truth=base.truth, end=base.end)
+    with caplog.at_level("WARNING", logger="training"), warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        trained = _train(tmp_path, leaky, ("customers", "events", "support_tickets"))
+    # nothing but the product's own messages: no numpy RuntimeWarning (e.g. "All-NaN slice" from a column that
+    # is missing everywhere, here ticket_satisfaction_mean) reaches the terminal
+    stray = [
+        f"{w.category.__name__}: {w.message} ({w.filename})" for w in caught if issubclass(w.category, RuntimeWarning)
+    ]
+    assert not stray, stray
+    found = trained.result.warnings
+    assert len(found) == 1
+    assert "label nearly known at the cutoff: feature tickets_open alone reaches holdout ROC-AUC 1.0000" in found[0]
+    assert any(r.levelname == "WARNING" and "label nearly known" in r.getMessage() for r in caplog.records)
+    assert trained.result.metrics["max_single_feature_test_roc_auc"] == 1.0
+    assert trained.bundle.metadata["warnings"] == list(found)
+    tags = mlflow.get_run(trained.result.run_id).data.tags
+    assert tags["churnltv.leakage_alarm"] == "true"
+    page = trained.result.report_path.read_text()
+    assert "<strong>WARNING:</strong> label nearly known at the cutoff" in page
+
+
+def test_no_leakage_alarm_on_an_honest_base(tmp_path: Path) -> None:
+    trained = _train(tmp_path, generate(2500, seed=21), ("customers", "events"))
+    assert trained.result.warnings == ()
+    assert mlflow.get_run(trained.result.run_id).data.tags["churnltv.leakage_alarm"] == "false"
+    assert "WARNING" not in trained.result.report_path.read_text()
+
+
+def test_a_selected_linear_model_is_logged_registered_and_served(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """When the logistic candidate wins, the registered model is plain linear_model.json and serves like LightGBM."""
+    from models.bundle_source import resolve_bundle
+    from training import churn_selection, registry
+
+    only_linear = [c for c in churn_selection.candidates(0) if c.kind == "logistic"][:1]
+    monkeypatch.setattr(churn_selection, "candidates", lambda churners: only_linear)
+    trained = _train(tmp_path, generate(2500, seed=27), ("customers", "events", "transactions"))
+    _assert_healthy(trained)
+    assert trained.result.selected_candidate == "logistic_C0.1"
+    assert trained.bundle.model_kind == "logistic"
+    assert not (trained.result.bundle_dir / "model.txt").exists()
+    params = mlflow.get_run(trained.result.run_id).data.params
+    assert (params["selected_candidate"], params["model_kind"]) == ("logistic_C0.1", "logistic")
+    frame = _test_window(trained)
+    local = trained.bundle.predict_proba(frame)
+    pyfunc = mlflow.pyfunc.load_model(f"models:/{registry.CHURN_MODEL}/{trained.result.version}")
+    served = pyfunc.predict(frame.drop(columns="churned"))["churn_probability"].to_numpy()
+    np.testing.assert_allclose(served, local, rtol=0, atol=1e-12)
+    registered = ChurnBundle.load(
+        resolve_bundle(f"models:/{registry.CHURN_MODEL}/{trained.result.version}", default_name=registry.CHURN_MODEL)
+    )
+    assert registered.model_kind == "logistic"
 
 
 @pytest.mark.parametrize("floor", ["D", "h"])

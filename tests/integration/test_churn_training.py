@@ -79,6 +79,8 @@ def test_metrics_use_the_stable_names(trained: Trained) -> None:
     assert m["test_roc_auc_ci_low"] <= m["test_roc_auc"] <= m["test_roc_auc_ci_high"]
     assert 0.7 < m["test_roc_auc"] <= m["oracle_test_roc_auc"] + 0.02
     assert m["test_roc_auc"] > m["baseline_recency_test_roc_auc"]
+    # issue 14: the chosen model is never below rfm_logistic by more than the paired interval allows
+    assert m["baseline_rfm_logistic_auc_diff_ci_high"] >= 0.0
     run = mlflow.get_run(trained.first.run_id)
     assert run.data.metrics["test_roc_auc"] == pytest.approx(m["test_roc_auc"])
     assert run.data.params["test_cutoff"]
@@ -232,3 +234,25 @@ def test_cli_models_lists_versions_and_bad_cutoffs_exit_2(trained: Trained, monk
     bad = runner.invoke(app, ["train", "--data", str(trained.data), "--cutoffs", "2026-01-01,not-a-date"])
     assert bad.exit_code == 2
     assert "cutoff 'not-a-date' is not a date" in bad.output
+
+
+@pytest.mark.slow
+def test_cli_train_json_prints_only_the_summary(trained: Trained, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`churnltv train --json`: stdout is one JSON object (progress goes to stderr), with how the run decided."""
+    import json
+
+    from churnltv.cli import app
+
+    monkeypatch.setenv("CHURNLTV_TRACKING_URI", trained.settings.tracking_uri)
+    monkeypatch.setenv("CHURNLTV_ARTIFACT_ROOT", trained.settings.artifact_root)
+    result = CliRunner().invoke(app, ["train", "--data", str(trained.data), "--json", "--time-budget", "5"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert set(summary) >= {"auc", "interval", "selected_candidate", "churn_definition", "warnings"}
+    low, high = summary["interval"]
+    assert low <= summary["auc"] <= high
+    assert summary["churn_definition"] == "non_contractual"
+    assert "subscription" in summary["churn_definition_reason"]
+    assert summary["selected_candidate"].startswith(("lightgbm", "logistic"))
+    assert summary["warnings"] == []
+    assert "RuntimeWarning" not in result.stderr

@@ -155,3 +155,55 @@ def test_default_cutoffs_on_too_short_data() -> None:
     con = contract_con(customers=CUSTOMERS, events=[ev("a", "2024-01-01"), ev("a", "2024-01-20")])
     with pytest.raises(UserInputError, match="at least 60 days"):
         default_cutoffs(con)
+
+
+def test_auto_definition_is_contractual_when_most_customers_subscribe() -> None:
+    from features.churn_definition import resolve_churn_definition
+
+    # a, b, e, f of six customers subscribe (67% >= 50%): the base is contractual
+    subs = [sub("a", "2024-01-01", None), sub("b", "2024-01-01", "2024-03-20"), sub("f", "2024-01-01", None)]
+    subs.append(sub("e", "2024-01-01", None))
+    con = contract_con(customers=CUSTOMERS, events=EVENTS, subscriptions=subs)
+    choice = resolve_churn_definition(con, FeatureSettings())
+    assert FeatureSettings().churn_definition == "auto"
+    assert choice.definition == "contractual"
+    assert "67% of customers have a subscription" in choice.reason
+    # the labels of the default settings are the contractual ones: b's subscription ended in the horizon
+    assert labels_of(build_labels(con, [CUTOFF])) == labels_of(
+        build_labels(con, [CUTOFF], FeatureSettings(churn_definition="contractual"))
+    )
+    # a higher bar makes the same base non-contractual
+    strict = resolve_churn_definition(con, FeatureSettings(contractual_min_share=0.8))
+    assert strict.definition == "non_contractual"
+    assert "< contractual_min_share 80%" in strict.reason
+
+
+def test_auto_definition_is_non_contractual_with_few_or_no_subscribers() -> None:
+    from features.churn_definition import resolve_churn_definition
+
+    few = contract_con(customers=CUSTOMERS, events=EVENTS, subscriptions=[sub("a", "2024-01-01", None)])
+    assert resolve_churn_definition(few, FeatureSettings()).definition == "non_contractual"
+    assert labels_of(build_labels(few, [CUTOFF])) == {"a": 0, "b": 1, "f": 1}
+    none = contract_con(customers=CUSTOMERS, events=EVENTS)
+    choice = resolve_churn_definition(none, FeatureSettings())
+    assert choice.definition == "non_contractual"
+    assert "no subscriptions table" in choice.reason
+    explicit = resolve_churn_definition(few, FeatureSettings(churn_definition="contractual"))
+    assert explicit.definition == "contractual"
+    assert "is set to contractual" in explicit.reason
+
+
+def test_rhythm_population_leaves_out_customers_gone_by_their_own_rhythm() -> None:
+    customers = [cust(c, "2023-01-01") for c in ("daily", "monthly", "once", "recent")]
+    daily = [ev("daily", str(T("2023-12-01") + pd.Timedelta(days=i))) for i in range(40)]  # to 01-09, then silent
+    monthly = [ev("monthly", d) for d in ("2023-09-15", "2023-10-15", "2023-11-14", "2023-12-14", "2024-01-13")]
+    events = [*daily, *monthly, ev("once", "2023-11-20"), ev("recent", "2024-02-10"), ev("recent", "2024-02-20")]
+    events += [ev("monthly", "2024-03-12"), ev("once", "2024-04-15")]  # monthly is back in the horizon
+    con = contract_con(customers=customers, events=events)
+    rhythm = FeatureSettings(non_contractual_population="rhythm")
+    # daily: 52 days idle > max(6 x 1 day, 30); monthly: 48 days idle < 6 x 30 days; once: no rhythm, 102 idle
+    # days > the 90-day fallback; recent: idle 10 days, usual gap 10
+    assert labels_of(build_labels(con, [CUTOFF], rhythm)) == {"monthly": 0, "recent": 1}
+    # the old rule (activity in the 90 days before) keeps the daily user, whose silence already says gone
+    assert labels_of(build_labels(con, [CUTOFF])) == {"daily": 1, "monthly": 0, "recent": 1}
+    assert FeatureSettings().non_contractual_population == "lookback"

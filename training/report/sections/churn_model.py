@@ -104,8 +104,7 @@ def recomputed_plots(info: ModelVersionInfo, workdir: Path) -> list[Image]:
     p = bundle.predict_proba(frame)
     evaluation = evaluate(y, p, n_boot=0)
     comparison = HoldoutComparison(evaluation, {}, None, {}, {})
-    gains = bundle.booster.feature_importance(importance_type="gain")
-    importance = {name: float(v) for name, v in zip(bundle.names, gains, strict=True)}
+    importance = bundle.feature_importance()
     paths = draw_plots(workdir, comparison, y, p, importance)
     labels = dict(CHURN_PLOTS)
     return [Image(plots.png_file_to_data_uri(path), labels.get(path.name, path.stem)) for path in paths]
