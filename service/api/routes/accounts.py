@@ -51,7 +51,7 @@ def account_users(
     from service.prediction import score_frame
 
     spec = models.churn.spec
-    feature_settings = FeatureSettings.model_validate(spec.settings) if spec.settings else FeatureSettings()
+    feature_settings = FeatureSettings.from_recorded(spec.settings)
     with data.cursor() as cursor:
         ids = live_features.account_users(cursor, account_id, when)
         if not ids:

@@ -113,7 +113,7 @@ def live_scores(models: ModelSet, ids: list[str], as_of: dt.datetime, data: Live
     from service.prediction import score_frame
 
     spec = models.churn.spec
-    feature_settings = FeatureSettings.model_validate(spec.settings) if spec.settings else FeatureSettings()
+    feature_settings = FeatureSettings.from_recorded(spec.settings)
     with data.cursor() as cursor:
         known = known_customers(cursor, ids, as_of)
         if not known:
