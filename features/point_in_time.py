@@ -172,7 +172,8 @@ def build_features(
         frame = frame.drop(columns="n_core_modules__")
     frame = _typed(frame, features)
     spec_settings = settings.summary()
-    spec_settings["n_core_modules"] = settings.n_core_modules or n_core_modules
+    # a base without core actions has no core modules to count: unknown (None), never 0 (the setting is >= 1)
+    spec_settings["n_core_modules"] = settings.n_core_modules or n_core_modules or None
     spec = FeatureSpec(features=features, absent=absent, time_unit=settings.btyd_time_unit, settings=spec_settings)
     logger.info(
         "built %d feature rows x %d features for %d cutoff(s) in %.2f s",
@@ -652,4 +653,8 @@ def _typed(frame: pd.DataFrame, features: list[FeatureDef]) -> pd.DataFrame:
     target = {"customer_id": "str", "as_of": "datetime64[us]"}
     target |= {f.name: {"int": "int64", "float": "float64", "category": "category"}[f.dtype] for f in features}
     changes = {name: dtype for name, dtype in target.items() if str(frame[name].dtype) != dtype}
-    return frame.astype(changes) if changes else frame
+    # column by column: DataFrame.astype(dict) rebuilds the frame one block per column, and a frame of 100+ blocks
+    # (the vocabulary columns) makes pandas warn "highly fragmented" on every later insert
+    for name, dtype in changes.items():
+        frame[name] = frame[name].astype(dtype)
+    return frame
