@@ -656,5 +656,5 @@ def _typed(frame: pd.DataFrame, features: list[FeatureDef]) -> pd.DataFrame:
     # column by column: DataFrame.astype(dict) rebuilds the frame one block per column, and a frame of 100+ blocks
     # (the vocabulary columns) makes pandas warn "highly fragmented" on every later insert
     for name, dtype in changes.items():
-        frame[name] = frame[name].astype(dtype)
+        frame[name] = frame[name].astype(dtype)  # type: ignore[call-overload]  # a dtype name from the map above
     return frame

@@ -2,7 +2,7 @@
 
 Every event type, and every module, with at least ``vocabulary_min_share`` of the events and
 ``vocabulary_min_events`` events before the latest cutoff gets its own columns, at most ``vocabulary_max_types`` of
-each (the most frequent; ties broken by name); the rest are grouped as ``other``. Types whose ``value`` takes more
+each (the most frequent; ties broken by name; columns in name order); the rest are grouped as ``other``. Types whose ``value`` takes more
 than one value also get a value sum. Only events before the latest cutoff are read, so the vocabulary itself never
 depends on data the features must not see. Nothing learns by itself: training (``training.churn_split``) and
 ``churnltv features`` call ``with_learned_vocabulary``; every other build uses the vocabulary its settings carry.
@@ -47,7 +47,9 @@ def learn_vocabulary(
             for r in rows
             if int(r[1]) >= settings.vocabulary_min_events and int(r[1]) >= settings.vocabulary_min_share * total
         ]
-        kept[column] = [str(r[0]) for r in enough[: settings.vocabulary_max_types]]
+        # the most frequent, then in name order: a retrain on fresher data keeps the same columns in the same order
+        # (a new order would be a new feature spec, which a serving process only takes on a restart)
+        kept[column] = sorted(str(r[0]) for r in enough[: settings.vocabulary_max_types])
         if column == "event_type":
             varying = {str(r[0]) for r in enough if int(r[2]) >= 2}
     types = kept["event_type"]

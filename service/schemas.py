@@ -58,7 +58,7 @@ class CustomerFeatures(BaseModel):
         allow_inf_nan=False,
         json_schema_extra={"patternProperties": {NAME_PATTERN: {"type": ["number", "null"]}}},
     )
-    __pydantic_extra__: dict[VocabularyName, VocabularyValue] = Field(init=False)  # type: ignore[assignment]
+    __pydantic_extra__: dict[VocabularyName, VocabularyValue] = Field(init=False)
 
     customer_id: str = Field(min_length=1, max_length=200, description="The customer's id (echoed back).")
     as_of: dt.datetime | None = Field(None, description="When the features were taken (default: now, UTC).")
