@@ -2,10 +2,11 @@
 
 Every event type, and every module, with at least ``vocabulary_min_share`` of the events and
 ``vocabulary_min_events`` events before the latest cutoff gets its own columns, at most ``vocabulary_max_types`` of
-each (the most frequent; ties broken by name; columns in name order); the rest are grouped as ``other``. Types whose ``value`` takes more
-than one value also get a value sum. Only events before the latest cutoff are read, so the vocabulary itself never
-depends on data the features must not see. Nothing learns by itself: training (``training.churn_split``) and
-``churnltv features`` call ``with_learned_vocabulary``; every other build uses the vocabulary its settings carry.
+each (the most frequent; ties broken by name; columns in name order); the rest are grouped as ``other``. Types whose
+``value`` takes more than one value also get a value sum. Only events before the latest cutoff are read, so the
+vocabulary itself never depends on data the features must not see. Nothing learns by itself: training
+(``training.churn_split``) and ``churnltv features`` call ``with_learned_vocabulary``; every other build uses the
+vocabulary its settings carry.
 """
 
 from __future__ import annotations
