@@ -13,7 +13,8 @@ built in DuckDB inside ``features.point_in_time``'s query (only events strictly 
 * ``ev_<type>_share_<W>d``: the type's share of all events in the last W days (0 without any);
 * modules get ``mod_<module>_{count,active_days,trend,share}_<W>d``.
 
-A type unseen at training counts as ``other``; a trained type absent at scoring has zero counts. The vocabulary
+A type unseen at training counts as ``other`` (or, when training left no type out and so has no ``other`` columns,
+only in the shares' denominators); a trained type absent at scoring has zero counts. The vocabulary
 travels in the settings, so ``catalog`` (the static catalog plus these columns) is what a spec built with them has.
 """
 

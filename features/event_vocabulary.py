@@ -32,6 +32,10 @@ class EventVocabulary(BaseModel):
     event_types: tuple[str, ...] = Field(description="Event types with their own columns; the rest are other.")
     modules: tuple[str, ...] = Field(description="Modules with their own columns; the rest are other.")
     value_types: tuple[str, ...] = Field((), description="Event types whose value varies (they get a value sum).")
+    other_types: bool = Field(
+        True, description="Whether the types without their own columns get other columns (some were left out)."
+    )
+    other_modules: bool = Field(True, description="The same for modules.")
 
 
 GroupKind = Literal["type", "module"]
@@ -88,5 +92,6 @@ def groups(vocabulary: EventVocabulary) -> list[Group]:
     ):
         for code, (name, pre) in enumerate(zip(names, _prefixed(names, prefix), strict=True)):
             out.append(Group(kind, name, code, pre, has_value=kind == "type" and name in values))  # type: ignore[arg-type]
-        out.append(Group(kind, None, len(names), prefix + OTHER))  # type: ignore[arg-type]
+        if vocabulary.other_types if kind == "type" else vocabulary.other_modules:
+            out.append(Group(kind, None, len(names), prefix + OTHER))  # type: ignore[arg-type]
     return out

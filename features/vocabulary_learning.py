@@ -35,6 +35,7 @@ def learn_vocabulary(
         return None
     params = {"before": before.to_pydatetime()}
     kept: dict[str, list[str]] = {}
+    left_out: dict[str, bool] = {}
     varying: set[str] = set()
     for column in ("event_type", "module"):
         rows = con.execute(
@@ -51,6 +52,8 @@ def learn_vocabulary(
         # the most frequent, then in name order: a retrain on fresher data keeps the same columns in the same order
         # (a new order would be a new feature spec, which a serving process only takes on a restart)
         kept[column] = sorted(str(r[0]) for r in enough[: settings.vocabulary_max_types])
+        # other columns only when training saw something to put there: a column of zeros pretends to be data
+        left_out[column] = len(rows) > len(kept[column])
         if column == "event_type":
             varying = {str(r[0]) for r in enough if int(r[2]) >= 2}
     types = kept["event_type"]
@@ -59,6 +62,8 @@ def learn_vocabulary(
         event_types=tuple(types),
         modules=tuple(kept["module"]),
         value_types=tuple(t for t in types if t in varying),
+        other_types=left_out["event_type"],
+        other_modules=left_out["module"],
     )
 
 

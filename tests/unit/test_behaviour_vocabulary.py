@@ -46,6 +46,16 @@ def test_learns_types_with_enough_events_and_share_the_rest_go_to_other() -> Non
     assert learned.event_types == ("post", "view_ad")  # rare: 99 < 100 events; after: not before the cutoff
     assert learned.modules == ("feed",)
     assert learned.window_days == 30
+    assert learned.other_types  # rare was left out: other columns hold it
+    assert not learned.other_modules  # every module has its own columns: no column of zeros
+
+
+def test_without_an_other_group_an_unseen_type_counts_only_in_the_shares() -> None:
+    settings = FeatureSettings(learned_vocabulary=vocab(other_types=False, other_modules=False))
+    con = contract_con(customers=CUSTOMERS, events=EVENTS)
+    frame, spec = build_features(con, [CUTOFF], settings)
+    assert not [n for n in spec.names if "_other_" in n]
+    assert row(frame, "a")["ev_post_share_30d"] == pytest.approx(3 / 5)  # the "poke" is still one of 5 events
 
 
 def test_a_type_below_the_share_threshold_is_other_even_with_many_events() -> None:
