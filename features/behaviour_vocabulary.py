@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from features.event_vocabulary import EventVocabulary, Group, GroupKind, groups
+from features.event_vocabulary import EventVocabulary, Group, groups
 from features.feature_spec import FeatureDef, feature_catalog
 
 if TYPE_CHECKING:
@@ -153,61 +153,70 @@ def code_columns(vocabulary: EventVocabulary, alias: str) -> str:
     return cols
 
 
-def aggregate_sql(vocabulary: EventVocabulary, ev: str, cut: str, kind: GroupKind) -> str:
-    """Per (as_of, customer): the window sums of every group of ``kind``, one column each (pivoted in SQL).
+DAYS_PER_WORD = 62
+"""Active days are bits of BIGINT masks (bit k: an event k calendar days before the cutoff's last day), 62 a word."""
 
-    First per (as_of, customer, code, day), each event row seen once per cutoff it precedes; then one row per
-    (as_of, customer) with ``FILTER`` sums per code. Days are grouped only inside the last two windows (older
-    events fall into one group per code), so the per-day step stays small.
+
+def aggregate_sql(vocabulary: EventVocabulary, ev: str, cut: str) -> str:
+    """Per (as_of, customer): the window sums of every type and module group, one column each (pivoted in SQL).
+
+    One pass over the event rows (each seen once per cutoff it precedes), grouped per (as_of, customer, type,
+    module): a handful of groups per customer, not one per active day. Distinct active days are the set bits of
+    OR-ed day masks, exact for any window (one BIGINT word per 62 days) and for any mix of types and modules:
+    the OR of a type's masks over its modules counts each day once. The pivot then sums per code with ``FILTER``.
     """
     w = vocabulary.window_days
-    code = "tcode" if kind == "type" else "mcode"
     recent = f"e.ts >= c.as_of - INTERVAL {w} DAY"
     before = f"e.ts >= c.as_of - INTERVAL {2 * w} DAY AND NOT ({recent})"
-    with_value = kind == "type" and bool(vocabulary.value_types)
-    value = f", sum(e.value) FILTER (WHERE {recent}) AS v" if with_value else ""
-    mine = [g for g in groups(vocabulary) if g.kind == kind]
+    # calendar days back from the last day before the cutoff: 0 .. W (W + 1 dates when the cutoff is not midnight)
+    back = "date_diff('day', CAST(e.ts AS DATE), CAST(c.as_of - INTERVAL 1 MICROSECOND AS DATE))"
+    words = range(w // DAYS_PER_WORD + 1)
+    masks = "".join(
+        # the shift is clamped: DuckDB computes it for rows the FILTER then drops, and 1 << 63 overflows
+        f", bit_or((1::BIGINT) << least(greatest({back} - {i * DAYS_PER_WORD}, 0), {DAYS_PER_WORD - 1})::BIGINT) "
+        f"FILTER (WHERE {recent} "
+        f"AND {back} >= {i * DAYS_PER_WORD} AND {back} < {(i + 1) * DAYS_PER_WORD}) AS m{i}"
+        for i in words
+    )
+    value = f", sum(e.value) FILTER (WHERE {recent}) AS v" if vocabulary.value_types else ""
     pivot = ["sum(n) AS total_n"]
-    for g in mine:
-        k = g.code
-        pivot += [
-            f"sum(n) FILTER (WHERE code = {k}) AS n{k}",
-            f"count(*) FILTER (WHERE code = {k} AND n > 0) AS d{k}",
-            f"sum(p) FILTER (WHERE code = {k}) AS p{k}",
-        ]
-        if kind == "type":
-            pivot.append(f"sum(a) FILTER (WHERE code = {k}) AS a{k}")
+    for g in groups(vocabulary):
+        code, pre, k = ("tcode", "t", g.code) if g.kind == "type" else ("mcode", "m", g.code)
+        where = f"FILTER (WHERE {code} = {k})"
+        days = " + ".join(f"coalesce(bit_count(bit_or(m{i}) {where}), 0)" for i in words)
+        pivot += [f"sum(n) {where} AS {pre}n{k}", f"({days}) AS {pre}d{k}", f"sum(p) {where} AS {pre}p{k}"]
+        if g.kind == "type":
+            pivot.append(f"sum(a) {where} AS {pre}a{k}")
         if g.has_value:
-            pivot.append(f"sum(v) FILTER (WHERE code = {k}) AS v{k}")
+            pivot.append(f"sum(v) {where} AS {pre}v{k}")
     return f"""
-        WITH daily AS (
-            SELECT c.as_of, e.cidx, e.{code} AS code,
-                   CASE WHEN e.ts >= c.as_of - INTERVAL {2 * w} DAY THEN CAST(e.ts AS DATE) END AS d,
+        WITH grouped AS (
+            SELECT c.as_of, e.cidx, e.tcode, e.mcode,
                    count(*) FILTER (WHERE {recent}) AS n, count(*) FILTER (WHERE {before}) AS p,
-                   count(*) AS a{value}
+                   count(*) AS a{masks}{value}
             FROM {ev} e JOIN {cut} c ON e.ts < c.as_of
             GROUP BY ALL
         )
-        SELECT as_of, cidx, {", ".join(pivot)} FROM daily GROUP BY ALL
+        SELECT as_of, cidx, {", ".join(pivot)} FROM grouped GROUP BY ALL
     """
 
 
-def column_exprs(vocabulary: EventVocabulary, types: str, modules: str, tenure_days: str) -> dict[str, str]:
-    """SQL of every vocabulary column over the pivoted aggregates (aliases ``types`` and ``modules``)."""
+def column_exprs(vocabulary: EventVocabulary, alias: str, tenure_days: str) -> dict[str, str]:
+    """SQL of every vocabulary column over the pivoted aggregates of ``aggregate_sql`` (joined as ``alias``)."""
     w = vocabulary.window_days
     out: dict[str, str] = {}
     for g in groups(vocabulary):
-        t = types if g.kind == "type" else modules
+        t = f"{alias}.{'t' if g.kind == 'type' else 'm'}"
         k = g.code
-        n, d, p = f"coalesce({t}.n{k}, 0)", f"coalesce({t}.d{k}, 0)", f"coalesce({t}.p{k}, 0)"
+        n, d, p = f"coalesce({t}n{k}, 0)", f"coalesce({t}d{k}, 0)", f"coalesce({t}p{k}, 0)"
         out[f"{g.prefix}_count_{w}d"] = n
         out[f"{g.prefix}_active_days_{w}d"] = d
         if g.kind == "type":
             out[f"{g.prefix}_per_active_day_{w}d"] = f"coalesce({n} / nullif({d}, 0), 0.0)"
         out[f"{g.prefix}_trend_{w}d"] = f"ln(({n} + 1.0) / ({p} + 1.0))"
         if g.kind == "type":
-            out[f"{g.prefix}_per_tenure_day"] = f"coalesce({t}.a{k}, 0) / {tenure_days}"
+            out[f"{g.prefix}_per_tenure_day"] = f"coalesce({t}a{k}, 0) / {tenure_days}"
         if g.has_value:
-            out[f"{g.prefix}_value_{w}d"] = f"coalesce({t}.v{k}, 0.0)"
-        out[f"{g.prefix}_share_{w}d"] = f"coalesce({n} / nullif({t}.total_n, 0), 0.0)"
+            out[f"{g.prefix}_value_{w}d"] = f"coalesce({t}v{k}, 0.0)"
+        out[f"{g.prefix}_share_{w}d"] = f"coalesce({n} / nullif({alias}.total_n, 0), 0.0)"
     return out

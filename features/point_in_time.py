@@ -281,8 +281,7 @@ def _feature_tables(
         parts["aha"] = _aha_moments(b, settings)
         vocabulary = active_vocabulary(settings)
         if vocabulary is not None:
-            for kind, part in (("type", "vocab_types"), ("module", "vocab_modules")):
-                parts[part] = b.create(part, aggregate_sql(vocabulary, b.name("ev"), cut, kind))  # type: ignore[arg-type]
+            parts["vocabulary"] = b.create("vocab", aggregate_sql(vocabulary, b.name("ev"), cut))
         parts["reactivation"] = _reactivations(b, settings, has_transactions="transactions" in columns)
     if "transactions" in columns:
         parts["transactions"] = b.create(
@@ -527,8 +526,7 @@ _JOINS: dict[str, tuple[str, str | None]] = {
     "nps": ("n", None),
     "tickets": ("t", None),
     "accounts": ("acc", "acc.as_of = p.as_of AND acc.account_id = p.account_id"),
-    "vocab_types": ("vt", None),
-    "vocab_modules": ("vm", None),
+    "vocabulary": ("vc", None),
 }
 _EVENT_COUNTS = (
     "events_7d",
@@ -629,7 +627,7 @@ def _assemble(
     vocabulary = active_vocabulary(settings)
     if vocabulary is not None:
         # per day of tenure, at least one day: a customer who signed up an hour ago has no rate of 72 a day
-        exprs |= column_exprs(vocabulary, "vt", "vm", f"greatest({_days('p.as_of', 'p.signup_at')}, 1.0)")
+        exprs |= column_exprs(vocabulary, "vc", f"greatest({_days('p.as_of', 'p.signup_at')}, 1.0)")
     joins = []
     for part, (alias, on) in _JOINS.items():
         if part in parts:

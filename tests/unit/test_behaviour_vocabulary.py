@@ -245,3 +245,13 @@ def test_older_specs_without_a_vocabulary_load_without_one() -> None:
         recorded.pop(key)
     recorded["a_setting_of_a_future_release"] = 1
     assert FeatureSettings.from_recorded(recorded).learned_vocabulary is None
+
+
+def test_active_days_of_a_window_longer_than_one_mask_word() -> None:
+    settings = FeatureSettings(learned_vocabulary=vocab(window_days=90))
+    days_back = (1, 61, 62, 63, 80, 89, 89)  # across the 62-day words; the same day twice counts once
+    events = [ev("a", CUTOFF - d * DAY + pd.Timedelta(hours=1), "post") for d in days_back]
+    frame, _ = build_features(contract_con(customers=[customer("a", "2023-01-01")], events=events), [CUTOFF], settings)
+    a = row(frame, "a")
+    assert (a["ev_post_count_90d"], a["ev_post_active_days_90d"]) == (7, 6)
+    assert a["mod_feed_active_days_90d"] == 6
