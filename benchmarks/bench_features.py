@@ -2,7 +2,8 @@
 
 Steps, each in a fresh process so its peak RSS is its own:
   1. generate the base (churnltv.generator, helper B) and write it to a DuckDB file (not timed as features);
-  2. ``build_features`` on that file: every feature of the vocabulary (the measured number);
+  2. ``build_features`` on that file: every feature of the vocabulary, with the behaviour columns of the event
+     vocabulary learned from the data first, as training does (the measured number, learning included);
   3. baseline: a straightforward pandas implementation of the RFM + window subset (event counts and active
      days in 7/30/90 days, core actions last/prior 30 days, days since last event, purchase counts/amounts,
      days since last purchase, BTYD frequency/recency/T/monetary), reading the same DuckDB file.
@@ -76,13 +77,18 @@ def _duckdb_features(path: Path, out: Path) -> None:
     import pandas as pd
 
     from features.point_in_time import build_features
+    from features.settings import FeatureSettings
+    from features.vocabulary_learning import with_learned_vocabulary
 
     con = duckdb.connect(str(path), read_only=True)
     # a deployment caps DuckDB's memory (it spills to disk beyond it); without a cap it takes up to 80% of RAM
     con.execute(f"SET memory_limit = '{DUCKDB_MEMORY_LIMIT}'")
     con.execute(f"SET temp_directory = '{path.parent / 'spill'}'")
-    frame, _ = build_features(con, [pd.Timestamp(AS_OF)])
+    cutoffs = [pd.Timestamp(AS_OF)]
+    frame, spec = build_features(con, cutoffs, with_learned_vocabulary(con, cutoffs, FeatureSettings()))
     _sample_ids(frame[["customer_id", *COMPARED]]).to_parquet(out)
+    vocabulary = [n for n in spec.names if n.startswith(("ev_", "mod_"))]
+    out.with_suffix(".columns").write_text(f"{len(spec.names)} {len(vocabulary)}")
 
 
 def _pandas_features(path: Path, out: Path) -> None:
@@ -148,15 +154,19 @@ def _one_customer_latency(path: Path, repeats: int = 20) -> tuple[float, float]:
     import pandas as pd
 
     from features.point_in_time import build_features
+    from features.settings import FeatureSettings
+    from features.vocabulary_learning import with_learned_vocabulary
 
     con = duckdb.connect(str(path), read_only=True)
     rows = con.execute("SELECT customer_id FROM customers ORDER BY customer_id LIMIT ?", [repeats]).fetchall()
     ids = [str(r[0]) for r in rows]
-    build_features(con, [pd.Timestamp(AS_OF)], customer_ids=ids[:1])  # warm up
+    # the API builds with the vocabulary its model learned at training: learned once here, not timed
+    settings = with_learned_vocabulary(con, [pd.Timestamp(AS_OF)], FeatureSettings())
+    build_features(con, [pd.Timestamp(AS_OF)], settings, customer_ids=ids[:1])  # warm up
     times = []
     for cid in ids:
         start = time.perf_counter()
-        build_features(con, [pd.Timestamp(AS_OF)], customer_ids=[cid])
+        build_features(con, [pd.Timestamp(AS_OF)], settings, customer_ids=[cid])
         times.append(time.perf_counter() - start)
     return statistics.median(times), max(times)
 
@@ -186,11 +196,13 @@ def main() -> None:
             or not bool((((a[c] - b[c]).abs() <= 1e-9 * (1 + b[c].abs())) | (a[c].isna() & b[c].isna())).all())
         ]
         agree = not differing
+        n_features, n_vocabulary = (int(x) for x in duck_out.with_suffix(".columns").read_text().split())
         median_s, max_s = _one_customer_latency(path)
     report(
         f"point-in-time features, {n_customers:,} customers / {n_events:,} events, one cutoff",
         [
             gen.line(),
+            f"{n_features} features, {n_vocabulary} of them from the learned event vocabulary (ev_*, mod_*)",
             duck.line(base),
             base.line(),
             f"one customer (API path): median {median_s * 1000:.1f} ms, max {max_s * 1000:.1f} ms over 20 ids",
@@ -200,6 +212,8 @@ def main() -> None:
         {
             "customers": n_customers,
             "events": n_events,
+            "features": n_features,
+            "vocabulary_features": n_vocabulary,
             "duckdb_seconds": round(duck.seconds, 3),
             "duckdb_peak_rss_mb": duck.peak_rss_mb,
             "pandas_seconds": round(base.seconds, 3),

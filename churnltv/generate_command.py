@@ -56,6 +56,16 @@ def register(app: typer.Typer) -> None:
                 "of every action goes into the truth file (`churnltv.generator.campaigns.true_uplift` reads it).",
             ),
         ] = False,
+        vocabulary: Annotated[
+            str,
+            typer.Option(
+                "--vocabulary",
+                help="default: the demo's three event types; hetero: a subscription social app with eight event "
+                "types (post, comment, like, view_ad, message, share, unfriend, login) whose rates drive churn with "
+                "different signs, plus a ratio effect (ads seen per post), so totals cannot carry the signal; the "
+                "true rates go into the truth file as rate_<type>.",
+            ),
+        ] = "default",
     ) -> None:
         """Generate a synthetic customer base with a hidden churn hazard and write it in contract form.
 
@@ -72,6 +82,7 @@ def register(app: typer.Typer) -> None:
         from churnltv.generator import generate as generate_base
         from churnltv.generator import truth_path_for
         from churnltv.generator.campaigns import RetentionCampaigns
+        from churnltv.generator.vocabulary import vocabulary_mechanisms
         from features.dataset_writer import FORMATS, DatasetFormat, write_dataset, write_frame_parquet
         from features.errors import UserInputError
 
@@ -86,6 +97,7 @@ def register(app: typer.Typer) -> None:
         if pd.isna(end_ts):
             raise UserInputError(f"--end {end!r} is not a date (expected e.g. 2026-06-30)")
         chosen: DatasetFormat | None = fmt  # type: ignore[assignment]
+        vocabulary_mechanisms(vocabulary)  # a bad --vocabulary fails before any work
 
         console = Console(stderr=True)
         started = time.perf_counter()
@@ -103,7 +115,7 @@ def register(app: typer.Typer) -> None:
                 progress.update(task, description=f"generating {step}", completed=fraction)
                 logger.debug("generate: %s %.0f%%", step, 100 * fraction)
 
-            mechanisms = [RetentionCampaigns()] if campaigns else []
+            mechanisms = [*vocabulary_mechanisms(vocabulary), *([RetentionCampaigns()] if campaigns else [])]
             base = generate_base(customers, seed=seed, end=end_ts, on_progress=on_progress, mechanisms=mechanisms)
             progress.update(task, description=f"writing {out}", completed=1.0)
             written = write_dataset(base.tables, out, chosen)

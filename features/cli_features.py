@@ -11,6 +11,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from features.feature_spec import FeatureSpec
+    from features.settings import FeatureSettings
 
 DATA_HELP = "Data source: a directory of CSV/Parquet files, a .duckdb file, or a postgresql:// URL."
 
@@ -52,6 +53,15 @@ def write_features(frame: pd.DataFrame, spec: FeatureSpec, out: Path) -> None:
         raise OSError(err.errno, err.strerror or str(err), str(out)) from err
 
 
+def vocabulary_note(settings: FeatureSettings) -> str:
+    """The learned event vocabulary in one clause for the summary line ("" without one)."""
+    vocabulary = settings.learned_vocabulary if settings.vocabulary == "on" else None
+    if vocabulary is None:
+        return ""
+    types, modules = ", ".join(vocabulary.event_types) or "-", ", ".join(vocabulary.modules) or "-"
+    return f"; own columns (the rest as other) for event types {types} and modules {modules}"
+
+
 def register(app: typer.Typer) -> None:
     """Add `features` to the root app."""
 
@@ -90,6 +100,7 @@ def register(app: typer.Typer) -> None:
         from features.labels import data_time_range
         from features.point_in_time import build_features
         from features.sources import open_source
+        from features.vocabulary_learning import with_learned_vocabulary
 
         run = settings_of(ctx)
         feature_settings = run.features
@@ -103,6 +114,8 @@ def register(app: typer.Typer) -> None:
                 cutoffs = [data_time_range(con)[1].floor("D") + pd.Timedelta(days=1)]
             start = time.perf_counter()
             with console.status("building features ..."):
+                # the vocabulary a training run on this data would learn, so the columns are the model's
+                feature_settings = with_learned_vocabulary(con, cutoffs, feature_settings)
                 frame, spec = build_features(con, cutoffs, feature_settings, customer_ids=customer)
             seconds = time.perf_counter() - start
         finally:
@@ -115,7 +128,7 @@ def register(app: typer.Typer) -> None:
         )
         console.print(
             f"BTYD time unit: {spec.time_unit.value}; Aha rule: {feature_settings.aha.describe()}; "
-            f"core event types: {', '.join(feature_settings.core_event_types)}"
+            f"core event types: {', '.join(feature_settings.core_event_types)}{vocabulary_note(feature_settings)}"
         )
         if spec.absent:
             reasons: dict[str, list[str]] = {}

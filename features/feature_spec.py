@@ -9,7 +9,8 @@ Phrase templates
 ----------------
 ``FeatureDef.phrase`` is a ``str.format`` template with the placeholders ``{value}`` (the value,
 rounded for reading), ``{pct}`` and ``{direction}`` (for ratios: ``|1 - value|`` in percent and
-"down"/"up"), ``{n_core_modules}`` and any key of ``FeatureSpec.settings``. Two alternatives are
+"down"/"up"; a feature with unit "log ratio" is exponentiated first, one with unit "share" gives ``{pct}``
+as 100 x value), ``{n_core_modules}`` and any key of ``FeatureSpec.settings``. Two alternatives are
 separated by ``" || "``: for flags the first is said when the flag is 1 and the second when it is
 0; for other features the second is said when the value is missing (e.g. "never active").
 """
@@ -44,6 +45,7 @@ FEATURE_SETTING_KEYS = (
     "dormant_days",
     "btyd_time_unit",
     "core_modules_threshold",
+    "learned_vocabulary",
 )
 
 
@@ -590,8 +592,11 @@ class FeatureSpec:
         else:
             number = float(value)  # type: ignore[arg-type]
             fields["value"] = _readable(number)
-            fields["pct"] = f"{abs(1.0 - number) * 100:.0f}"
-            fields["direction"] = "down" if number < 1.0 else "up"
+            ratio = math.exp(number) if feat.unit == "log ratio" else number
+            fields["pct"] = f"{abs(1.0 - ratio) * 100:.0f}"
+            fields["direction"] = "down" if ratio < 1.0 else "up"
+            if feat.unit == "share":
+                fields["pct"] = f"{number * 100:.0f}"
         text = normal.format(**fields)
         if reference is not None and feat.kind == "numeric" and not _is_missing(reference):
             text += f" (typical: {_readable(float(reference))})"

@@ -32,8 +32,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from features.behaviour_vocabulary import active_vocabulary, aggregate_sql, catalog, code_columns, column_exprs
 from features.errors import UserInputError
-from features.feature_spec import FeatureDef, FeatureSpec, feature_catalog
+from features.feature_spec import FeatureDef, FeatureSpec
 from features.settings import FeatureSettings
 
 if TYPE_CHECKING:
@@ -154,8 +155,8 @@ def build_features(
     has_events = "events" in columns
     has_account = "account_id" in columns["customers"]
     absent: dict[str, str] = {}
-    catalog = feature_catalog(settings)
-    for feat in catalog:
+    every = catalog(settings)
+    for feat in every:
         source = feat.source
         if source == "customers.account_id" and not has_account:
             absent[feat.name] = "the customers table has no account_id column"
@@ -163,7 +164,7 @@ def build_features(
             absent[feat.name] = "no events table"
         elif source in ("events", *OPTIONAL_SOURCES) and source not in columns:
             absent[feat.name] = f"no {source} table"
-    features = [f for f in catalog if f.name not in absent]
+    features = [f for f in every if f.name not in absent]
     start = time.perf_counter()
     b = _Build(con)
     count_modules = _prepare(b, as_ofs, settings, customer_ids, columns)
@@ -175,7 +176,8 @@ def build_features(
         frame = frame.drop(columns="n_core_modules__")
     frame = _typed(frame, features)
     spec_settings = settings.summary()
-    spec_settings["n_core_modules"] = settings.n_core_modules or n_core_modules
+    # a base without core actions has no core modules to count: unknown (None), never 0 (the setting is >= 1)
+    spec_settings["n_core_modules"] = settings.n_core_modules or n_core_modules or None
     spec = FeatureSpec(features=features, absent=absent, time_unit=settings.btyd_time_unit, settings=spec_settings)
     logger.info(
         "built %d feature rows x %d features for %d cutoff(s) in %.2f s",
@@ -242,11 +244,13 @@ def _prepare(
             is_aha += (
                 f" AND e.occurred_at >= p.signup_at AND e.occurred_at < p.signup_at + INTERVAL {rule.within_days} DAY"
             )
+        vocabulary = active_vocabulary(settings)
+        codes = f", {code_columns(vocabulary, 'e')}" if vocabulary is not None else ""
         b.create(
             "ev",
             f"SELECT p.cidx, e.occurred_at AS ts, e.event_type IN {core} AS is_core, "
             # a 32-bit hash of the module name: distinct counts only need equality, and it keeps the row small
-            f"{is_aha} AS is_aha, (hash(e.module) % 4294967291)::UINTEGER AS mh "
+            f"{is_aha} AS is_aha, (hash(e.module) % 4294967291)::UINTEGER AS mh{codes} "
             f"FROM events e JOIN {cust} p ON e.customer_id = p.customer_id WHERE e.occurred_at < $latest",
         )
     if "transactions" in columns:
@@ -279,6 +283,9 @@ def _feature_tables(
             """,
         )
         parts["aha"] = _aha_moments(b, settings)
+        vocabulary = active_vocabulary(settings)
+        if vocabulary is not None:
+            parts["vocabulary"] = b.create("vocab", aggregate_sql(vocabulary, b.name("ev"), cut))
         parts["reactivation"] = _reactivations(b, settings, has_transactions="transactions" in columns)
     if "transactions" in columns:
         parts["transactions"] = b.create(
@@ -523,6 +530,7 @@ _JOINS: dict[str, tuple[str, str | None]] = {
     "nps": ("n", None),
     "tickets": ("t", None),
     "accounts": ("acc", "acc.as_of = p.as_of AND acc.account_id = p.account_id"),
+    "vocabulary": ("vc", None),
 }
 _EVENT_COUNTS = (
     "events_7d",
@@ -620,6 +628,10 @@ def _assemble(
         **_transaction_exprs(settings),
         **_other_exprs(),
     }
+    vocabulary = active_vocabulary(settings)
+    if vocabulary is not None:
+        # per day of tenure, at least one day: a customer who signed up an hour ago has no rate of 72 a day
+        exprs |= column_exprs(vocabulary, "vc", f"greatest({_days('p.as_of', 'p.signup_at')}, 1.0)")
     joins = []
     for part, (alias, on) in _JOINS.items():
         if part in parts:

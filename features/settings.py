@@ -13,12 +13,14 @@ Nested values come from the environment as JSON or with ``__`` as the nesting de
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Mapping
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from features.errors import UserInputError
+from features.event_vocabulary import EventVocabulary
 from features.lapse import LapseRule
 from features.time_units import TimeUnit
 
@@ -103,6 +105,34 @@ class FeatureSettings(BaseSettings):
             "section 4: 3+ core modules predict long-term value). The column keeps its name whatever the value."
         ),
     )
+
+    vocabulary: Literal["on", "off"] = Field(
+        "on",
+        description="Behaviour features per event type and module learned from the data at training "
+        "(features/behaviour_vocabulary.py); off leaves them out of new models.",
+    )
+    vocabulary_max_types: int = Field(
+        8, ge=1, le=50, description="At most this many event types (and as many modules) get their own columns."
+    )
+    vocabulary_min_share: float = Field(
+        0.005, ge=0.0, le=1.0, description="A type or module needs this share of all events for its own columns."
+    )
+    vocabulary_min_events: int = Field(
+        100, ge=1, description="A type or module needs this many events for its own columns."
+    )
+    learned_vocabulary: EventVocabulary | None = Field(
+        None,
+        description="The vocabulary learned at training (recorded in the feature spec; not meant to be set by hand).",
+    )
+
+    @classmethod
+    def from_recorded(cls, recorded: Mapping[str, Any] | None) -> FeatureSettings:
+        """The settings a feature spec or model recorded (``summary()``), to build exactly its columns again.
+
+        Keys this release does not know and unset (null) values are skipped, so specs of older releases load.
+        """
+        known = {k: v for k, v in (recorded or {}).items() if k in cls.model_fields and v is not None}
+        return cls(**known)
 
     @model_validator(mode="before")
     @classmethod

@@ -157,9 +157,7 @@ def feature_settings_for(models: ModelSet) -> FeatureSettings:
     from features.settings import FeatureSettings
 
     spec = getattr(models.churn, "spec", None)
-    recorded = dict(getattr(spec, "settings", {}) or {})
-    known = {k: v for k, v in recorded.items() if k in FeatureSettings.model_fields and v is not None}
-    return FeatureSettings(**known)
+    return FeatureSettings.from_recorded(getattr(spec, "settings", None))
 
 
 def ids_digest(ids: Iterable[str]) -> str:

@@ -110,7 +110,7 @@ def model_feature_settings(spec: FeatureSpec) -> FeatureSettings:
     key = json.dumps(spec.settings or {}, sort_keys=True, default=str)
     settings = _SETTINGS.get(key)
     if settings is None:
-        settings = FeatureSettings.model_validate(spec.settings) if spec.settings else FeatureSettings()
+        settings = FeatureSettings.from_recorded(spec.settings)  # the one rule for rebuilding a model's settings
         if len(_SETTINGS) < 16:  # a handful of bundles over a server's life; never grows without bound
             _SETTINGS[key] = settings
     return settings

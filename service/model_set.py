@@ -421,8 +421,9 @@ def serving_spec_differences(
 
     * ``request schema``: the feature catalog ``POST /v1/predict``'s body is built from
       (``features.feature_spec.feature_catalog``; tests/unit/test_request_schema.py keeps
-      ``CustomerFeatures`` equal to it). A feature outside it, or with another dtype, kind or unit,
-      cannot be sent by any client.
+      ``CustomerFeatures`` equal to it), plus the ``ev_*``/``mod_*`` columns of the bundle's learned event
+      vocabulary (``features.behaviour_vocabulary``), which the body carries as extra fields. A feature outside
+      it, or with another dtype, kind or unit, cannot be sent by any client.
     * ``serving model``: what clients send today, built with the serving bundle's settings. A bundle
       that needs a feature the serving one did not, or other feature settings (core events, Aha rule,
       time unit), would be fed inputs it was not trained on, so changing the feature specification is
@@ -434,10 +435,10 @@ def serving_spec_differences(
     Features a reference has and the bundle does not use are fine (the model reads its own columns by
     name), as in batch scoring's check of a bundle against the data (service/batch_scoring.py).
     """
-    from features.feature_spec import feature_catalog
+    from features.behaviour_vocabulary import catalog as feature_catalog
     from features.settings import FeatureSettings
 
-    settings = FeatureSettings.model_validate(spec.settings) if spec.settings else FeatureSettings()
+    settings = FeatureSettings.from_recorded(spec.settings)
     catalog = {f.name: f for f in feature_catalog(settings)}
     lines: list[str] = []
     for f in spec.features:

@@ -8,16 +8,22 @@ undefined (``days_since_last_event`` of a customer who never acted); NaN and inf
 a boolean where a number belongs. Every number has an upper bound (counts and ratios 1e9, money 1e12,
 durations 1e6 days), so a valid request always fits the float64 feature matrix.
 The fields, their order and their JSON types follow ``features.feature_spec.feature_catalog``
-(tests/unit/test_request_schema.py keeps the two equal).
+(tests/unit/test_request_schema.py keeps the two equal). Besides them a body may carry the behaviour features of
+the model's learned event vocabulary (``ev_<type>_*`` and ``mod_<module>_*``, features/behaviour_vocabulary.py):
+numbers or null, names checked against ``features.event_vocabulary.NAME_PATTERN``; any other extra field is still
+"Extra inputs are not permitted".
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 from pydantic_core import PydanticCustomError
+
+from features.event_vocabulary import NAME_PATTERN
 
 # Upper bounds: far above any real customer, low enough that every value fits a float64 feature matrix and the
 # money arithmetic downstream stays finite (a 400-digit integer must be a 422 naming its field, not an overflow)
@@ -56,8 +62,31 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
-class CustomerFeatures(_Strict):
-    """Point-in-time features of one customer, as built by `churnltv features` (see the data contract docs)."""
+_VOCABULARY_NAME = re.compile(NAME_PATTERN)
+
+
+def _vocabulary_name(name: str) -> str:
+    if not _VOCABULARY_NAME.match(name):
+        raise PydanticCustomError("extra_forbidden", "Extra inputs are not permitted")
+    return name
+
+
+VocabularyName = Annotated[str, AfterValidator(_vocabulary_name)]
+VocabularyValue = Annotated[float | None, Field(allow_inf_nan=False)]
+
+
+class CustomerFeatures(BaseModel):
+    """Point-in-time features of one customer, as built by `churnltv features` (see the data contract docs).
+
+    Extra fields named ``ev_*`` / ``mod_*`` are the behaviour features of the model's learned event vocabulary.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+        allow_inf_nan=False,
+        json_schema_extra={"patternProperties": {NAME_PATTERN: {"type": ["number", "null"]}}},
+    )
+    __pydantic_extra__: dict[VocabularyName, VocabularyValue] = Field(init=False)
 
     customer_id: str = Field(min_length=1, max_length=200, description="The customer's id (echoed back).")
     as_of: dt.datetime | None = Field(None, description="When the features were taken (default: now, UTC).")

@@ -233,7 +233,11 @@ def train_churn(
         "churn_definition": feature_settings.churn_definition,
         "churn_definition_reason": definition.reason,
         "warnings": run_warnings,
-        "feature_settings": feature_settings.summary(),
+        # with the vocabulary the features were learned with (its spec's), so a rebuild gets the same columns
+        "feature_settings": {
+            **feature_settings.summary(),
+            "learned_vocabulary": spec.settings.get("learned_vocabulary"),
+        },
         "cutoffs": {
             "train": [str(c) for c in split.train_cutoffs],
             "validation": str(split.validation_cutoff),

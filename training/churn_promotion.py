@@ -34,7 +34,7 @@ def holdout_of(bundle: ChurnBundle, duckdb_settings: DuckDBSettings | None = Non
     meta = bundle.metadata
     try:
         source, test_cutoff = meta["source_url"], pd.Timestamp(meta["cutoffs"]["test"])
-        fs = FeatureSettings(**meta["feature_settings"])
+        fs = FeatureSettings.from_recorded(meta["feature_settings"])  # with the learned event vocabulary
     except KeyError as err:
         raise UserInputError(f"bundle metadata has no {err.args[0]!r}; cannot rebuild its test window") from None
     con = open_source(source, duckdb_settings=duckdb_settings).connect()
@@ -65,7 +65,7 @@ def champion_view(
     features, _ = build_features(
         open_source(new.metadata["source_url"], duckdb_settings=duckdb_settings).connect(),
         [cutoff],
-        FeatureSettings(**old_fs),
+        FeatureSettings.from_recorded(old_fs),
         customer_ids=frame["customer_id"].astype(str).tolist(),
     )
     keyed = features.set_index("customer_id").reindex(frame["customer_id"].astype(str))

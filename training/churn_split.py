@@ -74,8 +74,10 @@ def training_frame(
 
     from features.labels import build_labels
     from features.point_in_time import build_features
+    from features.vocabulary_learning import with_learned_vocabulary
 
-    features, spec = build_features(con, list(cutoffs), feature_settings)
+    # the event vocabulary is learned once, before the latest cutoff; the spec records it for scoring
+    features, spec = build_features(con, list(cutoffs), with_learned_vocabulary(con, list(cutoffs), feature_settings))
     labels = build_labels(con, list(cutoffs), feature_settings)
     features["as_of"] = pd.to_datetime(features["as_of"])
     labels = labels.assign(as_of=pd.to_datetime(labels["as_of"]))

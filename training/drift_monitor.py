@@ -171,8 +171,7 @@ def _worst(bands: list[Band]) -> Band:
 def _feature_settings(bundle: ChurnBundle) -> Any:
     from features.settings import FeatureSettings
 
-    recorded = dict(bundle.spec.settings or {})
-    return FeatureSettings(**{k: v for k, v in recorded.items() if k in FeatureSettings.model_fields and v is not None})
+    return FeatureSettings.from_recorded(bundle.spec.settings)
 
 
 def _btyd_check(

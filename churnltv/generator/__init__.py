@@ -36,7 +36,9 @@ Modules, one concept each: ``parameters`` (the world's fixed numbers), ``timelin
 ``subscriptions``, ``feedback`` (NPS and support tickets), ``acquisition`` (spend and referrals), ``truth`` (the
 truth frame and the oracle), ``mechanisms`` (the extension point for optional behaviours) and ``assembly``
 (``generate``); ``campaigns`` is the first optional mechanism (past retention campaigns with control groups and
-known individual effects, ``churnltv generate --campaigns``). The generator depends only on ``features``' contract
+known individual effects, ``churnltv generate --campaigns``), ``vocabulary`` the second (a social app's eight
+event types whose rates drive churn with different signs, ``churnltv generate --vocabulary hetero``). The generator
+depends only on ``features``' contract
 and errors; it lives in the composition root because it is demo and test tooling, not part of the pipeline.
 """
 

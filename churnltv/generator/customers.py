@@ -143,20 +143,33 @@ def draw_customers(
     d[b2b_idx] = np.maximum(s[b2b_idx], acct_onset[acct_of_b2b] + rng.normal(0.0, 10.0, b2b_idx.size))
     k = np.exp(rng.normal(math.log(1 / 20), 0.5, n))
 
-    c1 = sample_churn(s, float(HISTORY_DAYS), Hazard(b, g, d, k), rng.exponential(1.0, n))
     react_p = sigmoid(-1.6 + 0.4 * disposition + 0.3 * eng)
-    returns = np.isfinite(c1) & (rng.random(n) < react_p)
-    gap = REACTIVATION_MIN_GAP_DAYS + rng.exponential(REACTIVATION_MEAN_EXTRA_DAYS, n)
-    r = np.where(returns, c1 + gap, np.inf)
-    r = np.where(r < HISTORY_DAYS, r, np.inf)
-    b2 = b * RETURN_HAZARD_FACTOR
-    c2 = np.where(np.isfinite(r), r + rng.exponential(1.0, n) / b2, np.inf)
-    c2 = np.where(c2 < HISTORY_DAYS, c2, np.inf)
+    c1, r, b2, c2 = draw_lives(rng, s, Hazard(b, g, d, k), react_p)
     return LatentCustomers(
         s=s, b2b=b2b, channel=channel, account=account, eng=eng, breadth=breadth, aha=aha, service=service,
         disposition=disposition, price=price, subscribed=subscribed, a0=a0, session_mu=session_mu, modules=modules,
         b=b, g=g, d=d, k=k, c1=c1, react_p=react_p, r=r, b2=b2, c2=c2,
     )  # fmt: skip
+
+
+def draw_lives(
+    rng: np.random.Generator, s: FloatArray, hazard: Hazard, react_p: FloatArray
+) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
+    """Churn, return, return-life hazard and final churn (``c1, r, b2, c2``) of customers signed up at ``s``.
+
+    Shared with mechanisms that give customers another life-1 hazard (``vocabulary``); the draw order is part of the
+    output, so the default base is unchanged.
+    """
+    n = s.size
+    c1 = sample_churn(s, float(HISTORY_DAYS), hazard, rng.exponential(1.0, n))
+    returns = np.isfinite(c1) & (rng.random(n) < react_p)
+    gap = REACTIVATION_MIN_GAP_DAYS + rng.exponential(REACTIVATION_MEAN_EXTRA_DAYS, n)
+    r = np.where(returns, c1 + gap, np.inf)
+    r = np.where(r < HISTORY_DAYS, r, np.inf)
+    b2 = hazard.b * RETURN_HAZARD_FACTOR
+    c2 = np.where(np.isfinite(r), r + rng.exponential(1.0, n) / b2, np.inf)
+    c2 = np.where(c2 < HISTORY_DAYS, c2, np.inf)
+    return c1, r, b2, c2
 
 
 def _in_segments(

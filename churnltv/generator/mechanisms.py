@@ -4,9 +4,9 @@ The core simulation (customers, usage, purchases, subscriptions, feedback, acqui
 seed, always produces the same frames. A *mechanism* is an optional extra behaviour layered on it, written as its
 own module in this package, for example:
 
-* a heterogeneous event vocabulary (other event type and module names per product, so the features cannot rely on
-  the demo's ``core_action``): it rewrites the ``events`` columns in ``extend_tables`` and records the vocabulary in
-  ``world.metadata``;
+* a heterogeneous event vocabulary (``vocabulary``: other event types and modules, so the features cannot rely on
+  the demo's ``core_action``): it gives customers per-type rates and a hazard driven by them in ``shape_customers``,
+  replaces the ``events`` table in ``extend_tables`` and records the vocabulary in ``world.metadata``;
 * simulated retention campaigns with control groups and true individual effects: it picks targets and a random
   control group in ``shape_customers``, changes the treated customers' hazard after the send date (re-drawing their
   churn times with ``hazard.Hazard`` / ``hazard.sample_churn``) and records each customer's true effect in

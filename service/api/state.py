@@ -245,7 +245,7 @@ class ServingModels:
         self.data.open()
         if self.data.connection is None:
             return None
-        feature_settings = FeatureSettings.model_validate(spec.settings) if spec.settings else FeatureSettings()
+        feature_settings = FeatureSettings.from_recorded(spec.settings)
         with self.data.cursor() as cursor:
             return source_spec(cursor, now_utc(), feature_settings)
 

@@ -174,6 +174,7 @@ CATALOGUE: dict[str, tuple[str, str, str]] = {
         "2",
         "cutoff '2024-13-45' is not a date/time (use e.g. 2025-06-30): month must be in 1..12",
     ),
+    "generate_bad_vocabulary": ("CLI", "2", "--vocabulary 'social' is not one of default, hetero"),
     "features_disk_full": ("CLI", "2", "f.parquet': Error writing bytes to file. Detail: [errno 28] No space left"),
     "report_disk_full": ("CLI", "2", "dq.json': No space left on device"),
     "report_not_a_file": ("CLI", "2", "not a regular file; give a file path for the report"),
@@ -566,6 +567,13 @@ def test_features_bad_as_of(tmp_path: Path) -> None:
     out = tmp_path / "out.parquet"
     code, output = run_cli(["features", "--data", str(data), "--as-of", "2024-13-45", "--out", str(out)])
     expect_cli("features_bad_as_of", code, output)
+    assert not out.exists()
+
+
+def test_generate_bad_vocabulary_writes_nothing(tmp_path: Path) -> None:
+    out = tmp_path / "base.duckdb"
+    code, output = run_cli(["generate", "--customers", "10", "--vocabulary", "social", "--out", str(out)])
+    expect_cli("generate_bad_vocabulary", code, output)
     assert not out.exists()
 
 

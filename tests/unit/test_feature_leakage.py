@@ -4,7 +4,9 @@ Each example draws a random base, keeps every row dated before the cutoff, and r
 the rest (rows added, deleted and modified at once) by an independent draw: customers who sign
 up later, events, purchases, NPS answers, subscriptions and tickets dated at or after the
 cutoff, and the end/resolution time and rating of subscriptions and tickets that were still
-running at the cutoff. The two feature frames must be identical, value for value.
+running at the cutoff. The two feature frames must be identical, value for value. The behaviour features of an event
+vocabulary (``ev_*``/``mod_*``) are in every frame: either a drawn vocabulary or the one learned from each of the two
+bases, which must be the same (learning reads only events before the latest cutoff).
 """
 
 from __future__ import annotations
@@ -19,8 +21,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from features.contract import TABLES
+from features.event_vocabulary import EventVocabulary, groups
 from features.point_in_time import build_features
 from features.settings import AhaRule, FeatureSettings
+from features.vocabulary_learning import with_learned_vocabulary
 
 BASE = pd.Timestamp("2024-06-01")
 PAST_HOURS = 24 * 120
@@ -72,9 +76,9 @@ def timed_rows(draw: st.DrawFn, ids: list[str], lo: int, hi: int, kind: str) -> 
                 {
                     "customer_id": cid,
                     "occurred_at": ts,
-                    "event_type": draw(st.sampled_from(["core_action", "core_action", "login"])),
+                    "event_type": draw(st.sampled_from(["core_action", "core_action", "login", "export"])),
                     "module": draw(st.sampled_from(["m1", "m2", "m3", "m4"])),
-                    "value": None,
+                    "value": draw(st.sampled_from([None, 1.0, 2.5])),
                 }
             )
         elif kind == "transactions":
@@ -176,10 +180,32 @@ def check_future_data_never_changes_a_feature(data: st.DataObject) -> None:
         dormant_days=draw(st.integers(2, 20)),
     )
     cutoffs = [cutoff - pd.Timedelta(days=10), cutoff]
-    frame_a, spec_a = build_features(contract_con(first), cutoffs, feature_settings)
-    frame_b, spec_b = build_features(contract_con(second), cutoffs, feature_settings)
+    con_a, con_b = contract_con(first), contract_con(second)
+    if draw(st.booleans(), label="learn the vocabulary"):
+        loose = feature_settings.model_copy(
+            update={"vocabulary_min_events": 1, "vocabulary_min_share": 0.0, "vocabulary_max_types": 2}
+        )
+        settings_a, settings_b = (
+            with_learned_vocabulary(con_a, cutoffs, loose),
+            with_learned_vocabulary(con_b, cutoffs, loose),
+        )
+        assert settings_a.learned_vocabulary == settings_b.learned_vocabulary
+    else:
+        drawn = EventVocabulary(
+            window_days=draw(st.integers(1, 40)),
+            event_types=tuple(draw(st.lists(st.sampled_from(["core_action", "login"]), unique=True))),
+            modules=tuple(draw(st.lists(st.sampled_from(["m1", "m2", "m3"]), unique=True))),
+            value_types=tuple(draw(st.lists(st.sampled_from(["core_action", "login"]), unique=True))),
+        )
+        settings_a = settings_b = feature_settings.model_copy(update={"learned_vocabulary": drawn})
+    frame_a, spec_a = build_features(con_a, cutoffs, settings_a)
+    frame_b, spec_b = build_features(con_b, cutoffs, settings_b)
     pdt.assert_frame_equal(frame_a, frame_b, check_exact=True)
     assert spec_a.names == spec_b.names
+    learned = settings_a.learned_vocabulary
+    assert learned is not None
+    # every group of the vocabulary has its columns (a base without any event before the cutoff learns none)
+    assert any(name.startswith(("ev_", "mod_")) for name in spec_a.names) == bool(groups(learned))
     assert len(frame_a) > 0  # all past customers signed up before the cutoff
 
 

@@ -92,3 +92,37 @@ def test_features_a_reference_has_and_the_bundle_does_not_use_are_fine() -> None
     lines = serving_spec_differences(_spec(catalog), serving=fewer, source=fewer)
     assert "serving model: missing feature 'nps_last' (float, from nps_responses)" in lines
     assert "data source: missing feature 'nps_last' (float, from nps_responses)" in lines
+
+
+def test_a_request_may_carry_the_learned_vocabulary_features_and_nothing_else() -> None:
+    from pydantic import ValidationError
+
+    from service.schemas import PredictRequest
+
+    body = PredictRequest(customers=[{"customer_id": "a", "ev_post_count_30d": 4, "mod_feed_trend_30d": -0.7}])
+    sent = body.customers[0]
+    assert {k: getattr(sent, k) for k in sent.model_fields_set} == {
+        "customer_id": "a",
+        "ev_post_count_30d": 4.0,
+        "mod_feed_trend_30d": -0.7,
+    }
+    for bad, message in (
+        ({"favourite_colour": "red"}, "Extra inputs are not permitted"),
+        ({"ev_post_count_30d": "many"}, "Input should be a valid number"),
+        ({"ev_Post": 1}, "Extra inputs are not permitted"),
+    ):
+        with pytest.raises(ValidationError) as err:
+            PredictRequest(customers=[{"customer_id": "a", **bad}])
+        (error,) = err.value.errors()
+        assert error["loc"] == ("customers", 0, next(iter(bad)))
+        assert error["msg"].startswith(message)
+
+
+def test_a_bundle_with_a_learned_vocabulary_fits_the_request_schema() -> None:
+    from features.behaviour_vocabulary import catalog
+    from features.event_vocabulary import EventVocabulary
+
+    settings = FeatureSettings(learned_vocabulary=EventVocabulary(window_days=30, event_types=("post",), modules=()))
+    spec = FeatureSpec(features=catalog(settings), settings=settings.summary())
+    assert "ev_post_count_30d" in spec.names
+    assert serving_spec_differences(spec) == []

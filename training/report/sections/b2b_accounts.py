@@ -57,8 +57,9 @@ def scoring_feature_settings(inputs: ReportInputs) -> tuple[FeatureSettings, Mar
         except (UserInputError, OSError) as err:
             logger.info("feature settings of churn model %s not available: %s", version, err)
         else:
-            known = {k: v for k, v in spec.settings.items() if k in FeatureSettings.model_fields and v is not None}
-            return FeatureSettings(**known), markup("the feature settings of churn model version {}", version)
+            return FeatureSettings.from_recorded(spec.settings), markup(
+                "the feature settings of churn model version {}", version
+            )
     return inputs.feature_settings, markup("the current feature settings (<code>CHURNLTV_FEATURES_*</code>)")
 
 
