@@ -32,6 +32,7 @@ import pytest
 from typer.testing import CliRunner
 
 from churnltv.cli import app
+from support.server import model_feature_settings
 from support.world import TrainedWorld
 
 REPO = Path(__file__).resolve().parents[2]
@@ -914,7 +915,8 @@ def good_features(trained_world: TrainedWorld) -> dict[str, Any]:
     finally:
         store.close()
     con = open_source(trained_world.data).connect(validate=False)
-    frame, _ = build_features(con, [pd.Timestamp(row["as_of"])], customer_ids=[str(row["customer_id"])])
+    settings = model_feature_settings(trained_world)
+    frame, _ = build_features(con, [pd.Timestamp(row["as_of"])], settings, customer_ids=[str(row["customer_id"])])
     out: dict[str, Any] = {}
     for name, v in frame.iloc[0].to_dict().items():
         k = str(name)

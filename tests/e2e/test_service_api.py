@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from features.event_vocabulary import NAME_PATTERN
 from support.server import KEY, SERVER_CMD, features_of, free_port, metric, start_server
 from support.world import TrainedWorld
 
@@ -341,7 +342,10 @@ def test_openapi_publishes_the_feature_schema(client: httpx.Client) -> None:
     schema = client.get("/openapi.json").json()
     props = schema["components"]["schemas"]["CustomerFeatures"]["properties"]
     assert {"core_trend_ratio", "btyd_T", "weeks_below_aha_bar"} <= set(props)
-    assert schema["components"]["schemas"]["CustomerFeatures"]["additionalProperties"] is False
+    # extra fields only as the event-vocabulary columns a model may have learned (ev_*/mod_*), numbers or null
+    features = schema["components"]["schemas"]["CustomerFeatures"]
+    assert set(features["patternProperties"]) == {NAME_PATTERN}
+    assert features["additionalProperties"] == {"anyOf": [{"type": "number"}, {"type": "null"}]}
 
 
 def test_openapi_is_precise_enough_to_integrate_from(client: httpx.Client) -> None:

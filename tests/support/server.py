@@ -17,6 +17,7 @@ import time
 import httpx
 import pandas as pd
 
+from features.settings import FeatureSettings
 from support.world import TrainedWorld
 
 KEY = "test-key"
@@ -73,12 +74,21 @@ def metric(text: str, name: str, **labels: str) -> float:
     return 0.0
 
 
+def model_feature_settings(world: TrainedWorld) -> FeatureSettings:
+    """The feature settings the world's churn champion recorded (its learned event vocabulary included): what a CRM
+    integrating with this model builds its /v1/predict features with."""
+    from features.feature_spec import FeatureSpec
+
+    spec = FeatureSpec.from_json((world.churn_bundle / "feature_spec.json").read_text(encoding="utf-8"))
+    return FeatureSettings.from_recorded(spec.settings)
+
+
 def features_of(world: TrainedWorld, customer_id: str, as_of: pd.Timestamp) -> dict[str, object]:
     from features.point_in_time import build_features
     from features.sources import open_source
 
     con = open_source(world.data).connect(validate=False)
-    frame, _spec = build_features(con, [as_of], customer_ids=[customer_id])
+    frame, _spec = build_features(con, [as_of], model_feature_settings(world), customer_ids=[customer_id])
     row = frame.iloc[0].to_dict()
     out: dict[str, object] = {}
     for k, v in row.items():
