@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:
+    from service.settings import ServiceSettings
 
 
 def register(app: typer.Typer) -> None:
@@ -32,8 +35,29 @@ def register(app: typer.Typer) -> None:
         from service.settings import load_service_settings, require_auth_configured
 
         # fail fast, with the variable named, before uvicorn starts (create_app checks the same again)
-        require_auth_configured(load_service_settings())
+        settings = load_service_settings()
+        require_auth_configured(settings)
+        _refuse_damaged_models(settings)
         # factory mode: every worker builds its own app from the environment; importing service.api.app does no work
         uvicorn.run(
             "service.api.app:create_app", host=host, port=port, workers=workers, log_level=log_level, factory=True
         )
+
+
+def _refuse_damaged_models(settings: ServiceSettings) -> None:
+    """Exit 2 (the error names the registry file) when a model to serve is damaged on disk. A champion that does
+    not exist yet is no refusal: the server starts, answers 503 on /ready and loads it on /admin/reload."""
+    from features.errors import UserInputError
+    from service.model_set import DamagedBundleError, load_model_set
+
+    try:
+        load_model_set(
+            churn_ref=settings.churn_model,
+            ltv_ref=settings.ltv_model,
+            tracking_uri=settings.tracking_uri,
+            keep_files=False,
+        )
+    except DamagedBundleError:
+        raise
+    except UserInputError:
+        return

@@ -336,7 +336,7 @@ def _load_into(  # noqa: PLR0917
     try:
         churn = ChurnBundle.load(churn_path)
     except UserInputError as err:
-        raise UserInputError(named(err, churn_path, churn_label)) from None
+        raise _renamed(err, named(err, churn_path, churn_label)) from None
     except Exception as err:  # a corrupt bundle is a user-fixable deployment problem, not a crash
         raise UserInputError(
             f"churn bundle {churn_ref} ({churn_label}) cannot be loaded: {named(err, churn_path, churn_label)}"
@@ -350,7 +350,7 @@ def _load_into(  # noqa: PLR0917
         try:
             ltv = LtvPredictor.from_bundle(ltv_path)
         except UserInputError as err:
-            raise UserInputError(named(err, ltv_path, ltv_label)) from None
+            raise _renamed(err, named(err, ltv_path, ltv_label)) from None
         except Exception as err:
             raise UserInputError(
                 f"LTV bundle {ltv_ref} ({ltv_label}) cannot be loaded: {named(err, ltv_path, ltv_label)}"
@@ -393,11 +393,23 @@ def _load_uplift(ref: str, tracking_uri: str, fetch: Any, named: Any) -> tuple[U
     try:
         bundle = UpliftBundle.load(path)
     except UserInputError as err:
-        raise UserInputError(named(err, path, label)) from None
+        raise _renamed(err, named(err, path, label)) from None
     except Exception as err:
         raise UserInputError(f"uplift bundle {ref} ({label}) cannot be loaded: {named(err, path, label)}") from err
     log.info("loaded uplift %s (version %s)", ref, info.version)
     return bundle, info
+
+
+class DamagedBundleError(UserInputError):
+    """A bundle whose files are there but damaged (a model text LightGBM must not see): a deployment that must not
+    start on it (``churnltv serve`` and ``score`` exit 2), unlike a champion that does not exist yet."""
+
+
+def _renamed(err: UserInputError, text: str) -> UserInputError:
+    """``err`` with its message rewritten (registry names for temp paths), keeping whether the bundle is damaged."""
+    from models.lightgbm_model_text import ModelTextError
+
+    return DamagedBundleError(text) if isinstance(err, ModelTextError | DamagedBundleError) else UserInputError(text)
 
 
 class FeatureSpecMismatchError(UserInputError):

@@ -180,6 +180,21 @@ def test_a_fresh_server_on_a_damaged_registry_stays_up_but_not_ready(
     assert registry.leftovers() == []
 
 
+def test_serve_on_a_damaged_registry_refuses_to_start_naming_it(
+    trained_world: TrainedWorld, registry: Registry
+) -> None:
+    """`churnltv serve` checks the models before uvicorn starts: a damaged one is exit 2 naming the registry file
+    (a server started by uvicorn directly stays up not ready, above)."""
+    env = {**os.environ, "CHURNLTV_API_KEYS": KEY, **trained_world.env, **registry.env}
+    cmd = [sys.executable, "-c", LAUNCH, "serve", "--port", str(free_port())]
+    with registry.damaged():
+        done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert DAMAGE in done.stderr
+    assert "Traceback" not in done.stderr
+    assert registry.leftovers() == []
+
+
 def test_score_with_a_damaged_champion_exits_2_naming_it(
     trained_world: TrainedWorld, registry: Registry, tmp_path: Path
 ) -> None:
@@ -232,6 +247,7 @@ def test_the_doc_shows_these_messages() -> None:
     }
     for case, status in (
         ("score_damaged_registry_model", "2"),
+        ("serve_damaged_registry_model", "2"),
         ("api_reload_damaged_registry_model", "409"),
         ("api_start_damaged_registry_model", "503"),
     ):
