@@ -199,6 +199,7 @@ def from_storage(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 _TEXT_COLUMNS_STORED = frozenset(c for c in STORE_COLUMNS if _column_kind(c) == "text")
+_FLOAT_COLUMNS_STORED = frozenset(c for c in STORE_COLUMNS if _column_kind(c) == "float")
 
 
 def _decoded_row(values: tuple[Any, ...]) -> dict[str, Any]:
@@ -211,8 +212,8 @@ def _decoded_row(values: tuple[Any, ...]) -> dict[str, Any]:
         value = row[name]
         if value is not None and not isinstance(value, str):
             row[name] = None if isinstance(value, float) and math.isnan(value) else str(value)
-    for name, value in row.items():
-        if value is None and _column_kind(name) == "float":
+    for name in _FLOAT_COLUMNS_STORED:
+        if row[name] is None:
             row[name] = math.nan
     return row
 
@@ -377,13 +378,17 @@ class ParquetScoreStore(ScoreStore):
         self._engine: duckdb.DuckDBPyConnection | None = None
         self._engine_lock = threading.Lock()
 
-    def _cursor(self) -> duckdb.DuckDBPyConnection:
+    def _engine_locked(self) -> duckdb.DuckDBPyConnection:
+        """The shared engine, opened on first use; the caller holds ``_engine_lock``."""
         import duckdb
 
+        if self._engine is None:
+            self._engine = duckdb.connect()
+        return self._engine
+
+    def _cursor(self) -> duckdb.DuckDBPyConnection:
         with self._engine_lock:
-            if self._engine is None:
-                self._engine = duckdb.connect()
-            return self._engine.cursor()
+            return self._engine_locked().cursor()
 
     def close(self) -> None:
         with self._engine_lock:
@@ -408,10 +413,8 @@ class ParquetScoreStore(ScoreStore):
         run_id = str(run["run_id"])
         ids = [str(c) for c in dict.fromkeys(customer_ids)]
         cols = ", ".join(f'"{c}"' for c in STORE_COLUMNS)
-        self._cursor().close()  # makes sure the engine exists
         with self._engine_lock:
-            engine = self._engine
-            assert engine is not None
+            engine = self._engine_locked()
             if self._indexed_run != run_id:
                 self._index_run(engine, run_id)
             found: list[tuple[Any, ...]] = []
